@@ -1,0 +1,144 @@
+# tandem: one entry point for building, testing, benchmarks and the demo.
+#   make            build build/tandem (and the BPF objects and skeletons)
+#   make test       unit, BPF data-path and system tests, through prove (TAP)
+#   make SAN=1 ...  the same with ASan+UBSan, into build/san
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+#   make V=1        show the commands
+# Sources are found by wildcard: a new file in src/<part>/ needs no edit here.
+
+SAN ?= 0
+V ?= 0
+FUZZ_SECONDS ?= 30
+O := build
+ifeq ($(SAN),1)
+O := build/san
+endif
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -D_GNU_SOURCE \
+	-fno-strict-aliasing -MMD -MP \
+	-Isrc/core -Isrc/http -Isrc/l7 -Isrc/relay -Isrc/l4 -Isrc/ctl -Isrc/bpf/shared -Isrc -I$(O)/bpf
+LDLIBS += -linih -lbpf -lelf -lz -lpthread
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
+PARTS := core http l7 relay l4 ctl
+SRCS := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
+MAIN_SRC := src/ctl/ctl_main.c
+LIB_SRCS := $(filter-out $(MAIN_SRC),$(SRCS))
+OBJS := $(SRCS:%.c=$(O)/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
+
+BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:src/bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
+BPF_SKELS := $(BPF_SRCS:src/bpf/%.bpf.c=$(O)/bpf/%.skel.h)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(O)/tests/bpf/%)
+SYS_TESTS := $(sort $(wildcard tests/sys/*.t))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+HTTP_SRCS := $(wildcard src/http/*.c)
+
+.PHONY: all test unit-test sys-test fuzz bench demo fmt clean help deps
+all: $(O)/tandem
+
+$(O)/tandem: $(OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Every C object may include a skeleton: build them first.
+$(O)/%.o: %.c | $(BPF_SKELS)
+	@mkdir -p $(@D)
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(O)/bpf/%.bpf.o: src/bpf/%.bpf.c $(wildcard src/bpf/lib/*.h src/bpf/shared/*.h)
+	@mkdir -p $(@D)
+	$(call msg,BPF,$<)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(ARCH_INC) \
+		-Isrc/bpf -Isrc/bpf/shared -c -o $@ $<
+
+$(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(O)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/bpf/%: tests/bpf/%.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/fuzz/%: tests/fuzz/%.c $(HTTP_SRCS)
+	@mkdir -p $(@D)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc/http -Isrc/core \
+		-fsanitize=fuzzer,address,undefined -o $@ $^
+
+# One prove run, so CI reads one summary. System tests find the binary in $TANDEM.
+test: all $(UNIT_BINS) $(BPFT_BINS)
+	TANDEM=$(abspath $(O)/tandem) SAN=$(SAN) prove --exec '' $(UNIT_BINS) $(BPFT_BINS) $(SYS_TESTS)
+
+unit-test: $(UNIT_BINS)
+	prove --exec '' $(UNIT_BINS)
+
+sys-test: all
+	TANDEM=$(abspath $(O)/tandem) SAN=$(SAN) prove --exec '' $(SYS_TESTS)
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+		n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			tests/fuzz/corpus/$$n > build/fuzz/$$n.log 2>&1 \
+			|| { tail -40 build/fuzz/$$n.log; exit 1; }; \
+		tail -1 build/fuzz/$$n.log; \
+	done
+
+bench: all
+	bench/relay/run.sh
+
+demo: all
+	scripts/demo.sh
+
+deps:
+	scripts/deps.sh
+
+fmt:
+	clang-format -i $(SRCS) $(wildcard src/*/*.h)
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make            build build/tandem"
+	@echo "make test       unit + BPF + system tests (TAP, prove); SAN=1 for ASan/UBSan"
+	@echo "make unit-test  unit tests only;  make sys-test: system tests only"
+	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
+	@echo "make bench      bench/relay: tandem vs HAProxy vs direct (CSV + plot)"
+	@echo "make demo       the loopback demo (README's first command)"
+	@echo "make deps       install the Debian packages (root)"
+	@echo "options: V=1 (show commands), SAN=1 (sanitizers, into build/san)"
+
+-include $(OBJS:.o=.d)

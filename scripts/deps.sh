@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package tandem needs to build, test, run its demo and
+# benchmarks. Idempotent: packages already present are left alone. Run as root.
+set -euo pipefail
+
+pkgs=(
+	build-essential clang llvm libclang-rt-14-dev pkg-config make
+	libinih-dev libbpf-dev bpftool linux-libc-dev
+	nginx-light haproxy wrk apache2-utils curl
+	iproute2 nftables procps psmisc gnuplot-nox python3
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all ${#pkgs[@]} packages present"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian starts nginx and haproxy as services on install; tandem's tests run
+# their own instances on their own ports, so the system ones are stopped.
+for s in nginx haproxy; do
+	if command -v systemctl >/dev/null && systemctl is-active -q "$s" 2>/dev/null; then
+		systemctl stop "$s" || true
+	fi
+done

@@ -1,0 +1,455 @@
+/* cfg: reads the cluster file, the one description shared by every tandem
+ * process (front end and every back end), and checks it whole: every error is
+ * reported as FILE:LINE: reason, and a file with errors is never half-applied.
+ *
+ * Debian's libinih is built without line numbers in the handler, so lines are
+ * counted in our own reader callback: inih asks it for one line at a time and
+ * calls the handler for that line before asking for the next. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cfg.h"
+
+struct cfg_parse {
+	struct cfg *c;
+	FILE *in;
+	FILE *errs;
+	int line;                       /* of the line inih is handling */
+	int section_line;               /* of the last [section] header */
+	int nerr;
+	char section[96];
+	struct cfg_node *node;          /* the [node X] being read, if any */
+};
+
+static void cfg_error(struct cfg_parse *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void cfg_error(struct cfg_parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->nerr++;
+	if (!p->errs)
+		return;
+	fprintf(p->errs, "%s:%d: ", p->c->file, line);
+	va_start(ap, fmt);
+	vfprintf(p->errs, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->errs);
+}
+
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct cfg_parse *p = stream;
+	const char *s;
+
+	if (!fgets(str, num, p->in))
+		return NULL;
+	p->line++;
+	for (s = str; *s == ' ' || *s == '\t'; s++)
+		;
+	if (*s == '[')
+		p->section_line = p->line;
+	return str;
+}
+
+const char *cfg_relay_name(enum cfg_relay r)
+{
+	static const char *names[] = { "copy", "splice", "sockmap", "auto" };
+
+	return names[r];
+}
+
+int cfg_parse_addr(struct cfg_addr *a, const char *text, int port_optional)
+{
+	char host[64];
+	const char *colon, *port = NULL;
+	size_t hl;
+	long pn = 0;
+	char *end;
+
+	memset(a, 0, sizeof(*a));
+	if (strlen(text) >= sizeof(a->text))
+		return -EINVAL;
+	snprintf(a->text, sizeof(a->text), "%s", text);
+	if (text[0] == '[') {
+		colon = strchr(text, ']');
+		if (!colon)
+			return -EINVAL;
+		hl = colon - text - 1;
+		memcpy(host, text + 1, hl < sizeof(host) ? hl : 0);
+		if (hl >= sizeof(host))
+			return -EINVAL;
+		host[hl] = 0;
+		if (colon[1] == ':')
+			port = colon + 2;
+		else if (colon[1])
+			return -EINVAL;
+	} else {
+		colon = strrchr(text, ':');
+		hl = colon ? (size_t)(colon - text) : strlen(text);
+		if (hl >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text, hl);
+		host[hl] = 0;
+		if (colon)
+			port = colon + 1;
+	}
+	if (port) {
+		errno = 0;
+		pn = strtol(port, &end, 10);
+		if (!*port || *end || errno || pn < 1 || pn > 65535)
+			return -EINVAL;
+	} else if (!port_optional) {
+		return -EINVAL;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(pn);
+		a->len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(pn);
+		a->len = sizeof(*s6);
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cfg_parse_ms(const char *text, int *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (end == text || errno || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		;
+	else if (!*end || !strcmp(end, "s"))
+		v *= 1000;
+	else if (!strcmp(end, "m"))
+		v *= 60000;
+	else
+		return -EINVAL;
+	if (v > 86400000.0)
+		return -EINVAL;
+	*ms = (int)v;
+	return 0;
+}
+
+int cfg_parse_size(const char *text, int64_t *bytes)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (end == text || errno || v < 0)
+		return -EINVAL;
+	switch (tolower((unsigned char)*end)) {
+	case 0:   break;
+	case 'k': mul = 1 << 10; end++; break;
+	case 'm': mul = 1 << 20; end++; break;
+	case 'g': mul = 1 << 30; end++; break;
+	default:  return -EINVAL;
+	}
+	if (*end && strcasecmp(end, "b") && strcasecmp(end, "ib"))
+		return -EINVAL;
+	if (v > INT64_MAX / mul)
+		return -EINVAL;
+	*bytes = v * mul;
+	return 0;
+}
+
+static int cfg_parse_int(const char *text, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (end == text || *end || errno || v < lo || v > hi)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+static int cfg_parse_mac(const char *text, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+
+	if (sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = b[i];
+	return 0;
+}
+
+struct cfg_node *cfg_node_find(struct cfg *c, const char *name)
+{
+	for (int i = 0; i < c->nnodes; i++)
+		if (!strcmp(c->nodes[i].name, name))
+			return &c->nodes[i];
+	return NULL;
+}
+
+/* One key of [cluster]. Returns 0, 1 for an unknown key, -1 for a bad value. */
+static int cfg_key_cluster(struct cfg *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "vip"))
+		return cfg_parse_addr(&c->vip, v, 0) ? -1 : 0;
+	if (!strcmp(k, "relay")) {
+		static const char *names[] = { "copy", "splice", "sockmap", "auto" };
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(v, names[i])) {
+				c->relay = i;
+				return 0;
+			}
+		return -1;
+	}
+	return 1;
+}
+
+static int cfg_key_l7(struct cfg_l7 *l, const char *k, const char *v)
+{
+	static const struct { const char *name; size_t off; } ms[] = {
+		{ "client_header_timeout", offsetof(struct cfg_l7, client_header_timeout) },
+		{ "keepalive_timeout", offsetof(struct cfg_l7, keepalive_timeout) },
+		{ "connect_timeout", offsetof(struct cfg_l7, connect_timeout) },
+		{ "server_timeout", offsetof(struct cfg_l7, server_timeout) },
+		{ "pool_idle_timeout", offsetof(struct cfg_l7, pool_idle_timeout) },
+	};
+	int64_t sz;
+
+	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		if (!strcmp(k, ms[i].name))
+			return cfg_parse_ms(v, (int *)((char *)l + ms[i].off)) ? -1 : 0;
+	if (!strcmp(k, "workers"))
+		return cfg_parse_int(v, 0, 256, &l->workers) ? -1 : 0;
+	if (!strcmp(k, "max_clients"))
+		return cfg_parse_int(v, 1, 10000000, &l->max_clients) ? -1 : 0;
+	if (!strcmp(k, "max_headers"))
+		return cfg_parse_int(v, 8, 1000, &l->max_headers) ? -1 : 0;
+	if (!strcmp(k, "pool_max_per_node"))
+		return cfg_parse_int(v, 0, 100000, &l->pool_max_per_node) ? -1 : 0;
+	if (!strcmp(k, "max_head")) {
+		if (cfg_parse_size(v, &sz) || sz < 1024 || sz > (1 << 20))
+			return -1;
+		l->max_head = (int)sz;
+		return 0;
+	}
+	if (!strcmp(k, "splice_min")) {
+		if (cfg_parse_size(v, &sz) || sz > (1 << 30))
+			return -1;
+		l->splice_min = (int)sz;
+		return 0;
+	}
+	if (!strcmp(k, "client_max_body"))
+		return cfg_parse_size(v, &l->client_max_body) ? -1 : 0;
+	return 1;
+}
+
+static int cfg_key_l4(struct cfg_l4 *l, const char *k, const char *v)
+{
+	if (!strcmp(k, "iface")) {
+		if (!*v || strlen(v) >= sizeof(l->iface))
+			return -1;
+		snprintf(l->iface, sizeof(l->iface), "%s", v);
+		return 0;
+	}
+	if (!strcmp(k, "mode")) {
+		if (!strcmp(v, "dr"))
+			l->mode = CFG_L4_DR;
+		else if (!strcmp(v, "nat"))
+			l->mode = CFG_L4_NAT;
+		else if (!strcmp(v, "user"))
+			l->mode = CFG_L4_USER;
+		else
+			return -1;
+		return 0;
+	}
+	if (!strcmp(k, "admin"))
+		return cfg_parse_addr(&l->admin, v, 0) ? -1 : 0;
+	return 1;
+}
+
+static int cfg_key_node(struct cfg_node *n, const char *k, const char *v)
+{
+	if (!strcmp(k, "address"))
+		return cfg_parse_addr(&n->address, v, 1) ? -1 : 0;
+	if (!strcmp(k, "web"))
+		return cfg_parse_addr(&n->web, v, 0) ? -1 : 0;
+	if (!strcmp(k, "l7"))
+		return cfg_parse_addr(&n->l7, v, 0) ? -1 : 0;
+	if (!strcmp(k, "admin"))
+		return cfg_parse_addr(&n->admin, v, 0) ? -1 : 0;
+	if (!strcmp(k, "weight"))
+		return cfg_parse_int(v, 0, 1000, &n->weight) ? -1 : 0;
+	if (!strcmp(k, "mac")) {
+		if (cfg_parse_mac(v, n->mac))
+			return -1;
+		n->has_mac = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int cfg_valid_name(const char *s)
+{
+	if (!*s || strlen(s) >= CFG_NAME_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return 0;
+	return 1;
+}
+
+/* A new section header was read: set up what its keys go to. */
+static void cfg_section_begin(struct cfg_parse *p, const char *section)
+{
+	struct cfg *c = p->c;
+	const char *name;
+
+	snprintf(p->section, sizeof(p->section), "%s", section);
+	p->node = NULL;
+	if (strncmp(section, "node", 4) || (section[4] != ' ' && section[4] != '\t'))
+		return;
+	for (name = section + 4; *name == ' ' || *name == '\t'; name++)
+		;
+	if (!cfg_valid_name(name)) {
+		cfg_error(p, p->section_line, "bad node name '%s' (letters, digits, - _ . ; at most %d)",
+			  name, CFG_NAME_MAX - 1);
+		return;
+	}
+	if (cfg_node_find(c, name)) {
+		cfg_error(p, p->section_line, "node '%s' defined twice", name);
+		return;
+	}
+	if (c->nnodes == CFG_MAX_NODES) {
+		cfg_error(p, p->section_line, "too many nodes (at most %d)", CFG_MAX_NODES);
+		return;
+	}
+	p->node = &c->nodes[c->nnodes++];
+	snprintf(p->node->name, sizeof(p->node->name), "%s", name);
+	p->node->line = p->section_line;
+	p->node->weight = 1;
+}
+
+static int cfg_handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct cfg_parse *p = user;
+	int r;
+
+	if (strcmp(section, p->section))
+		cfg_section_begin(p, section);
+	if (!strcmp(section, "cluster"))
+		r = cfg_key_cluster(p->c, key, value);
+	else if (!strcmp(section, "l7"))
+		r = cfg_key_l7(&p->c->l7, key, value);
+	else if (!strcmp(section, "l4"))
+		r = cfg_key_l4(&p->c->l4, key, value);
+	else if (!strncmp(section, "node", 4) && (section[4] == ' ' || section[4] == '\t')) {
+		if (!p->node)
+			return 1;       /* its header was already reported */
+		r = cfg_key_node(p->node, key, value);
+	} else {
+		if (p->section_line != -1)
+			cfg_error(p, p->section_line, "unknown section [%s]", section);
+		p->section_line = -1;   /* say it once, not once per key */
+		return 1;
+	}
+	if (r > 0)
+		cfg_error(p, p->line, "unknown key '%s' in [%s]", key, section);
+	else if (r < 0)
+		cfg_error(p, p->line, "bad value '%s' for '%s' in [%s]", value, key, section);
+	return 1;
+}
+
+static void cfg_defaults(struct cfg *c)
+{
+	c->relay = CFG_RELAY_SPLICE;
+	c->l7.workers = 0;
+	c->l7.max_clients = 100000;
+	c->l7.max_head = 16384;
+	c->l7.max_headers = 100;
+	c->l7.client_header_timeout = 10000;
+	c->l7.keepalive_timeout = 60000;
+	c->l7.connect_timeout = 3000;
+	c->l7.server_timeout = 30000;
+	/* nginx closes idle keep-alive connections after 75 s by default: ours
+	 * must give up first, or we would send a request into a closing socket */
+	c->l7.pool_idle_timeout = 30000;
+	c->l7.pool_max_per_node = 256;
+	c->l7.splice_min = 16384;
+	c->l7.client_max_body = 0;
+	c->l4.mode = CFG_L4_DR;
+}
+
+/* Checks across sections, once the whole file is read. */
+static void cfg_check(struct cfg_parse *p)
+{
+	struct cfg *c = p->c;
+
+	if (c->nnodes == 0)
+		cfg_error(p, 1, "no [node NAME] section: a cluster needs at least one node");
+	for (int i = 0; i < c->nnodes; i++) {
+		struct cfg_node *n = &c->nodes[i];
+
+		if (!n->web.len && !n->l7.len && !n->address.len)
+			cfg_error(p, n->line, "node '%s' has neither web, l7 nor address", n->name);
+		for (int j = 0; j < i; j++) {
+			struct cfg_node *o = &c->nodes[j];
+			if (n->l7.len && o->l7.len && !strcmp(n->l7.text, o->l7.text))
+				cfg_error(p, n->line, "node '%s' listens on %s like node '%s'",
+					  n->name, n->l7.text, o->name);
+			if (n->admin.len && o->admin.len && !strcmp(n->admin.text, o->admin.text))
+				cfg_error(p, n->line, "node '%s' has admin %s like node '%s'",
+					  n->name, n->admin.text, o->name);
+		}
+	}
+	if (c->l7.pool_idle_timeout >= 75000)
+		cfg_error(p, 1, "[l7] pool_idle_timeout must stay below nginx's keepalive_timeout (75s)");
+}
+
+int cfg_load(struct cfg *c, const char *file, FILE *errs, int *nerr)
+{
+	struct cfg_parse p = { .c = c, .errs = errs };
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	cfg_defaults(c);
+	snprintf(c->file, sizeof(c->file), "%s", file);
+	p.in = fopen(file, "r");
+	if (!p.in) {
+		r = -errno;
+		if (errs)
+			fprintf(errs, "%s: cannot open: %s\n", file, strerror(errno));
+		return r;
+	}
+	r = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
+	fclose(p.in);
+	if (r > 0)
+		cfg_error(&p, r, "syntax error (expected [section] or key = value)");
+	else if (r < 0)
+		cfg_error(&p, 1, "cannot parse (out of memory)");
+	if (!p.nerr)
+		cfg_check(&p);
+	if (nerr)
+		*nerr = p.nerr;
+	return p.nerr ? -EINVAL : 0;
+}
