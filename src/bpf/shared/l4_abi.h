@@ -1,0 +1,147 @@
+/* l4_abi.h: everything the level-1 XDP program (src/bpf/l4_xdp.bpf.c) and its
+ * control plane (src/l4/) both see: map keys and values, the counter names,
+ * the map sizes and the flow hash. It is the only header shared by kernel and
+ * user code, so a field added here is added on both sides at once. Fixed-width
+ * types only, every struct padded by hand to a multiple of 8 bytes so that
+ * clang -target bpf and the host compiler lay it out the same way.
+ *
+ * Byte order: addresses and ports are kept in network order everywhere (as
+ * they sit in the packet); everything else is host order. */
+#ifndef TANDEM_L4_ABI_H
+#define TANDEM_L4_ABI_H
+
+#ifdef __BPF__
+#include <linux/types.h>
+#else
+#include <linux/types.h>
+#include <stdint.h>
+#endif
+
+#define L4_RING_DEFAULT  65537u         /* Maglev table size: prime, > 100 * nodes */
+#define L4_RING_MAX      1048573u       /* largest prime we accept */
+#define L4_BACKENDS_MAX  64             /* = CFG_MAX_NODES */
+#define L4_VIPS_MAX      16
+#define L4_FLOWS_MAX     262144         /* LRU: old flows are evicted first */
+#define L4_NO_BACKEND    0xffffffffu    /* a Maglev slot with nobody in it */
+
+/* Forwarding modes, the value of the l4_mode knob. */
+#define L4_MODE_DR   0                  /* rewrite the destination MAC only */
+#define L4_MODE_NAT  1                  /* rewrite destination address and port */
+
+/* A service: VIP, port and protocol. A second entry with port 0 and proto 0
+ * marks the address itself, so fragments (which carry no port) and packets
+ * with IP options to a VIP are recognised and counted. */
+struct l4_vip_key {
+	__u32 addr;                     /* network order */
+	__u16 port;                     /* network order; 0: the address marker */
+	__u8 proto;                     /* IPPROTO_TCP; 0: the address marker */
+	__u8 pad;
+};
+
+struct l4_vip {
+	__u32 flags;                    /* L4_VIP_F_* */
+	__u32 pad;
+};
+#define L4_VIP_F_ADDR_ONLY 1u           /* the address marker entry */
+
+/* A back end, indexed by node position in the cluster file. */
+struct l4_backend {
+	__u32 addr;                     /* network order: NAT destination */
+	__u16 port;                     /* network order: NAT destination port */
+	__u8 mac[6];                    /* its MAC on the front end's link */
+	__u32 flags;                    /* L4_BE_F_* */
+	__u32 ifindex;                  /* 0: send back out of the ingress interface */
+};
+#define L4_BE_F_ALIVE 1u                /* passes health checks: its flows stay */
+
+/* The flow table key: one direction of a TCP connection, client to VIP. */
+struct l4_flow_key {
+	__u32 saddr, daddr;             /* network order */
+	__u16 sport, dport;             /* network order */
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct l4_flow {
+	__u32 backend;                  /* index into l4_backends */
+	__u32 pad;
+	__u64 created_ns;               /* bpf_ktime_get_ns() at creation */
+};
+
+/* NAT reverse path, keyed by the reply as the back end sends it: back end
+ * address and port to client address and port. */
+struct l4_nat_key {
+	__u32 baddr, caddr;             /* back end, client; network order */
+	__u16 bport, cport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct l4_nat {
+	__u32 vaddr;                    /* the VIP the client spoke to */
+	__u16 vport;
+	__u16 pad;
+};
+
+/* Per-back-end traffic, a per-CPU array indexed like l4_backends. */
+struct l4_be_stats {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Every outcome of the program, one per-CPU counter each. The names are what
+ * /metrics prints (tandem_l4_packets_total{outcome="NAME"}). */
+#define L4_COUNTERS(X)                                                    \
+	X(RX,             "rx")              /* every packet seen */         \
+	X(PASS_NOT_IP,    "pass_not_ip")     /* ARP, IPv6, ... */            \
+	X(PASS_NOT_VIP,   "pass_not_vip")    /* IPv4, not to a service */    \
+	X(PASS_NOT_TCP,   "pass_not_tcp")    /* to a VIP address, not TCP */ \
+	X(PASS_NO_BACKEND,"pass_no_backend") /* service with no live node */ \
+	X(PASS_NAT_NOFIB, "pass_nat_nofib")  /* reply rewritten, stack routes it */ \
+	X(DROP_TRUNC_ETH, "drop_trunc_eth")  /* shorter than an Ethernet header */ \
+	X(DROP_TRUNC_IP,  "drop_trunc_ip")   /* IPv4 header cut short or bad */ \
+	X(DROP_TRUNC_TCP, "drop_trunc_tcp")  /* TCP header cut short or bad */ \
+	X(DROP_FRAG,      "drop_frag")       /* fragment to a VIP address */ \
+	X(DROP_IPOPT,     "drop_ipopt")      /* IP options to a VIP address */ \
+	X(PASS_FRAG,      "pass_frag")       /* fragment, not to a VIP */    \
+	X(PASS_IPOPT,     "pass_ipopt")      /* IP options, not to a VIP */  \
+	X(DROP_BAD_BACKEND,"drop_bad_backend") /* slot names a missing node */ \
+	X(FLOW_HIT,       "flow_hit")        /* flow table said where */     \
+	X(FLOW_NEW,       "flow_new")        /* Maglev said where, remembered */ \
+	X(FLOW_NEW_NOSYN, "flow_new_nosyn")  /* ... for a packet without SYN */ \
+	X(FLOW_REPICK,    "flow_repick")     /* its node died: picked again */ \
+	X(FLOW_FULL,      "flow_insert_fail") /* flow table update failed */  \
+	X(TX_DR,          "tx_dr")           /* MAC rewritten, sent */       \
+	X(TX_NAT,         "tx_nat")          /* client->VIP rewritten, sent */ \
+	X(TX_NAT_REPLY,   "tx_nat_reply")    /* back end->client rewritten */ \
+	X(REDIRECT,       "redirect")        /* sent out of another interface */
+
+#define L4_CTR_ENUM(id, name) L4_CTR_##id,
+enum l4_counter { L4_COUNTERS(L4_CTR_ENUM) L4_CTR_MAX };
+#undef L4_CTR_ENUM
+
+/* l4_flow_hash: the hash Maglev indexes with, over the client 4-tuple as it
+ * sits in the packet (network order). The XDP program and the user-space
+ * fallback both call it, so both pick the same node for the same connection.
+ * A murmur3-style mix: no loops, no tables, cheap for the verifier. */
+static inline __u32 l4_mix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+static inline __u32 l4_flow_hash(__u32 saddr, __u32 daddr, __u16 sport, __u16 dport)
+{
+	__u32 h = 0x9747b28cu;
+
+	h = l4_mix32(h ^ saddr);
+	h = l4_mix32(h ^ daddr);
+	h = l4_mix32(h ^ (((__u32)sport << 16) | dport));
+	return h;
+}
+
+#endif
