@@ -1,9 +1,187 @@
-/* l7_main: placeholder. */
+/* l7_main: the level-2 switch process of one node: reads the cluster file,
+ * starts one worker thread per core (each its own epoll loop, its own
+ * SO_REUSEPORT listener, its own connection pools: nothing is shared on the
+ * request path), serves /metrics from a thread of its own, and stops on
+ * SIGTERM or SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
 #include "ctl.h"
+#include "l7.h"
+#include "log.h"
+#include "relay.h"
+#include "sock.h"
+
+static void l7_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tandem l7 -c FILE --node NAME [-v]\n"
+		"Runs the level-2 (L7) switch of node NAME of the cluster FILE: listens on\n"
+		"the node's l7 address, routes every request of each connection to a node's\n"
+		"web server over pooled connections, serves /metrics on its admin address.\n"
+		"  -c, --config FILE   the cluster file (the same for every process)\n"
+		"  -n, --node NAME     which node this process is\n"
+		"  -v, --verbose       debug messages\n");
+}
+
+static void *l7_worker_main(void *arg)
+{
+	struct l7_worker *w = arg;
+
+	while (!w->proc->stop) {
+		if (ev_run_once(&w->loop, 100) < 0)
+			log_err("epoll_wait() failed: %s", strerror(errno));
+		l7_reap(w);
+		sess_sweep(w);
+		l7_reap(w);
+	}
+	sess_close_all(w);
+	l7_reap(w);
+	return NULL;
+}
+
+static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
+{
+	struct cfg *c = p->cfg;
+	int r;
+
+	w->proc = p;
+	w->id = id;
+	w->engine = c->relay == CFG_RELAY_COPY ? &relay_copy_ops : &relay_splice_ops;
+	w->bufsz = c->l7.max_head + 4096;
+	if (w->bufsz < 16384)
+		w->bufsz = 16384;
+	w->maxfreebufs = 1024;
+	w->freebufs = calloc(w->maxfreebufs, sizeof(char *));
+	if (!w->freebufs)
+		return -ENOMEM;
+	r = relay_pipes_init(&w->pipes, 256, 4096, 1 << 20);
+	if (r)
+		return r;
+	r = ev_init(&w->loop);
+	if (r)
+		return r;
+	w->last_sweep = w->loop.now_ms;
+	r = sock_listen(&p->self->l7, 1, 4096);
+	if (r < 0)
+		return r;
+	w->lsn.fd = r;
+	w->lsn.cb = sess_accept;
+	return ev_add(&w->loop, &w->lsn, EPOLLIN);
+}
 
 int l7_main(int argc, char **argv)
 {
-	fprintf(stderr, "tandem l7: not built yet\n");
-	return 1;
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *file = NULL, *node = NULL;
+	struct l7_proc proc = { .admin_fd = -1 };
+	pthread_t *threads = NULL;
+	char role[64];
+	sigset_t set;
+	int o, sig, r, nerr = 0, rc = 1;
+
+	while ((o = getopt_long(argc, argv, "c:n:vh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': file = optarg; break;
+		case 'n': node = optarg; break;
+		case 'v': log_verbosity = LOG_DEBUG; break;
+		case 'h': l7_usage(stdout); return 0;
+		default:  l7_usage(stderr); return 2;
+		}
+	}
+	if (!file || !node) {
+		l7_usage(stderr);
+		return 2;
+	}
+	snprintf(role, sizeof(role), "l7[%s]", node);
+	log_setrole(role);
+	proc.cfg = calloc(1, sizeof(*proc.cfg));
+	if (!proc.cfg)
+		return 1;
+	if (cfg_load(proc.cfg, file, stderr, &nerr)) {
+		log_err("cannot start: %s has %d error(s)", file, nerr);
+		goto out;
+	}
+	proc.self = cfg_node_find(proc.cfg, node);
+	if (!proc.self) {
+		log_err("no [node %s] in %s", node, file);
+		goto out;
+	}
+	if (!proc.self->l7.len) {
+		log_err("node %s has no l7 address in %s", node, file);
+		goto out;
+	}
+	proc.self_idx = proc.self - proc.cfg->nodes;
+	if (proc.cfg->relay != CFG_RELAY_COPY) {
+		r = relay_probe_splice();
+		if (r) {
+			log_warn("splice(2) from a socket into a pipe does not work here (%s): "
+				 "relay falls back to copy", strerror(-r));
+			proc.cfg->relay = CFG_RELAY_COPY;
+		} else if (proc.cfg->relay != CFG_RELAY_SPLICE) {
+			log_info("relay %s is not available yet: using splice",
+				 cfg_relay_name(proc.cfg->relay));
+			proc.cfg->relay = CFG_RELAY_SPLICE;
+		}
+	}
+	proc.nworkers = proc.cfg->l7.workers ? proc.cfg->l7.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (proc.nworkers < 1)
+		proc.nworkers = 1;
+	/* a peer that goes away turns our writes into EPIPE, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);     /* inherited by every thread */
+	proc.workers = calloc(proc.nworkers, sizeof(*proc.workers));
+	threads = calloc(proc.nworkers, sizeof(*threads));
+	if (!proc.workers || !threads)
+		goto out;
+	for (int i = 0; i < proc.nworkers; i++) {
+		proc.workers[i] = calloc(1, sizeof(struct l7_worker));
+		if (!proc.workers[i] || l7_worker_init(&proc, proc.workers[i], i)) {
+			log_err("cannot start worker %d on %s", i, proc.self->l7.text);
+			goto out;
+		}
+	}
+	if (proc.self->admin.len && l7_admin_start(&proc))
+		goto out;
+	for (int i = 0; i < proc.nworkers; i++)
+		pthread_create(&threads[i], NULL, l7_worker_main, proc.workers[i]);
+	log_info("listening on %s, %d worker(s), relay %s, %d node(s)%s%s", proc.self->l7.text,
+		 proc.nworkers, cfg_relay_name(proc.cfg->relay), proc.cfg->nnodes,
+		 proc.self->admin.len ? ", metrics on " : "",
+		 proc.self->admin.len ? proc.self->admin.text : "");
+	for (;;) {
+		if (sigwait(&set, &sig))
+			continue;
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: reload is not supported yet, ignored");
+			continue;
+		}
+		break;
+	}
+	log_info("signal %d: stopping", sig);
+	proc.stop = 1;
+	for (int i = 0; i < proc.nworkers; i++)
+		pthread_join(threads[i], NULL);
+	rc = 0;
+out:
+	/* worker memory is left to the exit: the admin thread may still read it */
+	free(threads);
+	return rc;
 }

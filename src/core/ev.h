@@ -1,0 +1,42 @@
+/* ev: a minimal edge-triggered epoll loop, one per worker thread. A watched
+ * fd carries a struct ev_io whose callback gets the ready events; readiness
+ * is remembered by the owner (edge-triggered: nothing is re-announced). */
+#ifndef TANDEM_EV_H
+#define TANDEM_EV_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct ev_loop;
+struct ev_io;
+
+typedef void (ev_io_cb)(struct ev_loop *l, struct ev_io *io, uint32_t events);
+
+struct ev_io {
+	int fd;
+	ev_io_cb *cb;
+};
+
+struct ev_loop {
+	int epfd;
+	uint64_t now_ms;        /* monotonic, refreshed after every wait */
+	volatile int stop;
+};
+
+/* ev_init: creates the epoll instance. Returns 0 or -errno. */
+int ev_init(struct ev_loop *l);
+void ev_close(struct ev_loop *l);
+
+/* ev_add: watches io->fd for EVENTS (EPOLLET is added). Returns 0 or -errno. */
+int ev_add(struct ev_loop *l, struct ev_io *io, uint32_t events);
+/* ev_del: stops watching; safe before close(). */
+void ev_del(struct ev_loop *l, struct ev_io *io);
+
+/* ev_run_once: waits up to TIMEOUT_MS and dispatches ready events.
+ * Returns the number dispatched, or -errno (EINTR is not an error: 0). */
+int ev_run_once(struct ev_loop *l, int timeout_ms);
+
+/* ev_clock_ms: the monotonic clock in milliseconds. */
+uint64_t ev_clock_ms(void);
+
+#endif

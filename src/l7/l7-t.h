@@ -1,0 +1,149 @@
+/* l7-t.h: the level-2 switch's types: worker, client session, pooled
+ * upstream connection, counters. Types only, so parts can embed each other. */
+#ifndef TANDEM_L7_T_H
+#define TANDEM_L7_T_H
+
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "cfg-t.h"
+#include "ev.h"
+#include "h1-t.h"
+#include "relay-t.h"
+
+struct sess;
+struct l7_worker;
+
+/* A byte buffer: valid data is data[pos..len). */
+struct buf {
+	char *data;
+	uint32_t cap, pos, len;
+};
+
+/* A connection to one node's web server. While idle it sits in its node's
+ * pool list; while a session uses it, `owner` points to that session. */
+struct upconn {
+	struct ev_io io;
+	struct l7_worker *w;
+	struct sess *owner;
+	struct upconn *next, *prev;     /* idle list of its node */
+	int node;
+	uint32_t requests;              /* served on this connection */
+	uint64_t idle_since;
+	uint8_t connecting;
+	uint8_t dead;                   /* closed; freed after the event batch */
+	uint8_t rd, wr;                 /* readiness seen and not yet used up */
+};
+
+/* Per-node pool of idle connections, per worker (no locks). */
+struct upool {
+	struct upconn *head;            /* most recently used first */
+	int nidle;
+	int nopen;                      /* idle + in use */
+};
+
+/* One direction of a request or response: framing plus engine. */
+struct pump {
+	enum h1_body kind;              /* NONE when nothing to move */
+	uint64_t remaining;             /* LENGTH: bytes left to take from src */
+	struct h1_chunk ch;
+	struct relay rl;                /* engine for long raw runs */
+	struct buf out;                 /* bytes for dst before anything else */
+	uint8_t active;                 /* this direction has work */
+	uint8_t done;                   /* every byte taken from src (not necessarily delivered) */
+	uint8_t tunnel;                 /* raw until EOF, both ways */
+	uint64_t moved;                 /* body bytes taken from src */
+};
+
+enum sess_state {
+	SS_IDLE,                        /* waiting for (the rest of) a request head */
+	SS_CONNECT,                     /* request parsed, upstream connecting */
+	SS_EXCHANGE,                    /* request going up, response coming down */
+	SS_CLOSING,                     /* flushing a last response, then close */
+	SS_DEAD,                        /* closed; memory freed after the event batch */
+};
+
+struct sess {
+	struct ev_io io;                /* the client socket */
+	struct l7_worker *w;
+	struct sess *next, *prev;       /* the worker's list, for timeouts */
+	enum sess_state st;
+	uint8_t crd, cwr;               /* client readiness flags */
+	uint8_t keepalive;              /* client connection stays open after this response */
+	uint8_t client_minor;           /* HTTP/1.x of the current request */
+	uint8_t resp_started;           /* a byte of the response reached the client buffer */
+	uint8_t head_req;               /* current request is HEAD */
+	uint8_t retry_ok;               /* idempotent, no body: can be replayed */
+	uint8_t retried;
+	uint8_t upgrade;                /* request asks for a protocol switch */
+	uint8_t resp_head_done;
+	uint8_t req_hdr_seen;           /* some bytes of a head arrived */
+	uint8_t up_close;               /* upstream said Connection: close */
+	uint8_t lingering;              /* SS_CLOSING: write side shut, draining input */
+	uint8_t fresh_up;               /* current upstream connection is new */
+	uint8_t connect_req;            /* current request is CONNECT */
+	int node;                       /* chosen node of the current request */
+	uint64_t deadline;              /* ms; 0: none */
+	uint32_t nreq;                  /* requests on this connection */
+	struct buf cin;                 /* bytes from the client */
+	struct buf uin;                 /* bytes from the upstream */
+	struct upconn *up;
+	struct pump req;                /* client -> upstream */
+	struct pump resp;               /* upstream -> client */
+	uint32_t replay_len;            /* head bytes at the start of req.out to replay; 0: none */
+	char peer[64];                  /* client IP text, for X-Forwarded-For */
+};
+
+enum { L7_CODE_1XX, L7_CODE_2XX, L7_CODE_3XX, L7_CODE_4XX, L7_CODE_5XX, L7_NCODES };
+
+/* Counters of one worker; /metrics sums them over workers. Written only by
+ * their worker, read racily by the admin thread (monotonic 64-bit words). */
+struct l7_stats {
+	uint64_t requests[CFG_MAX_NODES][L7_NCODES];
+	uint64_t pool_reused[CFG_MAX_NODES];
+	uint64_t pool_opened[CFG_MAX_NODES];
+	uint64_t upstream_fail[CFG_MAX_NODES];
+	uint64_t local[600];            /* responses made by tandem, by status */
+	uint64_t parse_err[H1_E_COUNT];
+	uint64_t bytes_splice;
+	uint64_t bytes_copy;
+	uint64_t retries;
+	uint64_t aborted;               /* exchanges cut short (client or server gone) */
+	uint64_t accepted;
+	int64_t clients;                /* open client connections */
+	int64_t upstreams;              /* open upstream connections */
+};
+
+struct l7_worker {
+	struct ev_loop loop;
+	struct l7_proc *proc;
+	int id;
+	struct ev_io lsn;
+	struct sess *sessions;          /* every open session, for the timeout sweep */
+	struct sess *dead_sess;         /* closed during this event batch */
+	struct upconn *dead_up;
+	struct upool pool[CFG_MAX_NODES];
+	struct relay_pipes pipes;
+	const struct relay_ops *engine;
+	uint64_t rr;                    /* round-robin position */
+	uint64_t last_sweep;
+	struct h1_msg msg;              /* scratch: the head being parsed */
+	struct l7_stats st;
+	char **freebufs;                /* idle session buffers of bufsz bytes */
+	int nfreebufs, maxfreebufs;
+	uint32_t bufsz;
+};
+
+/* The process: configuration, its node, workers. */
+struct l7_proc {
+	struct cfg *cfg;
+	struct cfg_node *self;
+	int self_idx;
+	int nworkers;
+	struct l7_worker **workers;
+	volatile int stop;
+	volatile int clients;           /* across workers, for max_clients */
+	int admin_fd;
+};
+
+#endif

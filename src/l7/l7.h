@@ -1,0 +1,47 @@
+/* l7.h: functions shared between the parts of the level-2 switch. */
+#ifndef TANDEM_L7_H
+#define TANDEM_L7_H
+
+#include "l7-t.h"
+
+/* sess_accept: takes every pending connection of the worker's listener. */
+void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events);
+
+/* sess_sweep: closes or answers sessions past their deadline, and idle
+ * pooled connections past the pool's idle timeout. */
+void sess_sweep(struct l7_worker *w);
+
+/* l7_reap: frees sessions and connections closed during the last batch of
+ * events; called after each ev_run_once. */
+void l7_reap(struct l7_worker *w);
+
+/* sess_close_all: ends every session of the worker (shutdown). */
+void sess_close_all(struct l7_worker *w);
+
+/* upool_get: an idle connection to NODE, or a new one being connected.
+ * Returns NULL with *err = -errno when none can be had (-EBUSY: the node's
+ * connection limit is reached). The connection's owner is set to S. */
+struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fresh, int *err);
+
+/* upool_put: gives an upstream connection back to its node's idle list. */
+void upool_put(struct l7_worker *w, struct upconn *u);
+
+/* upconn_close: closes an upstream connection for good. */
+void upconn_close(struct l7_worker *w, struct upconn *u);
+
+/* upool_sweep: closes idle connections older than the idle timeout. */
+void upool_sweep(struct l7_worker *w);
+
+/* l7_buf_get / l7_buf_put: the worker's free list of session buffers. */
+int l7_buf_get(struct l7_worker *w, struct buf *b);
+void l7_buf_put(struct l7_worker *w, struct buf *b);
+
+/* l7_metrics_write: the Prometheus text of the process into BUF (at most
+ * CAP bytes). Returns the length written. */
+size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap);
+
+/* l7_admin_start: serves /metrics on the node's admin address from a thread
+ * of its own. Returns 0 or -errno. */
+int l7_admin_start(struct l7_proc *p);
+
+#endif

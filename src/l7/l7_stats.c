@@ -1,0 +1,172 @@
+/* l7_stats: /metrics of one L7 switch, in Prometheus text format, served by
+ * a thread of its own on the node's admin address so a busy worker never
+ * delays a scrape. Counters are summed over the workers at scrape time. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "h1.h"
+#include "l7.h"
+#include "log.h"
+#include "sock.h"
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->len >= o->cap)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->len += (size_t)n < o->cap - o->len ? (size_t)n : o->cap - o->len - 1;
+}
+
+#define SUM(field) ({ uint64_t s_ = 0; \
+	for (int w_ = 0; w_ < p->nworkers; w_++) \
+		s_ += p->workers[w_]->st.field; \
+	s_; })
+
+size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
+{
+	static const char *codes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	struct cfg *c = p->cfg;
+	struct out o = { buf, 0, cap };
+
+	outf(&o, "# HELP tandem_requests_total Requests forwarded, by node and status class.\n"
+		 "# TYPE tandem_requests_total counter\n");
+	for (int n = 0; n < c->nnodes; n++)
+		for (int k = 0; k < L7_NCODES; k++)
+			outf(&o, "tandem_requests_total{node=\"%s\",code=\"%s\"} %llu\n",
+			     c->nodes[n].name, codes[k], (unsigned long long)SUM(requests[n][k]));
+	outf(&o, "# HELP tandem_local_responses_total Responses made by tandem itself.\n"
+		 "# TYPE tandem_local_responses_total counter\n");
+	for (int code = 400; code < 600; code++) {
+		uint64_t v = SUM(local[code]);
+		if (v || code == 400 || code == 502 || code == 503 || code == 504)
+			outf(&o, "tandem_local_responses_total{code=\"%d\"} %llu\n", code,
+			     (unsigned long long)v);
+	}
+	outf(&o, "# HELP tandem_parse_errors_total Requests refused by the parser, by reason.\n"
+		 "# TYPE tandem_parse_errors_total counter\n");
+	for (int e = 1; e < H1_E_COUNT; e++)
+		outf(&o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", h1_err_name(e),
+		     (unsigned long long)SUM(parse_err[e]));
+	outf(&o, "# HELP tandem_relay_bytes_total Body bytes moved, by relay engine.\n"
+		 "# TYPE tandem_relay_bytes_total counter\n"
+		 "tandem_relay_bytes_total{engine=\"splice\"} %llu\n"
+		 "tandem_relay_bytes_total{engine=\"copy\"} %llu\n",
+		 (unsigned long long)SUM(bytes_splice), (unsigned long long)SUM(bytes_copy));
+	outf(&o, "# HELP tandem_pool_reused_total Requests sent on a pooled connection.\n"
+		 "# TYPE tandem_pool_reused_total counter\n");
+	for (int n = 0; n < c->nnodes; n++)
+		outf(&o, "tandem_pool_reused_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+		     (unsigned long long)SUM(pool_reused[n]));
+	outf(&o, "# HELP tandem_pool_opened_total Connections opened to web servers.\n"
+		 "# TYPE tandem_pool_opened_total counter\n");
+	for (int n = 0; n < c->nnodes; n++)
+		outf(&o, "tandem_pool_opened_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+		     (unsigned long long)SUM(pool_opened[n]));
+	outf(&o, "# HELP tandem_upstream_failures_total Connects refused or timed out, bad or cut responses.\n"
+		 "# TYPE tandem_upstream_failures_total counter\n");
+	for (int n = 0; n < c->nnodes; n++)
+		outf(&o, "tandem_upstream_failures_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+		     (unsigned long long)SUM(upstream_fail[n]));
+	outf(&o, "# TYPE tandem_retries_total counter\ntandem_retries_total %llu\n",
+	     (unsigned long long)SUM(retries));
+	outf(&o, "# TYPE tandem_aborted_total counter\ntandem_aborted_total %llu\n",
+	     (unsigned long long)SUM(aborted));
+	outf(&o, "# TYPE tandem_accepted_total counter\ntandem_accepted_total %llu\n",
+	     (unsigned long long)SUM(accepted));
+	outf(&o, "# TYPE tandem_client_connections gauge\ntandem_client_connections %lld\n",
+	     (long long)SUM(clients));
+	outf(&o, "# TYPE tandem_upstream_connections gauge\ntandem_upstream_connections %lld\n",
+	     (long long)SUM(upstreams));
+	outf(&o, "# TYPE tandem_workers gauge\ntandem_workers %d\n", p->nworkers);
+	return o.len;
+}
+
+static void l7_admin_serve(struct l7_proc *p, int fd)
+{
+	static char body[256 * 1024];
+	char req[2048], head[256];
+	struct timeval tv = { .tv_sec = 2 };
+	ssize_t n, got = 0;
+	size_t len;
+	int hl;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (got < (ssize_t)sizeof(req) - 1) {
+		n = read(fd, req + got, sizeof(req) - 1 - got);
+		if (n <= 0)
+			break;
+		got += n;
+		req[got] = 0;
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	req[got] = 0;
+	if (!strncmp(req, "GET /metrics", 12) || !strncmp(req, "GET / ", 6)) {
+		len = l7_metrics_write(p, body, sizeof(body));
+		hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			      "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
+	} else {
+		len = snprintf(body, sizeof(body), "not found: try /metrics\n");
+		hl = snprintf(head, sizeof(head), "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\n"
+			      "Connection: close\r\n\r\n", len);
+	}
+	if (write(fd, head, hl) == hl && write(fd, body, len) < 0)
+		log_debug("admin: write failed: %s", strerror(errno));
+	close(fd);
+}
+
+static void *l7_admin_main(void *arg)
+{
+	struct l7_proc *p = arg;
+
+	while (!p->stop) {
+		int fd = accept4(p->admin_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				usleep(10000);
+			continue;
+		}
+		l7_admin_serve(p, fd);
+	}
+	return NULL;
+}
+
+int l7_admin_start(struct l7_proc *p)
+{
+	pthread_t t;
+	int fd, r;
+
+	fd = sock_listen(&p->self->admin, 0, 64);
+	if (fd < 0)
+		return fd;
+	/* the admin thread blocks in accept: a plain blocking socket */
+	r = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, r & ~O_NONBLOCK);
+	p->admin_fd = fd;
+	r = pthread_create(&t, NULL, l7_admin_main, p);
+	if (r)
+		return -r;
+	pthread_detach(t);
+	return 0;
+}

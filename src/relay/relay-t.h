@@ -1,0 +1,48 @@
+/* relay-t.h: types of the relay engines, the ways body bytes cross from one
+ * socket to the other, so a session can embed one state per direction. */
+#ifndef TANDEM_RELAY_T_H
+#define TANDEM_RELAY_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct relay;
+
+/* One engine. A direction's bytes go src -> staging -> dst: `fill` takes at
+ * most MAX bytes from SRC into the engine's staging (a pipe for splice, a
+ * buffer for copy), `flush` delivers staged bytes to DST. Both return >0 bytes
+ * moved, 0 when the socket would block (EAGAIN), or -errno; end of stream on
+ * SRC sets r->eof and returns 0. `release` gives the staging back (a pipe
+ * that still holds bytes is closed, never reused).
+ * A kernel-driven engine (sockmap, packet-level splicing) implements `fill`
+ * as "arm the redirect for MAX bytes" and reports progress the same way. */
+struct relay_ops {
+	const char *name;
+	ssize_t (*fill)(struct relay *r, int src, size_t max);
+	ssize_t (*flush)(struct relay *r, int dst);
+	void (*release)(struct relay *r);
+};
+
+/* A worker's pool of pipes for splice(2). */
+struct relay_pipes {
+	int (*free)[2];         /* stack of idle, empty pipes */
+	int nfree;
+	int cap;                /* most idle pipes kept */
+	int inuse;
+	int max_inuse;          /* beyond this, splice falls back to copy */
+	int size;               /* F_SETPIPE_SZ asked for each pipe */
+};
+
+/* One direction's engine state. */
+struct relay {
+	const struct relay_ops *ops;
+	struct relay_pipes *pipes;
+	int pfd[2];             /* splice: the pipe, -1 when none */
+	char *buf;              /* copy: staging buffer, NULL when none */
+	uint32_t pos, len;      /* copy: staged bytes are buf[pos..len) */
+	size_t staged;          /* taken from src, not yet delivered to dst */
+	int eof;                /* src reached end of stream */
+};
+
+#endif

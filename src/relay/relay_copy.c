@@ -1,0 +1,65 @@
+/* relay_copy: the paper's plain proxy: read(2) into a user buffer, write(2)
+ * out. The baseline every other engine is measured against. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+static ssize_t copy_fill(struct relay *r, int src, size_t max)
+{
+	ssize_t n;
+
+	if (!r->buf) {
+		r->buf = malloc(RELAY_COPY_BUF);
+		if (!r->buf)
+			return -ENOMEM;
+	}
+	if (r->pos == r->len)
+		r->pos = r->len = 0;
+	if (max > RELAY_COPY_BUF - r->len)
+		max = RELAY_COPY_BUF - r->len;
+	if (!max)
+		return 0;
+	n = read(src, r->buf + r->len, max);
+	if (n > 0) {
+		r->len += n;
+		r->staged += n;
+		return n;
+	}
+	if (n == 0) {
+		r->eof = 1;
+		return 0;
+	}
+	return errno == EAGAIN ? 0 : -errno;
+}
+
+static ssize_t copy_flush(struct relay *r, int dst)
+{
+	ssize_t n;
+
+	if (r->pos == r->len)
+		return 0;
+	n = write(dst, r->buf + r->pos, r->len - r->pos);
+	if (n > 0) {
+		r->pos += n;
+		r->staged -= n;
+		return n;
+	}
+	return n < 0 && errno != EAGAIN ? -errno : 0;
+}
+
+static void copy_release(struct relay *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->pos = r->len = 0;
+	r->staged = 0;
+}
+
+const struct relay_ops relay_copy_ops = {
+	.name = "copy",
+	.fill = copy_fill,
+	.flush = copy_flush,
+	.release = copy_release,
+};
