@@ -393,6 +393,15 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 	ssize_t n;
 
 	for (;;) {
+		/* body bytes already read go out in the same write as what is
+		 * queued before them (a small response: head and body at once);
+		 * never while the pipe holds earlier bytes */
+		if (!p->done && !p->rl.staged && buf_avail(in) && p->out.len < p->out.cap) {
+			n = pump_take(p, in);
+			if (n < 0)
+				return PUMP_E_FRAMING;
+			w->st.bytes_copy += n;
+		}
 		if (buf_avail(&p->out)) {
 			if (!*dst_wr)
 				return PUMP_WAIT;
@@ -422,15 +431,6 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 		}
 		if (p->done)
 			return PUMP_DONE;
-		if (buf_avail(in)) {
-			n = pump_take(p, in);
-			if (n < 0)
-				return PUMP_E_FRAMING;
-			if (n > 0)
-				w->st.bytes_copy += n;
-			if (n > 0 || buf_avail(&p->out))
-				continue;
-		}
 		if (!*src_rd)
 			return PUMP_WAIT;
 		uint64_t raw = pump_raw(p);
@@ -836,6 +836,8 @@ static void sess_exchange(struct sess *s)
 	if (r == PUMP_WAIT)
 		return;
 	if (r < 0) {
+		if (r == PUMP_E_SRC_EOF || r == PUMP_E_FRAMING || r == PUMP_E_SRC)
+			s->w->st.upstream_fail[s->node]++;
 		sess_abort(s, r == PUMP_E_SRC_EOF ? "server closed inside the response body"
 			      : r == PUMP_E_FRAMING ? "bad chunked framing from the server"
 			      : "client gone");
