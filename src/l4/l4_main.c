@@ -1,9 +1,448 @@
-/* l4_main: placeholder until the L4 front end lands. */
+/* l4_main: `tandem l4 -c FILE`, the front end's process. It owns the
+ * control loop: cluster file -> back end slots, health checks -> Maglev
+ * table -> the data path (the XDP program through l4_maps.c, or the
+ * user-space fallback), SIGHUP reload, SIGTERM detach, and /metrics on
+ * [l4] admin. Single-threaded except for l4_user's connection threads,
+ * which only read the table and slots under l->lock. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <linux/if_link.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cfg.h"
 #include "ctl.h"
+#include "l4.h"
+#include "log.h"
+#include "maglev.h"
+
+static const char *l4_mode_name(enum cfg_l4_mode m)
+{
+	return m == CFG_L4_DR ? "dr" : m == CFG_L4_NAT ? "nat" : "user";
+}
+
+static int l4_xdp(const struct l4 *l)
+{
+	return l->cfg.l4.mode != CFG_L4_USER;
+}
+
+/* Checks what this process needs beyond what cfg_load checks. */
+static int l4_cfg_check(const struct cfg *c)
+{
+	int bad = 0;
+
+	if (!c->vip.len) {
+		log_err("%s: [cluster] vip is not set", c->file);
+		bad++;
+	} else if (c->vip.ss.ss_family != AF_INET && c->l4.mode != CFG_L4_USER) {
+		log_err("%s: [cluster] vip %s: the XDP front end handles IPv4 only for now; "
+			"use [l4] mode = user", c->file, c->vip.text);
+		bad++;
+	}
+	if (c->l4.mode != CFG_L4_USER && !c->l4.iface[0]) {
+		log_err("%s: [l4] iface is not set", c->file);
+		bad++;
+	}
+	for (int i = 0; i < c->nnodes; i++)
+		if (!c->nodes[i].address.len) {
+			log_err("%s:%d: node %s has no address", c->file, c->nodes[i].line,
+				c->nodes[i].name);
+			bad++;
+		} else if (c->nodes[i].address.ss.ss_family != c->vip.ss.ss_family) {
+			log_err("%s:%d: node %s: address family differs from the VIP's", c->file,
+				c->nodes[i].line, c->nodes[i].name);
+			bad++;
+		}
+	return bad ? -EINVAL : 0;
+}
+
+/* Matches the file's nodes to slots by name: a node keeps its slot (flows
+ * point at slot numbers), a new one takes a free slot, a vanished one frees
+ * its slot. Caller holds l->lock for writing. */
+static void l4_reconcile(struct l4 *l, const struct cfg *nc)
+{
+	for (int s = 0; s < L4_BACKENDS_MAX; s++) {
+		struct l4_slot *sl = &l->slots[s];
+
+		if (sl->used && !cfg_node_find((struct cfg *)nc, sl->node.name)) {
+			log_info("node %s removed from the cluster file", sl->node.name);
+			if (sl->chk.fd >= 0)
+				close(sl->chk.fd);
+			memset(sl, 0, sizeof(*sl));
+			sl->chk.fd = -1;
+		}
+	}
+	for (int i = 0; i < nc->nnodes; i++) {
+		const struct cfg_node *n = &nc->nodes[i];
+		struct l4_slot *sl = NULL;
+
+		for (int s = 0; s < L4_BACKENDS_MAX && !sl; s++)
+			if (l->slots[s].used && !strcmp(l->slots[s].node.name, n->name))
+				sl = &l->slots[s];
+		if (sl) {
+			if (strcmp(sl->node.address.text, n->address.text)) {
+				log_info("node %s: address now %s, health and MAC start over",
+					 n->name, n->address.text);
+				sl->up = sl->has_mac = sl->ok_streak = sl->fail_streak = 0;
+			}
+			if (sl->node.weight != n->weight)
+				log_info("node %s: weight %d -> %d%s", n->name, sl->node.weight,
+					 n->weight, n->weight ? "" : " (draining)");
+		} else {
+			for (int s = 0; s < L4_BACKENDS_MAX && !sl; s++)
+				if (!l->slots[s].used)
+					sl = &l->slots[s];
+			memset(sl, 0, sizeof(*sl));
+			sl->chk.fd = -1;
+			sl->used = 1;
+		}
+		sl->node = *n;
+		if (n->has_mac) {
+			memcpy(sl->mac, n->mac, 6);
+			sl->has_mac = 1;
+		}
+	}
+}
+
+/* Rebuilds the Maglev table from the slots and pushes the difference to the
+ * data path: back ends that are alive first, then the changed slots, then
+ * the dead ones, so no slot ever names a back end the program thinks dead
+ * while a live one is waiting for its MAC. Returns slots changed or -errno. */
+static long l4_apply(struct l4 *l)
+{
+	struct maglev_node mn[L4_BACKENDS_MAX];
+	uint32_t *t = malloc(l->ring_size * sizeof(*t));
+	long moved = 0;
+	int err;
+
+	if (!t)
+		return -ENOMEM;
+	for (int s = 0; s < L4_BACKENDS_MAX; s++) {
+		struct l4_slot *sl = &l->slots[s];
+		int ready = sl->used && sl->up && (!l4_xdp(l) || sl->has_mac);
+
+		mn[s].name = sl->used ? sl->node.name : "";
+		mn[s].weight = ready ? (uint32_t)sl->node.weight : 0;
+		sl->slots = 0;
+	}
+	err = maglev_build(t, l->ring_size, mn, L4_BACKENDS_MAX);
+	if (err) {
+		free(t);
+		return err;
+	}
+	for (uint32_t i = 0; i < l->ring_size; i++)
+		if (t[i] != MAGLEV_EMPTY)
+			l->slots[t[i]].slots++;
+	pthread_rwlock_wrlock(&l->lock);
+	if (l4_xdp(l)) {
+		for (int pass = 0; pass < 2 && !err; pass++)
+			for (uint32_t s = 0; s < L4_BACKENDS_MAX && !err; s++)
+				if ((l->slots[s].used && l->slots[s].up) == !pass)
+					err = l4_maps_set_backend(l, s);
+		if (!err) {
+			moved = l4_maps_write_ring(l, l->table_builds ? l->table : NULL, t);
+			if (moved < 0)
+				err = (int)moved;
+		}
+	} else {
+		moved = l->table_builds ? maglev_diff(l->table, t, l->ring_size) : l->ring_size;
+	}
+	if (!err)
+		memcpy(l->table, t, l->ring_size * sizeof(*t));
+	pthread_rwlock_unlock(&l->lock);
+	free(t);
+	if (err) {
+		log_err("writing the Maglev table failed: %s", strerror(-err));
+		return err;
+	}
+	l->table_builds++;
+	l->slots_written += moved;
+	{
+		char line[512];
+		int n = 0;
+
+		for (int s = 0; s < L4_BACKENDS_MAX; s++)
+			if (l->slots[s].used && n < (int)sizeof(line) - 64)
+				n += snprintf(line + n, sizeof(line) - n, " %s=%u%s",
+					      l->slots[s].node.name, l->slots[s].slots,
+					      l->slots[s].up ? "" : "(down)");
+		log_info("Maglev table: %ld of %u slots changed;%s", moved, l->ring_size, line);
+	}
+	return moved;
+}
+
+/* /metrics in the Prometheus text format. */
+static void l4_metrics(struct l4 *l, FILE *f)
+{
+	static const char *names[] = {
+#define L4_CTR_NAME(id, name) name,
+		L4_COUNTERS(L4_CTR_NAME)
+#undef L4_CTR_NAME
+	};
+	uint64_t c[L4_CTR_MAX];
+
+	fprintf(f, "# HELP tandem_l4_up 1 while the front end runs\n# TYPE tandem_l4_up gauge\n"
+		"tandem_l4_up{mode=\"%s\"} 1\n", l4_mode_name(l->cfg.l4.mode));
+	if (l->skel && !l4_maps_counters(l, c)) {
+		fprintf(f, "# HELP tandem_l4_packets_total XDP outcomes, per reason\n"
+			"# TYPE tandem_l4_packets_total counter\n");
+		for (int i = 0; i < L4_CTR_MAX; i++)
+			fprintf(f, "tandem_l4_packets_total{outcome=\"%s\"} %llu\n", names[i],
+				(unsigned long long)c[i]);
+		fprintf(f, "# TYPE tandem_l4_xdp_native gauge\ntandem_l4_xdp_native %d\n",
+			l->xdp_flags == XDP_FLAGS_DRV_MODE);
+	}
+	fprintf(f, "# TYPE tandem_l4_table_builds_total counter\ntandem_l4_table_builds_total %llu\n"
+		"# TYPE tandem_l4_table_slots_written_total counter\n"
+		"tandem_l4_table_slots_written_total %llu\n"
+		"# TYPE tandem_l4_table_size gauge\ntandem_l4_table_size %u\n",
+		(unsigned long long)l->table_builds, (unsigned long long)l->slots_written,
+		l->ring_size);
+	fprintf(f, "# TYPE tandem_l4_backend_up gauge\n# TYPE tandem_l4_backend_weight gauge\n"
+		"# TYPE tandem_l4_backend_slots gauge\n"
+		"# TYPE tandem_l4_backend_packets_total counter\n"
+		"# TYPE tandem_l4_backend_bytes_total counter\n"
+		"# TYPE tandem_l4_backend_connections_total counter\n");
+	pthread_rwlock_rdlock(&l->lock);
+	for (uint32_t s = 0; s < L4_BACKENDS_MAX; s++) {
+		struct l4_slot *sl = &l->slots[s];
+		struct l4_be_stats st = { 0 };
+		const char *n = sl->node.name;
+
+		if (!sl->used)
+			continue;
+		if (l->skel)
+			l4_maps_be_stats(l, s, &st);
+		else
+			st = (struct l4_be_stats){ 0, sl->user_bytes };
+		fprintf(f, "tandem_l4_backend_up{node=\"%s\"} %d\n", n, sl->up);
+		fprintf(f, "tandem_l4_backend_weight{node=\"%s\"} %d\n", n, sl->node.weight);
+		fprintf(f, "tandem_l4_backend_slots{node=\"%s\"} %u\n", n, sl->slots);
+		if (l->skel)
+			fprintf(f, "tandem_l4_backend_packets_total{node=\"%s\"} %llu\n", n,
+				(unsigned long long)st.packets);
+		else
+			fprintf(f, "tandem_l4_backend_connections_total{node=\"%s\"} %llu\n", n,
+				(unsigned long long)sl->user_conns);
+		fprintf(f, "tandem_l4_backend_bytes_total{node=\"%s\"} %llu\n", n,
+			(unsigned long long)st.bytes);
+	}
+	if (!l->skel)
+		fprintf(f, "# TYPE tandem_l4_user_refused_total counter\n"
+			"tandem_l4_user_refused_total %llu\n# TYPE tandem_l4_user_active gauge\n"
+			"tandem_l4_user_active %d\n", (unsigned long long)l->user_refused,
+			l->user_active);
+	pthread_rwlock_unlock(&l->lock);
+}
+
+/* One admin request, answered at once: small, local, and a slow client is
+ * cut off by the receive timeout rather than holding the loop. */
+static void l4_admin_serve(struct l4 *l, int lfd)
+{
+	struct timeval tv = { 0, 300000 };
+	char req[1024], *body = NULL;
+	size_t blen = 0;
+	ssize_t n;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	FILE *f;
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	n = recv(fd, req, sizeof(req) - 1, 0);
+	if (n <= 0)
+		goto out;
+	req[n] = 0;
+	f = open_memstream(&body, &blen);
+	if (!f)
+		goto out;
+	if (!strncmp(req, "GET /metrics", 12))
+		l4_metrics(l, f);
+	fclose(f);
+	if (blen) {
+		dprintf(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			"Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
+		if (write(fd, body, blen) < 0)
+			log_debug("admin: write failed: %s", strerror(errno));
+	} else {
+		dprintf(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n"
+			"Connection: close\r\n\r\nnot found\n");
+	}
+out:
+	free(body);
+	close(fd);
+}
+
+static int l4_admin_listen(const struct cfg_addr *a)
+{
+	int one = 1, fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) || listen(fd, 64)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* SIGHUP: the new file replaces the nodes; what needs a restart (VIP,
+ * interface, mode, admin address) is kept, with a warning. */
+static void l4_reload(struct l4 *l)
+{
+	struct cfg *nc = calloc(1, sizeof(*nc));
+	int nerr = 0;
+
+	if (!nc)
+		return;
+	if (cfg_load(nc, l->file, stderr, &nerr) || l4_cfg_check(nc)) {
+		log_err("reload of %s failed (%d errors): running configuration kept", l->file, nerr);
+		goto out;
+	}
+	if (strcmp(nc->vip.text, l->cfg.vip.text) || strcmp(nc->l4.iface, l->cfg.l4.iface) ||
+	    nc->l4.mode != l->cfg.l4.mode || strcmp(nc->l4.admin.text, l->cfg.l4.admin.text))
+		log_warn("reload: vip, [l4] iface, mode and admin need a restart; kept as they were");
+	pthread_rwlock_wrlock(&l->lock);
+	l4_reconcile(l, nc);
+	memcpy(l->cfg.nodes, nc->nodes, sizeof(nc->nodes));
+	l->cfg.nnodes = nc->nnodes;
+	pthread_rwlock_unlock(&l->lock);
+	log_info("reloaded %s: %d nodes", l->file, nc->nnodes);
+	l4_apply(l);
+out:
+	free(nc);
+}
+
+static void l4_usage(FILE *f)
+{
+	fprintf(f, "usage: tandem l4 -c FILE [-v]\n"
+		"  the level-1 front end: XDP L4 switch ([l4] mode = dr | nat) or the\n"
+		"  user-space fallback (mode = user). SIGHUP reloads FILE, SIGTERM stops.\n");
+}
 
 int l4_main(int argc, char **argv)
 {
-	fprintf(stderr, "tandem l4: not built yet\n");
-	return 1;
+	static struct l4 l4;
+	struct l4 *l = &l4;
+	const char *file = NULL;
+	int opt, sfd = -1, afd = -1, ret = 1, nerr = 0;
+	sigset_t ss;
+
+	optind = 1;
+	while ((opt = getopt(argc, argv, "c:vh")) != -1) {
+		switch (opt) {
+		case 'c': file = optarg; break;
+		case 'v': log_verbosity = LOG_DEBUG; break;
+		case 'h': l4_usage(stdout); return 0;
+		default:  l4_usage(stderr); return 2;
+		}
+	}
+	if (!file) {
+		l4_usage(stderr);
+		return 2;
+	}
+	log_setrole("l4");
+	l->file = file;
+	l->link_fd = l->user_fd = -1;
+	pthread_rwlock_init(&l->lock, NULL);
+	for (int s = 0; s < L4_BACKENDS_MAX; s++)
+		l->slots[s].chk.fd = -1;
+	if (cfg_load(&l->cfg, file, stderr, &nerr) || l4_cfg_check(&l->cfg))
+		return 1;
+	l->ring_size = L4_RING_DEFAULT;
+	l->table = calloc(l->ring_size, sizeof(*l->table));
+	if (!l->table)
+		return 1;
+	for (uint32_t i = 0; i < l->ring_size; i++)
+		l->table[i] = L4_NO_BACKEND;
+	l4_reconcile(l, &l->cfg);
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGHUP);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &ss, SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_err("signalfd failed: %s", strerror(errno));
+		goto out;
+	}
+
+	if (l4_xdp(l)) {
+		if (l4_probe(l->cfg.l4.mode == CFG_L4_NAT)) {
+			log_err("the XDP front end cannot run on this kernel; the fallback is "
+				"[l4] mode = user (same Maglev choice, splice relay)");
+			goto out;
+		}
+		if (l4_maps_open(l))
+			goto out;
+		if (l4_maps_set_vip(l)) {
+			log_err("writing the VIP %s to l4_vips failed", l->cfg.vip.text);
+			goto out;
+		}
+	} else if (l4_user_start(l)) {
+		goto out;
+	}
+	if (l->cfg.l4.admin.len) {
+		afd = l4_admin_listen(&l->cfg.l4.admin);
+		if (afd < 0) {
+			log_err("admin listener on %s failed: %s", l->cfg.l4.admin.text, strerror(-afd));
+			goto out;
+		}
+	}
+	l4_apply(l);
+	log_info("front end up: vip %s, mode %s, %d nodes, Maglev table %u slots%s%s",
+		 l->cfg.vip.text, l4_mode_name(l->cfg.l4.mode), l->cfg.nnodes, l->ring_size,
+		 afd >= 0 ? ", /metrics on " : "", afd >= 0 ? l->cfg.l4.admin.text : "");
+
+	for (;;) {
+		struct pollfd pfd[2 + L4_BACKENDS_MAX];
+		int n = 0, timeout = 1000;
+
+		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = afd, .events = POLLIN };
+		n += l4_check_poll(l, pfd + n, L4_BACKENDS_MAX, &timeout);
+		if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+			log_err("poll failed: %s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					l4_reload(l);
+				} else {
+					log_info("signal %d: stopping", (int)si.ssi_signo);
+					ret = 0;
+					break;
+				}
+			}
+		}
+		if (afd >= 0 && (pfd[1].revents & POLLIN))
+			l4_admin_serve(l, afd);
+		if (l4_check_run(l))
+			l4_apply(l);
+	}
+out:
+	l4_check_stop(l);
+	l4_user_stop(l);
+	l4_maps_close(l);
+	if (afd >= 0)
+		close(afd);
+	if (sfd >= 0)
+		close(sfd);
+	free(l->table);
+	l->table = NULL;
+	return ret;
 }

@@ -1,0 +1,70 @@
+/* l4-t.h: the front end's state, as types only. One struct l4 per process;
+ * back ends live in fixed slots (the index the XDP program and the flow table
+ * use), matched by node name across reloads so a SIGHUP never renumbers a
+ * node that established flows point at. */
+#ifndef TANDEM_L4_T_H
+#define TANDEM_L4_T_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "cfg-t.h"
+#include "l4_abi.h"
+
+struct l4_xdp_bpf;
+
+/* Health check of one node: a TCP connect and an HTTP GET, non-blocking. */
+enum l4_check_state { L4_CHK_IDLE, L4_CHK_CONNECTING, L4_CHK_SENT };
+
+struct l4_check {
+	enum l4_check_state state;
+	int fd;
+	uint64_t deadline_ms;
+	uint64_t next_ms;               /* when the next check starts */
+	char buf[128];
+	size_t len;
+	char last_error[96];            /* why the last check failed */
+};
+
+struct l4_slot {
+	int used;                       /* a node of the current cluster file */
+	struct cfg_node node;           /* as configured */
+	int up;                         /* health: after rise/fall */
+	int ok_streak, fail_streak;
+	uint8_t mac[6];
+	int has_mac;                    /* from the file or the neighbour table */
+	int in_table;                   /* weight it has in the Maglev table now */
+	uint32_t slots;                 /* Maglev slots it owns now */
+	uint64_t changed_ms;            /* when up last changed */
+	struct l4_check chk;
+	/* user-space fallback statistics */
+	uint64_t user_conns, user_bytes;
+};
+
+struct l4 {
+	struct cfg cfg;
+	const char *file;
+	int ifindex;
+	uint32_t ring_size;
+	uint32_t *table;                /* what the data path has now */
+	struct l4_slot slots[L4_BACKENDS_MAX];
+	pthread_rwlock_t lock;          /* table and slots, for l4_user threads */
+
+	/* XDP */
+	struct l4_xdp_bpf *skel;
+	int link_fd;                    /* bpf_link; -1 when attached by netlink */
+	uint32_t xdp_flags;             /* XDP_FLAGS_DRV_MODE or _SKB_MODE */
+	char pin_dir[128];              /* "" when maps are not pinned */
+
+	/* statistics of the control plane */
+	uint64_t table_builds, slots_written;
+
+	/* user-space fallback */
+	int user_fd;
+	pthread_t user_thread;
+	volatile int user_stop;
+	int user_active;                /* connections now */
+	uint64_t user_refused;
+};
+
+#endif
