@@ -162,7 +162,7 @@ static long l4_apply(struct l4 *l)
 	}
 	l->table_builds++;
 	l->slots_written += moved;
-	{
+	if (moved) {
 		char line[512];
 		int n = 0;
 

@@ -107,8 +107,8 @@ static void l4_pin(struct l4 *l)
 	if (d)
 		closedir(d);
 	bpf_object__for_each_map(m, l->skel->obj) {
-		if (strncmp(bpf_map__name(m), "l4_", 3))
-			continue;       /* .rodata and friends */
+		if (strchr(bpf_map__name(m), '.'))
+			continue;       /* .rodata: the knobs, frozen, nothing to read */
 		snprintf(path, sizeof(path), "%s/%s", l->pin_dir, bpf_map__name(m));
 		if (bpf_map__pin(m, path))
 			log_warn("pinning %s failed: %s", path, strerror(errno));
@@ -123,7 +123,7 @@ static void l4_unpin(struct l4 *l)
 	if (!l->pin_dir[0] || !l->skel)
 		return;
 	bpf_object__for_each_map(m, l->skel->obj) {
-		if (strncmp(bpf_map__name(m), "l4_", 3))
+		if (strchr(bpf_map__name(m), '.'))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", l->pin_dir, bpf_map__name(m));
 		unlink(path);
