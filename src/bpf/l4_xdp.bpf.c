@@ -233,7 +233,10 @@ int l4_xdp(struct xdp_md *ctx)
 	fk.sport = tcp->source;
 	fk.dport = tcp->dest;
 	fk.proto = IPPROTO_TCP;
-	flp = bpf_map_lookup_elem(&l4_flows, &fk);
+	/* A SYN opens a new connection: an entry for the same 4-tuple is from
+	 * an earlier one whose port the client now reuses, and must not keep
+	 * it on a node that has since been drained. */
+	flp = tcp->syn && !tcp->ack ? NULL : bpf_map_lookup_elem(&l4_flows, &fk);
 	if (flp) {
 		idx = flp->backend;
 		be = bpf_map_lookup_elem(&l4_backends, &idx);

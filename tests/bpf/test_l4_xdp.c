@@ -211,19 +211,36 @@ static void test_dr(void)
 	run(fd, &in, &out);
 	ok(!memcmp(eo->h_dest, MAC_BE[1], 6), "DR: new flow follows the new table");
 
+	/* a new SYN on an old 4-tuple (port reuse) follows the table, not the
+	 * old entry, and the entry is replaced */
+	in = tcp_pkt(CLIENT, 40000, VIP, 80, 1, 0);
+	run(fd, &in, &out);
+	ok(!memcmp(eo->h_dest, MAC_BE[1], 6), "DR: a SYN reusing an old 4-tuple follows the table");
+	in = tcp_pkt(CLIENT, 40000, VIP, 80, 0, 1);
+	run(fd, &in, &out);
+	ok(!memcmp(eo->h_dest, MAC_BE[1], 6), "DR: ... and its connection stays there");
+	fill_ring(s, 0);
+	run(fd, &in, &out);
+	ok(!memcmp(eo->h_dest, MAC_BE[1], 6), "DR: ... also after the next table change");
+	fill_ring(s, 1);
+
 	/* a packet without SYN and without a flow entry still goes by Maglev */
 	in = tcp_pkt(CLIENT, 40002, VIP, 80, 0, 1);
 	is_int(run(fd, &in, &out), XDP_TX, "DR: mid-connection packet with no flow entry is sent");
 	is_int(ctr(s, L4_CTR_FLOW_NEW_NOSYN), 1, "DR: flow_new_nosyn counted");
 
 	/* node 0 fails: its flows are picked again */
+	in = tcp_pkt(CLIENT, 40005, VIP, 80, 1, 0);
+	fill_ring(s, 0);
+	run(fd, &in, &out);
+	fill_ring(s, 1);
 	set_alive(s, 0, 0);
-	in = tcp_pkt(CLIENT, 40000, VIP, 80, 0, 1);
+	in = tcp_pkt(CLIENT, 40005, VIP, 80, 0, 1);
 	run(fd, &in, &out);
 	ok(!memcmp(eo->h_dest, MAC_BE[1], 6), "DR: a dead node's flow moves to a live one");
 	is_int(ctr(s, L4_CTR_FLOW_REPICK), 1, "DR: flow_repick counted");
-	is_int(be_pkts(s, 0), 2, "DR: back end 0 forwarded 2 packets");
-	is_int(be_pkts(s, 1), 3, "DR: back end 1 forwarded 3 packets");
+	is_int(be_pkts(s, 0), 3, "DR: back end 0 forwarded 3 packets");
+	is_int(be_pkts(s, 1), 6, "DR: back end 1 forwarded 6 packets");
 
 	/* no node at all */
 	fill_ring(s, L4_NO_BACKEND);
