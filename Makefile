@@ -57,6 +57,9 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 HTTP_SRCS := $(wildcard src/http/*.c)
 
+# BPF objects feed the skeletons and the lab: keep them, not as intermediates.
+.SECONDARY: $(BPF_OBJS)
+
 .PHONY: all test unit-test sys-test fuzz bench demo fmt clean help deps
 all: $(O)/tandem
 
@@ -120,7 +123,7 @@ bench: all
 	bench/relay/run.sh
 
 demo: all
-	scripts/demo.sh
+	lab/demo.sh
 
 deps:
 	scripts/deps.sh
