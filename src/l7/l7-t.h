@@ -29,6 +29,7 @@ struct upconn {
 	struct upconn *next, *prev;     /* idle list of its node */
 	int node;
 	uint32_t requests;              /* served on this connection */
+	unsigned gen;                   /* configuration generation it was opened under */
 	uint64_t idle_since;
 	uint8_t connecting;
 	uint8_t dead;                   /* closed; freed after the event batch */
@@ -117,6 +118,8 @@ struct l7_stats {
 struct l7_worker {
 	struct ev_loop loop;
 	struct l7_proc *proc;
+	struct cfg *cfg;                /* the configuration this worker runs */
+	unsigned gen;                   /* generation of cfg */
 	int id;
 	struct ev_io lsn;
 	struct sess *sessions;          /* every open session, for the timeout sweep */
@@ -127,6 +130,7 @@ struct l7_worker {
 	const struct relay_ops *engine;
 	uint64_t rr;                    /* round-robin position */
 	uint64_t last_sweep;
+	int drained;                    /* listener closed, idle sessions closed */
 	struct h1_msg msg;              /* scratch: the head being parsed */
 	struct l7_stats st;
 	char **freebufs;                /* idle session buffers of bufsz bytes */
@@ -136,12 +140,16 @@ struct l7_worker {
 
 /* The process: configuration, its node, workers. */
 struct l7_proc {
-	struct cfg *cfg;
+	struct cfg *cfg;                /* the newest configuration */
+	struct cfg *old_cfg;            /* the one before, kept until the next reload */
+	volatile unsigned gen;          /* bumped by each reload */
 	struct cfg_node *self;
 	int self_idx;
 	int nworkers;
 	struct l7_worker **workers;
-	volatile int stop;
+	volatile int stop;              /* leave now */
+	volatile int draining;          /* stop accepting, finish in-flight requests */
+	int drain_timeout;              /* ms a drain may take before stop */
 	volatile int clients;           /* across workers, for max_clients */
 	int admin_fd;
 };

@@ -15,6 +15,11 @@ void sess_sweep(struct l7_worker *w);
  * events; called after each ev_run_once. */
 void l7_reap(struct l7_worker *w);
 
+/* sess_drain: graceful stop of a worker: closes idle client connections
+ * and makes busy ones close after their current response. Returns the
+ * number of sessions still open. */
+int sess_drain(struct l7_worker *w);
+
 /* sess_close_all: ends every session of the worker (shutdown). */
 void sess_close_all(struct l7_worker *w);
 

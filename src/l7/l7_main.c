@@ -1,8 +1,9 @@
 /* l7_main: the level-2 switch process of one node: reads the cluster file,
  * starts one worker thread per core (each its own epoll loop, its own
  * SO_REUSEPORT listener, its own connection pools: nothing is shared on the
- * request path), serves /metrics from a thread of its own, and stops on
- * SIGTERM or SIGINT. */
+ * request path), serves /metrics from a thread of its own. SIGTERM drains
+ * (no new connections, in-flight requests finish, idle connections close,
+ * at most drain_timeout); SIGINT and SIGQUIT stop at once. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -35,12 +36,34 @@ static void *l7_worker_main(void *arg)
 {
 	struct l7_worker *w = arg;
 
+	uint64_t drain_end = 0;
+
 	while (!w->proc->stop) {
+		if (w->gen != w->proc->gen) {
+			/* a reload: requests from now on use the new file;
+			 * idle pooled connections of the old one are closed
+			 * by the next sweep, busy ones after their response */
+			w->cfg = w->proc->cfg;
+			w->gen = w->proc->gen;
+			w->last_sweep = 0;
+		}
 		if (ev_run_once(&w->loop, 100) < 0)
 			log_err("epoll_wait() failed: %s", strerror(errno));
 		l7_reap(w);
 		sess_sweep(w);
 		l7_reap(w);
+		if (!w->proc->draining)
+			continue;
+		if (!w->drained) {
+			/* no new connections: the listener goes, and what the
+			 * kernel had queued on it is refused, not dropped later */
+			ev_del(&w->loop, &w->lsn);
+			close(w->lsn.fd);
+			w->drained = 1;
+			drain_end = w->loop.now_ms + w->proc->drain_timeout;
+		}
+		if (!sess_drain(w) || w->loop.now_ms >= drain_end)
+			break;
 	}
 	sess_close_all(w);
 	l7_reap(w);
@@ -53,6 +76,8 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	int r;
 
 	w->proc = p;
+	w->cfg = p->cfg;
+	w->gen = p->gen;
 	w->id = id;
 	w->engine = c->relay == CFG_RELAY_COPY ? &relay_copy_ops : &relay_splice_ops;
 	w->bufsz = c->l7.max_head + 4096;
@@ -77,6 +102,45 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	return ev_add(&w->loop, &w->lsn, EPOLLIN);
 }
 
+/* SIGHUP: reads the cluster file again. A file with errors changes
+ * nothing; a good one is taken by each worker at its next loop turn, for
+ * requests that start from then on. Listening addresses stay as started. */
+static void l7_reload(struct l7_proc *p, const char *file)
+{
+	struct cfg *c = calloc(1, sizeof(*c));
+	struct cfg_node *self;
+	int nerr = 0;
+
+	if (!c)
+		return;
+	if (cfg_load(c, file, stderr, &nerr)) {
+		log_err("reload: %s has %d error(s), keeping the running configuration", file, nerr);
+		free(c);
+		return;
+	}
+	self = cfg_node_find(c, p->self->name);
+	if (!self) {
+		log_err("reload: node %s is no longer in %s, keeping the running configuration",
+			p->self->name, file);
+		free(c);
+		return;
+	}
+	if (strcmp(self->l7.text, p->self->l7.text) || c->relay != p->cfg->relay ||
+	    c->l7.workers != p->cfg->l7.workers)
+		log_warn("reload: listening address, relay and workers take a restart to change");
+	c->relay = p->cfg->relay;
+	self->l7 = p->self->l7;
+	/* a worker may still be reading the configuration before last until
+	 * its next turn: that one is freed now, the last one next time */
+	free(p->old_cfg);
+	p->old_cfg = p->cfg;
+	__atomic_store_n(&p->cfg, c, __ATOMIC_RELEASE);
+	p->self = self;
+	p->self_idx = self - c->nodes;
+	__atomic_add_fetch(&p->gen, 1, __ATOMIC_RELEASE);
+	log_info("reload: %s, %d node(s), generation %u", file, c->nnodes, p->gen);
+}
+
 int l7_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -87,7 +151,7 @@ int l7_main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *file = NULL, *node = NULL;
-	struct l7_proc proc = { .admin_fd = -1 };
+	struct l7_proc proc = { .admin_fd = -1, .drain_timeout = 10000 };
 	pthread_t *threads = NULL;
 	char role[64];
 	sigset_t set;
@@ -146,6 +210,7 @@ int l7_main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);     /* inherited by every thread */
 	proc.workers = calloc(proc.nworkers, sizeof(*proc.workers));
 	threads = calloc(proc.nworkers, sizeof(*threads));
@@ -170,13 +235,19 @@ int l7_main(int argc, char **argv)
 		if (sigwait(&set, &sig))
 			continue;
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: reload is not supported yet, ignored");
+			l7_reload(&proc, file);
 			continue;
 		}
 		break;
 	}
-	log_info("signal %d: stopping", sig);
-	proc.stop = 1;
+	if (sig == SIGTERM) {
+		/* graceful: in-flight requests finish, idle connections close */
+		log_info("SIGTERM: draining (at most %d ms)", proc.drain_timeout);
+		proc.draining = 1;
+	} else {
+		log_info("signal %d: stopping", sig);
+		proc.stop = 1;
+	}
 	for (int i = 0; i < proc.nworkers; i++)
 		pthread_join(threads[i], NULL);
 	rc = 0;

@@ -434,7 +434,7 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 		if (!*src_rd)
 			return PUMP_WAIT;
 		uint64_t raw = pump_raw(p);
-		if (raw && raw >= (uint64_t)w->proc->cfg->l7.splice_min && !buf_avail(in)) {
+		if (raw && raw >= (uint64_t)w->cfg->l7.splice_min && !buf_avail(in)) {
 			n = p->rl.ops->fill(&p->rl, src, raw > (1u << 30) ? (1u << 30) : raw);
 			if (n == -EBUSY || n == -EMFILE || n == -ENFILE) {
 				/* no pipe to be had: this body is copied instead */
@@ -508,7 +508,7 @@ static void sess_release_up(struct sess *s, int reuse)
 static int sess_pick_node(struct sess *s, int after)
 {
 	struct l7_worker *w = s->w;
-	struct cfg *c = w->proc->cfg;
+	struct cfg *c = w->cfg;
 
 	int start = after >= 0 ? after + 1 : (int)(w->rr++ % c->nnodes);
 
@@ -532,14 +532,14 @@ static int sess_connect(struct sess *s, int n, int fresh)
 	s->up = upool_get(w, n, s, fresh, &err);
 	if (!s->up) {
 		w->st.upstream_fail[n]++;
-		log_debug("no connection to node %s: %s", w->proc->cfg->nodes[n].name, strerror(-err));
+		log_debug("no connection to node %s: %s", w->cfg->nodes[n].name, strerror(-err));
 		sess_local(s, err == -EBUSY ? 503 : 502, NULL);
 		return -1;
 	}
 	s->fresh_up = s->up->connecting;
 	s->st = s->up->connecting ? SS_CONNECT : SS_EXCHANGE;
-	s->deadline = w->loop.now_ms + (s->up->connecting ? w->proc->cfg->l7.connect_timeout
-						       : w->proc->cfg->l7.server_timeout);
+	s->deadline = w->loop.now_ms + (s->up->connecting ? w->cfg->l7.connect_timeout
+						       : w->cfg->l7.server_timeout);
 	return 0;
 }
 
@@ -557,8 +557,8 @@ static void sess_upstream_failed(struct sess *s, const char *why)
 		 * connection; a refused connect: the next node */
 		int n = fresh ? sess_pick_node(s, node) : node;
 
-		log_debug("request to %s failed (%s), retried on %s", w->proc->cfg->nodes[node].name,
-			  why, n >= 0 ? w->proc->cfg->nodes[n].name : "-");
+		log_debug("request to %s failed (%s), retried on %s", w->cfg->nodes[node].name,
+			  why, n >= 0 ? w->cfg->nodes[n].name : "-");
 		if (n >= 0) {
 			s->retried = 1;
 			w->st.retries++;
@@ -570,7 +570,7 @@ static void sess_upstream_failed(struct sess *s, const char *why)
 			return;
 		}
 	}
-	log_debug("request to %s failed: %s", w->proc->cfg->nodes[node].name, why);
+	log_debug("request to %s failed: %s", w->cfg->nodes[node].name, why);
 	sess_local(s, 502, NULL);
 }
 
@@ -578,7 +578,7 @@ static void sess_upstream_failed(struct sess *s, const char *why)
 static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 {
 	struct l7_worker *w = s->w;
-	struct cfg *c = w->proc->cfg;
+	struct cfg *c = w->cfg;
 	int n;
 
 	s->client_minor = m->minor;
@@ -587,6 +587,8 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 		s->keepalive = !!(m->flags & H1_F_CONN_KEEPALIVE) && !(m->flags & H1_F_CONN_CLOSE);
 	else
 		s->keepalive = !(m->flags & H1_F_CONN_CLOSE);
+	if (w->proc->draining)
+		s->keepalive = 0;
 	s->connect_req = !!(m->flags & H1_F_CONNECT);
 	s->upgrade = (m->flags & H1_F_UPGRADE) && (m->flags & H1_F_CONN_UPGRADE) && m->minor == 1;
 	s->retry_ok = h1_method_idempotent(m->method) && m->body == H1_BODY_NONE && !s->upgrade &&
@@ -651,7 +653,7 @@ static void sess_finish(struct sess *s)
 	s->nreq++;
 	/* a request whose body was not read to its end leaves the rest of the
 	 * connection unframed: close it */
-	if (!s->keepalive || !s->req.done) {
+	if (!s->keepalive || !s->req.done || w->proc->draining) {
 		s->st = SS_CLOSING;
 		s->lingering = 0;
 		s->deadline = w->loop.now_ms + 5000;
@@ -659,7 +661,7 @@ static void sess_finish(struct sess *s)
 	}
 	s->st = SS_IDLE;
 	s->req_hdr_seen = 0;
-	s->deadline = w->loop.now_ms + w->proc->cfg->l7.keepalive_timeout;
+	s->deadline = w->loop.now_ms + w->cfg->l7.keepalive_timeout;
 }
 
 static int code_class(int status)
@@ -687,14 +689,14 @@ static int sess_response_head(struct sess *s)
 				break;
 			if (r == -1) {
 				log_warn("bad response from %s: %s at byte %u",
-					 w->proc->cfg->nodes[s->node].name, h1_err_name(m->err), m->err_off);
+					 w->cfg->nodes[s->node].name, h1_err_name(m->err), m->err_off);
 				w->st.upstream_fail[s->node]++;
 				sess_local(s, 502, NULL);
 				return -1;
 			}
 			if (s->uin.pos == 0 && s->uin.len == s->uin.cap) {
 				log_warn("response head from %s larger than %u bytes",
-					 w->proc->cfg->nodes[s->node].name, s->uin.cap);
+					 w->cfg->nodes[s->node].name, s->uin.cap);
 				sess_local(s, 502, NULL);
 				return -1;
 			}
@@ -773,7 +775,7 @@ static void sess_connected(struct sess *s)
 	}
 	u->connecting = 0;
 	s->st = SS_EXCHANGE;
-	s->deadline = s->w->loop.now_ms + s->w->proc->cfg->l7.server_timeout;
+	s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
 }
 
 static void sess_abort(struct sess *s, const char *why)
@@ -918,7 +920,7 @@ void l7_reap(struct l7_worker *w)
 static int sess_read_head(struct sess *s)
 {
 	struct l7_worker *w = s->w;
-	struct cfg *c = w->proc->cfg;
+	struct cfg *c = w->cfg;
 	struct h1_msg *m = &w->msg;
 	ssize_t n;
 	int r;
@@ -1030,7 +1032,7 @@ static void sess_run(struct sess *s)
 
 			sess_exchange(s);
 			if (s->st == SS_EXCHANGE && s->nreq == nreq && s->up == u) {
-				s->deadline = s->w->loop.now_ms + s->w->proc->cfg->l7.server_timeout;
+				s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
 				return;
 			}
 			break;
@@ -1079,7 +1081,7 @@ void sess_upstream_event(struct upconn *u, uint32_t events)
 void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 {
 	struct l7_worker *w = (struct l7_worker *)((char *)io - offsetof(struct l7_worker, lsn));
-	struct cfg *c = w->proc->cfg;
+	struct cfg *c = w->cfg;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct sess *s;
@@ -1173,6 +1175,25 @@ void sess_sweep(struct l7_worker *w)
 		}
 	}
 	upool_sweep(w);
+}
+
+int sess_drain(struct l7_worker *w)
+{
+	struct sess *s, *next;
+	int n = 0;
+
+	for (s = w->sessions; s; s = next) {
+		next = s->next;
+		if (s->st == SS_IDLE && !buf_avail(&s->cin)) {
+			sess_close(s);
+			continue;
+		}
+		/* the response in flight goes out whole, then the connection
+		 * closes with "Connection: close" if its head is not yet sent */
+		s->keepalive = 0;
+		n++;
+	}
+	return n;
 }
 
 void sess_close_all(struct l7_worker *w)

@@ -46,14 +46,15 @@ static void upool_unlink(struct upool *p, struct upconn *u)
 struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fresh, int *err)
 {
 	struct upool *p = &w->pool[node];
-	struct cfg *c = w->proc->cfg;
+	struct cfg *c = w->cfg;
 	struct upconn *u;
 	int fd, r;
 
 	while (!fresh && p->head) {
 		u = p->head;
 		upool_unlink(p, u);
-		if (w->loop.now_ms - u->idle_since >= (uint64_t)c->l7.pool_idle_timeout) {
+		if (w->loop.now_ms - u->idle_since >= (uint64_t)c->l7.pool_idle_timeout ||
+		    u->gen != w->gen) {
 			upconn_close(w, u);
 			continue;
 		}
@@ -79,6 +80,7 @@ struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fres
 	u->io.fd = fd;
 	u->io.cb = upconn_event;
 	u->w = w;
+	u->gen = w->gen;
 	u->node = node;
 	u->owner = s;
 	u->connecting = 1;
@@ -98,6 +100,13 @@ struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fres
 void upool_put(struct l7_worker *w, struct upconn *u)
 {
 	struct upool *p = &w->pool[u->node];
+
+	if (u->gen != w->gen) {
+		/* opened under an older configuration: its node index may
+		 * name another node now */
+		upconn_close(w, u);
+		return;
+	}
 
 	u->owner = NULL;
 	u->idle_since = w->loop.now_ms;
@@ -130,14 +139,14 @@ void upconn_close(struct l7_worker *w, struct upconn *u)
 
 void upool_sweep(struct l7_worker *w)
 {
-	uint64_t limit = w->proc->cfg->l7.pool_idle_timeout;
+	uint64_t limit = w->cfg->l7.pool_idle_timeout;
 
-	for (int n = 0; n < w->proc->cfg->nnodes; n++) {
+	for (int n = 0; n < CFG_MAX_NODES; n++) {
 		struct upconn *u = w->pool[n].head, *next;
 
 		for (; u; u = next) {
 			next = u->next;
-			if (w->loop.now_ms - u->idle_since >= limit)
+			if (w->loop.now_ms - u->idle_since >= limit || u->gen != w->gen)
 				upconn_close(w, u);
 		}
 	}
