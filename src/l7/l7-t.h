@@ -83,6 +83,7 @@ struct sess {
 	uint8_t lingering;              /* SS_CLOSING: write side shut, draining input */
 	uint8_t fresh_up;               /* current upstream connection is new */
 	uint8_t connect_req;            /* current request is CONNECT */
+	uint8_t drain_seen;             /* the drain gave this idle session its grace */
 	int node;                       /* chosen node of the current request */
 	uint64_t deadline;              /* ms; 0: none */
 	uint32_t nreq;                  /* requests on this connection */
@@ -152,6 +153,10 @@ struct l7_proc {
 	int drain_timeout;              /* ms a drain may take before stop */
 	volatile int clients;           /* across workers, for max_clients */
 	int admin_fd;
+	int ctl_fd;                     /* binary-upgrade control socket */
+	volatile int handed_over;       /* a new process took our listeners */
+	int inherited[256];             /* listeners taken over from the old process */
+	int ninherited;
 };
 
 #endif

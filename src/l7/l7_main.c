@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -23,13 +27,16 @@
 static void l7_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tandem l7 -c FILE --node NAME [-v]\n"
+		"usage: tandem l7 -c FILE --node NAME [--takeover] [-v]\n"
 		"Runs the level-2 (L7) switch of node NAME of the cluster FILE: listens on\n"
 		"the node's l7 address, routes every request of each connection to a node's\n"
 		"web server over pooled connections, serves /metrics on its admin address.\n"
 		"  -c, --config FILE   the cluster file (the same for every process)\n"
 		"  -n, --node NAME     which node this process is\n"
-		"  -v, --verbose       debug messages\n");
+		"  -T, --takeover      binary upgrade: take the listening sockets of the\n"
+		"                      running process of this node, which then drains\n"
+		"  -v, --verbose       debug messages\n"
+		"Signals: TERM drains and exits, HUP reloads FILE, INT/QUIT stop at once.\n");
 }
 
 static void *l7_worker_main(void *arg)
@@ -70,6 +77,141 @@ static void *l7_worker_main(void *arg)
 	return NULL;
 }
 
+/* The control socket of a node's L7 process: an abstract unix socket (per
+ * network namespace, nothing on disk), named after the node. */
+static socklen_t l7_ctl_addr(const char *node, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "tandem-l7-%s", node);
+	return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sun->sun_path + 1);
+}
+
+/* Old side of a binary upgrade: a new process connects, gets our listening
+ * sockets (SCM_RIGHTS), starts its workers on them and says READY; then we
+ * drain. The sockets are the same kernel objects, so a connection queued
+ * between our last accept and the new process's first is never dropped, as
+ * it would be with a fresh SO_REUSEPORT socket and a close of ours. */
+static void *l7_control_main(void *arg)
+{
+	struct l7_proc *p = arg;
+	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[64];
+	struct iovec iov = { .iov_base = "LISTENERS\n", .iov_len = 10 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	int fd, n = p->nworkers > 256 ? 256 : p->nworkers;
+	struct sockaddr_un sun;
+	socklen_t len = l7_ctl_addr(p->self->name, &sun);
+	ssize_t got;
+
+	/* after a takeover the old process may hold the name a moment more */
+	for (int i = 0; i < 100; i++) {
+		if (!bind(p->ctl_fd, (struct sockaddr *)&sun, len) && !listen(p->ctl_fd, 4))
+			break;
+		if (errno != EADDRINUSE || i == 99) {
+			log_warn("control socket @%s: %s; binary upgrade (--takeover) unavailable",
+				 sun.sun_path + 1, strerror(errno));
+			return NULL;
+		}
+		usleep(50000);
+	}
+	while (!p->stop && !p->draining) {
+		fd = accept4(p->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		got = read(fd, buf, sizeof(buf) - 1);
+		if (got < 8 || strncmp(buf, "TAKEOVER", 8)) {
+			close(fd);
+			continue;
+		}
+		memset(cmsgbuf, 0, sizeof(cmsgbuf));
+		mh.msg_control = cmsgbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		for (int i = 0; i < n; i++)
+			((int *)CMSG_DATA(cm))[i] = p->workers[i]->lsn.fd;
+		if (sendmsg(fd, &mh, 0) < 0) {
+			log_warn("takeover: sendmsg(SCM_RIGHTS) failed: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		got = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (got >= 5 && !strncmp(buf, "READY", 5)) {
+			log_info("takeover: a new process serves our %d listener(s); draining", n);
+			p->handed_over = 1;
+			p->draining = 1;
+			close(p->ctl_fd);       /* the name is the new process's now */
+			kill(getpid(), SIGUSR1);        /* wake the main thread */
+			break;
+		}
+		log_warn("takeover: the new process did not start; we keep serving");
+	}
+	return NULL;
+}
+
+static int l7_control_start(struct l7_proc *p)
+{
+	pthread_t t;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	p->ctl_fd = fd;
+	if (pthread_create(&t, NULL, l7_control_main, p))
+		return -EAGAIN;
+	pthread_detach(t);
+	return 0;
+}
+
+/* New side: asks the running process of NODE for its listening sockets.
+ * Returns how many were received into FDS (the control connection stays
+ * open in *CTL until l7_takeover_done), or -errno. */
+static int l7_takeover(const char *node, int *fds, int max, int *ctl)
+{
+	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[16];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cmsgbuf, .msg_controllen = sizeof(cmsgbuf) };
+	struct sockaddr_un sun;
+	socklen_t len = l7_ctl_addr(node, &sun);
+	struct cmsghdr *cm;
+	int fd, n = 0, r;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, len) || write(fd, "TAKEOVER\n", 9) != 9) {
+		r = -errno;
+		goto fail;
+	}
+	if (recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) <= 0) {
+		r = -EPROTO;
+		goto fail;
+	}
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (int i = 0; i < k; i++) {
+			int f = ((int *)CMSG_DATA(cm))[i];
+			if (n < max)
+				fds[n++] = f;
+			else
+				close(f);
+		}
+	}
+	*ctl = fd;
+	return n;
+fail:
+	close(fd);
+	return r;
+}
+
 static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 {
 	struct cfg *c = p->cfg;
@@ -94,7 +236,12 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	if (r)
 		return r;
 	w->last_sweep = w->loop.now_ms;
-	r = sock_listen(&p->self->l7, 1, 4096);
+	if (id < p->ninherited) {
+		r = p->inherited[id];
+		fcntl(r, F_SETFL, fcntl(r, F_GETFL) | O_NONBLOCK);
+	} else {
+		r = sock_listen(&p->self->l7, 1, 4096);
+	}
 	if (r < 0)
 		return r;
 	w->lsn.fd = r;
@@ -147,21 +294,23 @@ int l7_main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "takeover", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *file = NULL, *node = NULL;
-	struct l7_proc proc = { .admin_fd = -1, .drain_timeout = 10000 };
+	struct l7_proc proc = { .admin_fd = -1, .ctl_fd = -1, .drain_timeout = 10000 };
 	pthread_t *threads = NULL;
 	char role[64];
 	sigset_t set;
-	int o, sig, r, nerr = 0, rc = 1;
+	int o, sig, r, nerr = 0, rc = 1, takeover = 0, ctl = -1;
 
 	while ((o = getopt_long(argc, argv, "c:n:vh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': file = optarg; break;
 		case 'n': node = optarg; break;
 		case 'v': log_verbosity = LOG_DEBUG; break;
+		case 'T': takeover = 1; break;
 		case 'h': l7_usage(stdout); return 0;
 		default:  l7_usage(stderr); return 2;
 		}
@@ -211,7 +360,23 @@ int l7_main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);     /* inherited by every thread */
+	if (takeover) {
+		r = l7_takeover(node, proc.inherited, 256, &ctl);
+		if (r < 0) {
+			log_err("--takeover: no running l7 process of node %s answered: %s",
+				node, strerror(-r));
+			goto out;
+		}
+		proc.ninherited = r;
+		if (r > proc.nworkers) {
+			/* every inherited socket must be served: the kernel
+			 * keeps hashing connections to each of them */
+			log_info("--takeover: %d listeners inherited, running %d workers", r, r);
+			proc.nworkers = r;
+		}
+	}
 	proc.workers = calloc(proc.nworkers, sizeof(*proc.workers));
 	threads = calloc(proc.nworkers, sizeof(*threads));
 	if (!proc.workers || !threads)
@@ -227,6 +392,12 @@ int l7_main(int argc, char **argv)
 		goto out;
 	for (int i = 0; i < proc.nworkers; i++)
 		pthread_create(&threads[i], NULL, l7_worker_main, proc.workers[i]);
+	if (ctl >= 0) {
+		if (write(ctl, "READY\n", 6) != 6)
+			log_warn("--takeover: the old process is gone before READY");
+		close(ctl);
+	}
+	l7_control_start(&proc);
 	log_info("listening on %s, %d worker(s), relay %s, %d node(s)%s%s", proc.self->l7.text,
 		 proc.nworkers, cfg_relay_name(proc.cfg->relay), proc.cfg->nnodes,
 		 proc.self->admin.len ? ", metrics on " : "",
@@ -238,11 +409,14 @@ int l7_main(int argc, char **argv)
 			l7_reload(&proc, file);
 			continue;
 		}
+		if (sig == SIGUSR1 && !proc.handed_over)
+			continue;
 		break;
 	}
-	if (sig == SIGTERM) {
+	if (sig == SIGTERM || proc.handed_over) {
 		/* graceful: in-flight requests finish, idle connections close */
-		log_info("SIGTERM: draining (at most %d ms)", proc.drain_timeout);
+		log_info("%s: draining (at most %d ms)", proc.handed_over ? "takeover" : "SIGTERM",
+			 proc.drain_timeout);
 		proc.draining = 1;
 	} else {
 		log_info("signal %d: stopping", sig);

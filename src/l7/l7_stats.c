@@ -157,7 +157,9 @@ int l7_admin_start(struct l7_proc *p)
 	pthread_t t;
 	int fd, r;
 
-	fd = sock_listen(&p->self->admin, 0, 64);
+	/* SO_REUSEPORT: during a binary upgrade the old and the new process
+	 * both serve /metrics until the old one exits */
+	fd = sock_listen(&p->self->admin, 1, 64);
 	if (fd < 0)
 		return fd;
 	/* the admin thread blocks in accept: a plain blocking socket */

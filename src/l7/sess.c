@@ -1184,9 +1184,14 @@ int sess_drain(struct l7_worker *w)
 
 	for (s = w->sessions; s; s = next) {
 		next = s->next;
-		if (s->st == SS_IDLE && !buf_avail(&s->cin)) {
-			sess_close(s);
-			continue;
+		if (s->st == SS_IDLE && !buf_avail(&s->cin) && !s->drain_seen) {
+			/* an idle keep-alive client may be sending its next
+			 * request right now: closing under it would fail that
+			 * request. It gets a moment to send one, answered with
+			 * Connection: close; the sweep closes it after that */
+			s->drain_seen = 1;
+			if (s->deadline > w->loop.now_ms + 1000 || !s->deadline)
+				s->deadline = w->loop.now_ms + 1000;
 		}
 		/* the response in flight goes out whole, then the connection
 		 * closes with "Connection: close" if its head is not yet sent */
