@@ -2,13 +2,32 @@
 # lab.sh: an emulated cluster on one machine. Every host is a network
 # namespace with one veth "eth0"; the other ends sit on a bridge "br0" in a
 # switch namespace of their own, so nothing touches the host's network.
+# Every host may get a CPU budget (a cgroup v1 cpu quota: a fraction of one
+# core, as if it were a small machine of its own) and a link rate (tbf).
 #
-#   lab.sh up N            client, fe (front end), be1..beN on 198.18.0.0/24
+#   lab.sh up N [OPTS]     client, fe (front end), be1..beN on 198.18.0.0/24
+#   lab.sh cluster N MODE [OPTS]   up N, then start the servers of MODE:
+#       two-level        tandem l4 on fe; tandem l7 (:80) + nginx (:8080) on every beI
+#       central-tandem   tandem l7 on fe (VIP:80) to every beI's nginx (:8080)
+#       central-haproxy  HAProxy 2.6 on fe (VIP:80) to every beI's nginx (:8080)
+#       l4-only          tandem l4 on fe; nginx (:80) on every beI, no L7
 #   lab.sh down            removes everything of this lab, also half-built
-#   lab.sh exec HOST CMD   runs CMD inside HOST (client, fe, beI, sw)
-#   lab.sh status          namespaces, addresses, processes
-#   lab.sh nginx HOST start|stop   a real nginx on beI, answering with its name
+#   lab.sh exec HOST CMD   runs CMD inside HOST (netns and cgroup of HOST)
+#   lab.sh start HOST NAME CMD   runs CMD in HOST in the background (pid kept)
+#   lab.sh stop HOST NAME  stops what start started, by its pid
+#   lab.sh status          hosts, addresses, CPU budgets, processes
+#   lab.sh cpu             per host: CPU ns used, periods throttled, quota
+#   lab.sh nginx HOST start|stop [PORT]   a real nginx on beI (default :80)
 #   lab.sh addr HOST       HOST's address
+#
+# OPTS (or the environment): --cpu-be PCT (LAB_CPU_BE), --cpu-fe PCT
+# (LAB_CPU_FE), --cpu-client PCT (LAB_CPU_CLIENT): percent of one core, 0 or
+# empty for no limit, enforced over LAB_CPU_PERIOD_US periods (default
+# 10000: 10 ms); --rate RATE (LAB_RATE): tbf rate on every link, both
+# directions, e.g. 100mbit. cluster also reads LAB_IMAGES (nodes that serve
+# /images/, default all; "none" for no content rules), LAB_IMAGES_POLICY
+# (default chash), LAB_TANDEM (the binary, default build/tandem),
+# LAB_NGINX_LOG (1: access log on, default 0 for cluster, 1 for nginx).
 #
 # Addresses (only 198.18.0.0/15, the benchmarking range): fe 198.18.0.1,
 # client 198.18.0.2, beI 198.18.0.(10+I), the VIP $LAB_VIP (198.18.0.100)
@@ -16,7 +35,8 @@
 # arp_announce=2 so only fe answers ARP for it (direct routing).
 # Environment: LAB_PREFIX (namespace prefix, default "tdm"; use one per
 # concurrent lab), LAB_STATE (default /tmp/tandem-lab-$LAB_PREFIX).
-# Later growth (per-host cgroup CPU budgets, tbf link rates) goes here too.
+# Cgroups: tandem-lab-$LAB_PREFIX/HOST under the cpu (and cpuacct) mounts.
+# See doc/lab.md for what the budgets emulate and where they fall short.
 set -u
 
 P=${LAB_PREFIX:-tdm}
@@ -24,17 +44,91 @@ STATE=${LAB_STATE:-/tmp/tandem-lab-$P}
 LAB_VIP=${LAB_VIP:-198.18.0.100}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+TANDEM=${LAB_TANDEM:-${TANDEM:-$ROOT/build/tandem}}
+CG_NAME=tandem-lab-$P
+PERIOD_US=${LAB_CPU_PERIOD_US:-10000}
 
 die() { echo "lab: $*" >&2; exit 1; }
+warn() { echo "lab: warning: $*" >&2; }
 
 need_root() {
-	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, veth, XDP); run as root"
+	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, veth, cgroups, XDP); run as root"
 	command -v ip >/dev/null || die "ip (iproute2) not found"
 }
 
 ns() { echo "$P-$1"; }
-nsx() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
 
+# ---- cgroups (v1) ------------------------------------------------------
+# The mount point of a v1 hierarchy that has controller $1 among its
+# options: /sys/fs/cgroup/cpu, /sys/fs/cgroup/cpu,cpuacct, ...
+cg_mount() {
+	awk -v c="$1" '$3 == "cgroup" {
+		n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) { print $2; exit }
+	}' /proc/mounts
+}
+CG_CPU=$(cg_mount cpu)
+CG_ACCT=$(cg_mount cpuacct)
+
+# The cgroup folders of HOST (cpu first, then cpuacct if mounted apart).
+cg_dirs() {
+	[ -n "$CG_CPU" ] && echo "$CG_CPU/$CG_NAME/$1"
+	[ -n "$CG_ACCT" ] && [ "$CG_ACCT" != "$CG_CPU" ] && echo "$CG_ACCT/$CG_NAME/$1"
+	return 0
+}
+
+cg_create() { # HOST PCT
+	local h=$1 pct=${2:-0} d
+	for d in $(cg_dirs "$h"); do
+		mkdir -p "$d" || return 1
+	done
+	[ -n "$CG_CPU" ] || return 0
+	d=$CG_CPU/$CG_NAME/$h
+	if [ -n "$pct" ] && [ "$pct" != 0 ]; then
+		local per=$PERIOD_US q=$((pct * PERIOD_US / 100))
+		# the kernel refuses a quota under 1 ms: stretch the period instead
+		[ "$q" -lt 1000 ] && { q=1000; per=$((100000 / pct)); }
+		echo -1 >"$d/cpu.cfs_quota_us" &&
+			echo "$per" >"$d/cpu.cfs_period_us" &&
+			echo "$q" >"$d/cpu.cfs_quota_us" || return 1
+	else
+		echo -1 >"$d/cpu.cfs_quota_us" || return 1
+	fi
+}
+
+# Runs CMD in HOST: this (sub)shell joins HOST's cgroups first, so every
+# process CMD starts is charged to HOST's budget.
+in_host() { # HOST CMD...
+	local h=$1 d
+	shift
+	for d in $(cg_dirs "$h"); do
+		[ -d "$d" ] && echo "$BASHPID" >"$d/cgroup.procs"
+	done
+	exec ip netns exec "$(ns "$h")" "$@"
+}
+nsx() { (in_host "$@"); }
+
+cg_pids() { # every task in this lab's cgroups
+	local d
+	for d in "$CG_CPU/$CG_NAME" "$CG_ACCT/$CG_NAME"; do
+		[ -d "$d" ] && cat "$d"/*/cgroup.procs 2>/dev/null
+	done | sort -u
+}
+
+cg_remove() {
+	local top d
+	for top in "$CG_CPU/$CG_NAME" "$CG_ACCT/$CG_NAME"; do
+		[ -d "$top" ] || continue
+		for d in "$top"/*/; do
+			[ -d "$d" ] || continue
+			for _ in $(seq 1 20); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+		done
+		rmdir "$top" 2>/dev/null
+	done
+	! { [ -n "$CG_CPU" ] && [ -d "$CG_CPU/$CG_NAME" ]; } &&
+		! { [ -n "$CG_ACCT" ] && [ -d "$CG_ACCT/$CG_NAME" ]; }
+}
+
+# ---- hosts ---------------------------------------------------------------
 host_addr() {
 	case $1 in
 	fe) echo 198.18.0.1 ;;
@@ -51,11 +145,17 @@ hosts() { # the hosts of this lab that exist, switch last
 	return 0
 }
 
+nodes() { cat "$STATE/nodes" 2>/dev/null || echo 0; }
+
 # Veth quirk: a frame sent with XDP_TX on a veth is dropped unless the peer
 # has an XDP program too (it sets up the peer's NAPI queue). Build a
 # pass-everything program once and attach it on the switch side of fe.
 xdp_pass_obj() {
 	local obj=$STATE/l4_pass.bpf.o
+	if [ -s "$ROOT/build/bpf/l4_pass.bpf.o" ]; then
+		echo "$ROOT/build/bpf/l4_pass.bpf.o"
+		return 0
+	fi
 	if [ ! -s "$obj" ]; then
 		command -v clang >/dev/null || return 1
 		clang -O2 -g -target bpf -I"/usr/include/$(cc -dumpmachine)" \
@@ -69,7 +169,7 @@ xdp_pass_obj() {
 # host would see a wrong checksum. A real wire always carries full
 # checksums: switch TX checksum offload off on every host's eth0 to match.
 tx_csum_off() { # HOST
-	nsx "$1" python3 - <<'EOF' 2>/dev/null || nsx "$1" ethtool -K eth0 tx off >/dev/null 2>&1
+	ip netns exec "$(ns "$1")" python3 - <<'EOF' 2>/dev/null ||
 import array, fcntl, socket, struct
 ETHTOOL_STXCSUM, SIOCETHTOOL = 0x17, 0x8946
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -78,135 +178,299 @@ addr, _ = val.buffer_info()
 ifr = struct.pack('16sP', b'eth0', addr)
 fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
 EOF
+		ip netns exec "$(ns "$1")" ethtool -K eth0 tx off >/dev/null 2>&1
 }
 
-add_host() { # NAME ADDR
+# A link rate: tbf on both ends of the host's veth, so each direction of
+# the "cable" is shaped (the switch side shapes what the host receives).
+shape() { # HOST RATE
+	local q="tbf rate $2 burst 64kb latency 20ms"
+	# shellcheck disable=SC2086
+	ip -n "$(ns "$1")" link set eth0 txqueuelen 1000 &&
+		ip netns exec "$(ns "$1")" tc qdisc replace dev eth0 root $q &&
+		ip netns exec "$(ns sw)" tc qdisc replace dev "$1" root $q
+}
+
+add_host() { # NAME ADDR PCT
 	local h=$1 a=$2
+	cg_create "$h" "$3" || { echo "lab: cannot create cgroup $CG_NAME/$h" >&2; return 1; }
 	ip netns add "$(ns "$h")" || return 1
 	ip -n "$(ns sw)" link add "$h" type veth peer name eth0 netns "$(ns "$h")" || return 1
 	ip -n "$(ns sw)" link set "$h" master br0 up || return 1
 	ip -n "$(ns "$h")" link set lo up
 	ip -n "$(ns "$h")" addr add "$a/24" dev eth0
 	ip -n "$(ns "$h")" link set eth0 up
-	tx_csum_off "$h" || echo "lab: warning: could not turn TX checksum offload off on $h" >&2
+	tx_csum_off "$h" || warn "could not turn TX checksum offload off on $h"
+	if [ -n "$RATE" ]; then
+		shape "$h" "$RATE" || { echo "lab: tbf rate $RATE on $h failed" >&2; return 1; }
+	fi
+}
+
+# Kernel features, probed before anything is built: a clear refusal
+# instead of a half-built lab.
+probe() {
+	need_root
+	local t=$P-probe$$
+	ip netns add "$t" 2>/dev/null || die "cannot create network namespaces (CONFIG_NET_NS?)"
+	if ! ip -n "$t" link add v0 type veth peer name v1 2>/dev/null; then
+		ip netns del "$t"
+		die "cannot create veth pairs (CONFIG_VETH, module veth)"
+	fi
+	if ! ip -n "$t" link add b0 type bridge 2>/dev/null; then
+		ip netns del "$t"
+		die "cannot create a bridge (CONFIG_BRIDGE, module bridge)"
+	fi
+	if [ -n "$RATE" ] && ! ip netns exec "$t" tc qdisc add dev v0 root tbf rate "$RATE" \
+		burst 64kb latency 20ms 2>/dev/null; then
+		ip netns del "$t"
+		die "cannot add a tbf qdisc with rate '$RATE' (CONFIG_NET_SCH_TBF, tc, or a bad rate)"
+	fi
+	ip netns del "$t"
+	if [ -n "$CPU_BE$CPU_FE$CPU_CLIENT" ] && [ "$CPU_BE$CPU_FE$CPU_CLIENT" != 000 ]; then
+		[ -n "$CG_CPU" ] || die "no cgroup v1 hierarchy with the cpu controller in /proc/mounts" \
+			"(mount -t cgroup -o cpu cgroup /sys/fs/cgroup/cpu); CPU budgets need it"
+		[ -e "$CG_CPU/cpu.cfs_quota_us" ] ||
+			die "$CG_CPU has no cpu.cfs_quota_us: the kernel lacks CONFIG_CFS_BANDWIDTH"
+	fi
+}
+
+RATE=${LAB_RATE:-}
+CPU_BE=${LAB_CPU_BE:-}
+CPU_FE=${LAB_CPU_FE:-}
+CPU_CLIENT=${LAB_CPU_CLIENT:-}
+
+parse_opts() {
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--cpu-be) CPU_BE=${2:-} ; shift 2 ;;
+		--cpu-fe) CPU_FE=${2:-} ; shift 2 ;;
+		--cpu-client) CPU_CLIENT=${2:-} ; shift 2 ;;
+		--rate) RATE=${2:-} ; shift 2 ;;
+		*) die "unknown option '$1'" ;;
+		esac
+	done
+	for v in "$CPU_BE" "$CPU_FE" "$CPU_CLIENT"; do
+		[ -z "$v" ] || [[ $v =~ ^[0-9]+$ && $v -le 10000 ]] ||
+			die "a CPU budget is a whole percent of one core (0 = no limit), got '$v'"
+	done
 }
 
 cmd_up() {
-	local n=${1:-3} obj
-	need_root
+	local n=${1:-3} obj i
+	[ $# -gt 0 ] && shift
+	parse_opts "$@"
 	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die "up N: N from 1 to 200"
+	probe
 	cmd_down >/dev/null 2>&1
-	mkdir -p "$STATE" || die "cannot create $STATE"
+	mkdir -p "$STATE/pid" "$STATE/log" || die "cannot create $STATE"
+	trap 'echo "lab: building the lab failed, tearing it down" >&2; cmd_down >/dev/null 2>&1' EXIT
 	{
 		ip netns add "$(ns sw)" &&
 		ip -n "$(ns sw)" link add br0 type bridge &&
 		ip -n "$(ns sw)" link set br0 up &&
-		add_host fe "$(host_addr fe)" &&
-		add_host client "$(host_addr client)" || die "building the switch, fe or client failed"
-	}
+		add_host fe "$(host_addr fe)" "$CPU_FE" &&
+		add_host client "$(host_addr client)" "$CPU_CLIENT"
+	} || die "building the switch, fe or client failed"
 	for i in $(seq 1 "$n"); do
-		add_host "be$i" "$(host_addr "be$i")" || die "building be$i failed"
-		nsx "be$i" ip addr add "$LAB_VIP/32" dev lo
-		nsx "be$i" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+		add_host "be$i" "$(host_addr "be$i")" "$CPU_BE" || die "building be$i failed"
+		ip netns exec "$(ns "be$i")" ip addr add "$LAB_VIP/32" dev lo
+		ip netns exec "$(ns "be$i")" sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+			net.ipv4.conf.all.arp_announce=2 \
 			net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
 	done
-	nsx fe ip addr add "$LAB_VIP/32" dev eth0
+	ip netns exec "$(ns fe)" ip addr add "$LAB_VIP/32" dev eth0
 	# fe forwards what its XDP program hands to the stack (NAT replies
 	# without a neighbour yet) and must not answer that with ICMP redirects
-	nsx fe sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
-		net.ipv4.conf.eth0.send_redirects=0
+	ip netns exec "$(ns fe)" sysctl -qw net.ipv4.ip_forward=1 \
+		net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+	# many short connections from one client: let it reuse TIME_WAIT ports
+	ip netns exec "$(ns client)" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+		net.ipv4.ip_local_port_range="10000 65000"
 	if obj=$(xdp_pass_obj); then
 		ip -n "$(ns sw)" link set dev fe xdpdrv obj "$obj" sec xdp ||
-			echo "lab: warning: no XDP program on fe's peer: native XDP_TX will be dropped" >&2
+			warn "no XDP program on fe's peer: native XDP_TX will be dropped"
 	else
-		echo "lab: warning: cannot build l4_pass.bpf.o (see $STATE/clang.log)" >&2
+		warn "cannot build l4_pass.bpf.o (see $STATE/clang.log)"
 	fi
 	echo "$n" >"$STATE/nodes"
-	echo "lab $P up: fe $(host_addr fe), client $(host_addr client), be1..be$n, vip $LAB_VIP"
+	printf 'be=%s fe=%s client=%s rate=%s\n' "${CPU_BE:-0}" "${CPU_FE:-0}" \
+		"${CPU_CLIENT:-0}" "${RATE:-none}" >"$STATE/budgets"
+	trap - EXIT
+	echo "lab $P up: fe $(host_addr fe), client $(host_addr client), be1..be$n, vip $LAB_VIP" \
+		"(cpu % of a core: be ${CPU_BE:-no limit}, fe ${CPU_FE:-no limit}," \
+		"client ${CPU_CLIENT:-no limit}; rate ${RATE:-none})"
+}
+
+stop_pid() { # PID: TERM, up to 3 s, then KILL
+	local pid=$1
+	kill "$pid" 2>/dev/null || return 0
+	for _ in $(seq 1 30); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
 }
 
 cmd_down() {
-	local h pid f
+	local h pid f pids
 	[ "$(id -u)" -eq 0 ] || die "needs root"
-	# nginx first, by the pid it wrote, then anything else left in our hosts
+	# what we started, by the pids we wrote, then nginx masters, then
+	# anything else left in our namespaces or our cgroups
+	for f in "$STATE"/pid/*; do
+		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
 	for f in "$STATE"/nginx-*/nginx.pid; do
 		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
-	for h in $(hosts); do
-		for pid in $(ip netns pids "$(ns "$h")" 2>/dev/null); do
-			kill "$pid" 2>/dev/null
-		done
+	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		pids=$({ for h in $(hosts); do ip netns pids "$(ns "$h")" 2>/dev/null; done; cg_pids; } |
+			sort -u)
+		[ -z "$pids" ] && break
+		# shellcheck disable=SC2086
+		kill $pids 2>/dev/null
+		sleep 0.1
 	done
-	for h in $(hosts); do
-		for pid in $(ip netns pids "$(ns "$h")" 2>/dev/null); do
-			for _ in 1 2 3 4 5 6 7 8 9 10; do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -9 "$pid" 2>/dev/null
-		done
+	for pid in $({ for h in $(hosts); do ip netns pids "$(ns "$h")" 2>/dev/null; done; cg_pids; } |
+		sort -u); do
+		kill -9 "$pid" 2>/dev/null
 	done
 	for h in $(hosts); do
 		ip netns del "$(ns "$h")" 2>/dev/null
 	done
+	cg_remove || echo "lab: cgroup $CG_NAME is left (tasks still in it?)" >&2
 	rm -rf "$STATE"
 	[ -z "$(hosts)" ] || die "some namespaces of $P are left: $(hosts | tr '\n' ' ')"
 	echo "lab $P down"
 }
+
+has_host() { ip netns list | awk '{print $1}' | grep -qx "$(ns "$1")"; }
 
 cmd_exec() {
 	local h=${1:-}
 	need_root
 	[ -n "$h" ] || die "exec HOST CMD..."
 	shift
-	ip netns list | awk '{print $1}' | grep -qx "$(ns "$h")" || die "no host $h in lab $P"
-	nsx "$h" "$@"
+	has_host "$h" || die "no host $h in lab $P"
+	in_host "$h" "$@"
+}
+
+cmd_start() { # HOST NAME CMD...
+	local h=${1:-} name=${2:-} pid
+	need_root
+	[ -n "$h" ] && [ -n "$name" ] && [ $# -gt 2 ] || die "start HOST NAME CMD..."
+	shift 2
+	has_host "$h" || die "no host $h in lab $P"
+	mkdir -p "$STATE/pid" "$STATE/log"
+	(in_host "$h" "$@") </dev/null >>"$STATE/log/$h-$name.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$STATE/pid/$h-$name"
+	echo "$pid"
+}
+
+cmd_stop() { # HOST NAME
+	local f=$STATE/pid/${1:-}-${2:-}
+	need_root
+	[ -s "$f" ] || return 0
+	stop_pid "$(cat "$f")"
+	rm -f "$f"
 }
 
 cmd_status() {
-	local h
+	local h cg q
 	need_root
 	[ -n "$(hosts)" ] || { echo "lab $P: down"; return 0; }
+	[ -s "$STATE/budgets" ] && echo "lab $P: $(cat "$STATE/budgets")"
 	for h in $(hosts); do
-		printf '%-8s %-16s pids: %s\n' "$h" \
+		cg=$CG_CPU/$CG_NAME/$h
+		q=-
+		[ -r "$cg/cpu.cfs_quota_us" ] && q=$(awk '{ print ($1 < 0) ? "max" : $1 / 1000 "%" }' \
+			"$cg/cpu.cfs_quota_us")
+		printf '%-8s %-16s cpu %-5s pids: %s\n' "$h" \
 			"$(ip -n "$(ns "$h")" -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}' | head -1)" \
-			"$(ip netns pids "$(ns "$h")" 2>/dev/null | tr '\n' ' ')"
+			"$q" "$(ip netns pids "$(ns "$h")" 2>/dev/null | tr '\n' ' ')"
+	done
+	for f in "$STATE"/pid/*; do
+		[ -s "$f" ] || continue
+		kill -0 "$(cat "$f")" 2>/dev/null && st=running || st=gone
+		printf '  %-24s pid %-8s %s\n' "$(basename "$f")" "$(cat "$f")" "$st"
+	done
+}
+
+# HOST USAGE_NS NR_THROTTLED NR_PERIODS QUOTA_US, one line per host
+cmd_cpu() {
+	local h u t n q
+	for h in $(hosts); do
+		[ "$h" = sw ] && continue
+		u=0; t=0; n=0; q=-1
+		[ -n "$CG_ACCT" ] && [ -r "$CG_ACCT/$CG_NAME/$h/cpuacct.usage" ] &&
+			u=$(cat "$CG_ACCT/$CG_NAME/$h/cpuacct.usage")
+		if [ -r "$CG_CPU/$CG_NAME/$h/cpu.stat" ]; then
+			t=$(awk '$1 == "nr_throttled" { print $2 }' "$CG_CPU/$CG_NAME/$h/cpu.stat")
+			n=$(awk '$1 == "nr_periods" { print $2 }' "$CG_CPU/$CG_NAME/$h/cpu.stat")
+			q=$(cat "$CG_CPU/$CG_NAME/$h/cpu.cfs_quota_us")
+		fi
+		echo "$h $u $t $n $q"
 	done
 }
 
 # A real nginx per back end: its own prefix, config and pid file under
 # $STATE/nginx-HOST; every answer names the host in a header and the body.
+# Content for the cluster's workload: / (tiny), /static/sK.css (1 KiB),
+# /images/iK.jpg (4..32 KiB), /big (1 MiB); /nginx_status (stub_status)
+# on 127.0.0.1:8081 inside the host, for counting what it served.
+content() { # the same files on every back end, written once
+	local k html=$STATE/html
+	[ -s "$html/.done" ] && return 0
+	mkdir -p "$html/images" "$html/static" || return 1
+	head -c 1048576 /dev/zero >"$html/big"
+	for k in $(seq 0 63); do
+		head -c 1024 /dev/zero >"$html/static/s$k.css"
+		head -c $((4096 * (1 + k % 8))) /dev/zero >"$html/images/i$k.jpg"
+	done
+	echo 1 >"$html/.done"
+}
+
 cmd_nginx() {
-	local h=${1:-} op=${2:-start} d pid
+	local h=${1:-} op=${2:-start} port=${3:-80} d pid k log
 	need_root
-	[[ $h == be* ]] || die "nginx beI start|stop"
+	[[ $h == be* ]] || die "nginx beI start|stop [PORT]"
 	d=$STATE/nginx-$h
 	case $op in
 	start)
 		command -v nginx >/dev/null || die "nginx not found"
-		mkdir -p "$d/logs" "$d/html" "$d/tmp"
-		echo "$h" >"$d/html/index.html"
-		head -c 1048576 /dev/zero >"$d/html/big"
+		mkdir -p "$d/logs" "$d/tmp"
+		content || die "cannot write the web content under $STATE/html"
+		# health checks of tandem l4 are not client requests: tests that count
+		# log lines would see them within any window over 0.5 s
+		log="access_log $d/logs/access.log combined if=\$lab_logged"
+		[ "${LAB_NGINX_LOG:-1}" = 0 ] && log="access_log off"
 		cat >"$d/nginx.conf" <<EOF
 worker_processes 1;
 daemon on;
 user root;
 pid $d/nginx.pid;
 error_log $d/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 8192; }
 http {
-	access_log $d/logs/access.log;
+	map \$http_user_agent \$lab_logged { ~^tandem-l4-check 0; default 1; }
+	$log;
+	sendfile on;
 	client_body_temp_path $d/tmp;
 	proxy_temp_path $d/tmp;
 	fastcgi_temp_path $d/tmp;
 	uwsgi_temp_path $d/tmp;
 	scgi_temp_path $d/tmp;
-	keepalive_requests 1000;
+	keepalive_requests 100000;
 	server {
-		listen 80 reuseport backlog=4096;
-		root $d/html;
+		listen $port reuseport backlog=4096;
+		root $STATE/html;
 		add_header X-Backend $h always;
 		location = / { default_type text/plain; return 200 "$h\n"; }
+	}
+	server {
+		listen 127.0.0.1:8081;
+		access_log off;
+		location = /nginx_status { stub_status; }
 	}
 }
 EOF
@@ -221,16 +485,181 @@ EOF
 		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		rm -f "$d/nginx.pid"
 		;;
-	*) die "nginx HOST start|stop" ;;
+	*) die "nginx HOST start|stop [PORT]" ;;
 	esac
+}
+
+# ---- cluster: the servers of one mode ---------------------------------------
+be_list() { local i; for i in $(seq 1 "$(nodes)"); do printf 'be%d ' "$i"; done; }
+
+images_nodes() {
+	local v=${LAB_IMAGES:-all}
+	[ "$v" = all ] && v=$(be_list)
+	echo "$v"
+}
+
+# Does this tandem take content rules? (they are being added while the lab
+# is written: probe with `tandem -t` instead of guessing from a version)
+rules_supported() {
+	local f=$STATE/probe-rules.ini
+	printf '[cluster]\n[node a]\nweb = 127.0.0.1:1\n[group g]\nnodes = a\npolicy = %s\n[rule g]\npath_prefix = /images/\ngroup = g\n' \
+		"${LAB_IMAGES_POLICY:-chash}" >"$f"
+	"$TANDEM" -t -c "$f" >/dev/null 2>&1
+}
+
+# The cluster file for the L7 switch of node SELF (a back end, or "fe" for
+# a central switch) and for the L4 front end (SELF empty). One file per
+# process: every back end listens on VIP:80 (0.0.0.0:80), and `tandem -t`
+# refuses two nodes with the same l7 or admin address in one file.
+write_cfg() { # FILE SELF WEBPORT
+	local f=$1 self=$2 wp=$3 i
+	{
+		printf '; written by lab/lab.sh cluster (%s)\n[cluster]\nvip = %s:80\nrelay = splice\n\n' \
+			"$MODE" "$LAB_VIP"
+		printf '[l7]\nworkers = 1\n\n[l4]\niface = eth0\nmode = dr\nadmin = 127.0.0.1:9300\n\n'
+		if [ "$self" = fe ]; then
+			printf '[node fe]\nl7 = %s:80\nadmin = 127.0.0.1:9301\n\n' "$LAB_VIP"
+		fi
+		for i in $(seq 1 "$(nodes)"); do
+			printf '[node be%d]\naddress = %s\nweb = %s:%s\n' "$i" "$(host_addr "be$i")" \
+				"$(host_addr "be$i")" "$wp"
+			[ "$self" = "be$i" ] && printf 'l7 = 0.0.0.0:80\nadmin = 127.0.0.1:9301\n'
+			echo
+		done
+		if [ "$RULES" = 1 ]; then
+			printf '[group images]\nnodes = %s\npolicy = %s\n\n' "$(images_nodes)" \
+				"${LAB_IMAGES_POLICY:-chash}"
+			printf '[group rest]\nnodes = %s\npolicy = rr\n\n' "$(be_list)"
+			printf '[rule images]\npath_prefix = /images/\ngroup = images\n\n'
+			printf '[rule rest]\npath_prefix = /\ngroup = rest\n'
+		fi
+	} >"$f"
+	"$TANDEM" -t -c "$f" >"$f.check" 2>&1 || die "tandem -t refuses $f: $(cat "$f.check")"
+}
+
+write_haproxy() { # FILE
+	local f=$1 i s
+	s=$(for i in $(seq 1 "$(nodes)"); do
+		printf '\tserver be%d %s:8080\n' "$i" "$(host_addr "be$i")"
+	done)
+	cat >"$f" <<EOF
+# written by lab/lab.sh cluster central-haproxy
+global
+	nbthread 1
+	maxconn 20000
+	log stderr format short local0 warning
+defaults
+	mode http
+	timeout connect 3s
+	timeout client 30s
+	timeout server 30s
+	timeout http-keep-alive 30s
+	option http-keep-alive
+	option splice-response
+	http-reuse always
+frontend vip
+	bind $LAB_VIP:80
+	default_backend rest
+EOF
+	if [ "$RULES" = 1 ]; then
+		printf '\tacl images path_beg /images/\n\tuse_backend images if images\n' >>"$f"
+		printf 'backend images\n\tbalance uri\n\thash-type consistent\n' >>"$f"
+		for i in $(images_nodes); do
+			printf '\tserver %s %s:8080\n' "$i" "$(host_addr "$i")" >>"$f"
+		done
+	fi
+	printf 'backend rest\n\tbalance roundrobin\n%s\n' "$s" >>"$f"
+	haproxy -c -f "$f" >"$f.check" 2>&1 || die "haproxy -c refuses $f: $(cat "$f.check")"
+}
+
+wait_for() { # TRIES DESCRIPTION CMD...: retry CMD every 0.2 s
+	local n=$1 what=$2
+	shift 2
+	for _ in $(seq 1 "$n"); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	die "$what did not come up (logs in $STATE/log)"
+}
+
+l7_ready() { ip netns exec "$(ns "$1")" curl -sf -m 1 http://127.0.0.1:9301/metrics; }
+l4_ready() {
+	[ "$(ip netns exec "$(ns fe)" curl -s -m 1 http://127.0.0.1:9300/metrics |
+		grep -c 'tandem_l4_backend_up{.*} 1$')" = "$(nodes)" ]
+}
+vip_ready() { ip netns exec "$(ns client)" curl -sf -m 1 "http://$LAB_VIP/"; }
+
+MODE=
+RULES=0
+cmd_cluster() {
+	local n=${1:-} i
+	MODE=${2:-}
+	[ $# -ge 2 ] && shift 2
+	case $MODE in
+	two-level | central-tandem | central-haproxy | l4-only) ;;
+	*) die "cluster N two-level|central-tandem|central-haproxy|l4-only [OPTS]" ;;
+	esac
+	[ -x "$TANDEM" ] || die "no tandem binary at $TANDEM (make first)"
+	command -v nginx >/dev/null || die "nginx not found (scripts/deps.sh)"
+	command -v curl >/dev/null || die "curl not found (scripts/deps.sh)"
+	[ "$MODE" != central-haproxy ] || command -v haproxy >/dev/null || die "haproxy not found"
+	cmd_up "$n" "$@" || exit 1
+	trap 'echo "lab: starting the $MODE cluster failed, tearing it down" >&2; cmd_down >/dev/null 2>&1' EXIT
+	if [ "${LAB_IMAGES:-all}" != none ] && [ "$MODE" != l4-only ]; then
+		if rules_supported; then
+			RULES=1
+		else
+			warn "this tandem takes no [group]/[rule] sections yet: no content rules, plain rr"
+		fi
+	fi
+	echo "$RULES" >"$STATE/rules"
+	echo "$MODE" >"$STATE/mode"
+	for i in $(seq 1 "$n"); do
+		if [ "$MODE" = l4-only ]; then
+			LAB_NGINX_LOG=${LAB_NGINX_LOG:-0} cmd_nginx "be$i" start 80
+		else
+			LAB_NGINX_LOG=${LAB_NGINX_LOG:-0} cmd_nginx "be$i" start 8080
+		fi
+	done
+	case $MODE in
+	two-level)
+		for i in $(seq 1 "$n"); do
+			write_cfg "$STATE/be$i.ini" "be$i" 8080
+			cmd_start "be$i" l7 "$TANDEM" l7 -c "$STATE/be$i.ini" --node "be$i" >/dev/null
+		done
+		for i in $(seq 1 "$n"); do wait_for 50 "tandem l7 on be$i" l7_ready "be$i"; done
+		;;
+	central-tandem)
+		write_cfg "$STATE/fe.ini" fe 8080
+		cmd_start fe l7 "$TANDEM" l7 -c "$STATE/fe.ini" --node fe >/dev/null
+		wait_for 50 "tandem l7 on fe" l7_ready fe
+		;;
+	central-haproxy)
+		write_haproxy "$STATE/haproxy.cfg"
+		cmd_start fe haproxy haproxy -db -f "$STATE/haproxy.cfg" >/dev/null
+		;;
+	esac
+	if [ "$MODE" = two-level ] || [ "$MODE" = l4-only ]; then
+		write_cfg "$STATE/l4.ini" "" 80
+		cmd_start fe l4 "$TANDEM" l4 -c "$STATE/l4.ini" >/dev/null
+		wait_for 100 "tandem l4 on fe (all $n back ends healthy)" l4_ready
+	fi
+	wait_for 50 "the VIP (from the client)" vip_ready
+	trap - EXIT
+	echo "lab $P: $MODE cluster of $n node(s) serving $LAB_VIP:80 (content rules: $(
+		[ "$RULES" = 1 ] && echo "/images/ -> $(images_nodes)" || echo none))"
 }
 
 case ${1:-} in
 up) shift; cmd_up "$@" ;;
+cluster) shift; cmd_cluster "$@" ;;
 down) cmd_down ;;
 exec) shift; cmd_exec "$@" ;;
+start) shift; cmd_start "$@" ;;
+stop) shift; cmd_stop "$@" ;;
 status) cmd_status ;;
+cpu) cmd_cpu ;;
 nginx) shift; cmd_nginx "$@" ;;
 addr) host_addr "${2:-}" ;;
-*) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 2 ;;
+*) sed -n '2,38s/^# \{0,1\}//p' "$0"; exit 2 ;;
 esac
