@@ -3,6 +3,7 @@
 #ifndef TANDEM_L7_T_H
 #define TANDEM_L7_T_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <netinet/in.h>
 
@@ -157,6 +158,8 @@ struct l7_proc {
 	volatile int handed_over;       /* a new process took our listeners */
 	int inherited[256];             /* listeners taken over from the old process */
 	int ninherited;
+	pthread_t admin_thread, ctl_thread;
+	int has_admin_thread, has_ctl_thread;
 };
 
 #endif

@@ -6,6 +6,7 @@
  * at most drain_timeout); SIGINT and SIGQUIT stop at once. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -116,6 +117,11 @@ static void *l7_control_main(void *arg)
 		usleep(50000);
 	}
 	while (!p->stop && !p->draining) {
+		struct pollfd pfd = { .fd = p->ctl_fd, .events = POLLIN };
+
+		/* poll with a timeout, so that stop is seen without a signal */
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
 		fd = accept4(p->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
@@ -155,16 +161,15 @@ static void *l7_control_main(void *arg)
 
 static int l7_control_start(struct l7_proc *p)
 {
-	pthread_t t;
 	int fd;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	p->ctl_fd = fd;
-	if (pthread_create(&t, NULL, l7_control_main, p))
+	if (pthread_create(&p->ctl_thread, NULL, l7_control_main, p))
 		return -EAGAIN;
-	pthread_detach(t);
+	p->has_ctl_thread = 1;
 	return 0;
 }
 
@@ -426,7 +431,35 @@ int l7_main(int argc, char **argv)
 		pthread_join(threads[i], NULL);
 	rc = 0;
 out:
-	/* worker memory is left to the exit: the admin thread may still read it */
+	/* the helper threads poll with a timeout and see stop */
+	proc.stop = 1;
+	if (proc.has_admin_thread) {
+		pthread_join(proc.admin_thread, NULL);
+		close(proc.admin_fd);
+	}
+	if (proc.has_ctl_thread) {
+		pthread_join(proc.ctl_thread, NULL);
+		if (!proc.handed_over)
+			close(proc.ctl_fd);
+	}
+	for (int i = 0; proc.workers && i < proc.nworkers; i++) {
+		struct l7_worker *w = proc.workers[i];
+
+		if (!w)
+			continue;
+		for (int b = 0; b < w->nfreebufs; b++)
+			free(w->freebufs[b]);
+		free(w->freebufs);
+		relay_pipes_free(&w->pipes);
+		if (!w->drained && w->lsn.fd > 0)
+			close(w->lsn.fd);
+		if (w->loop.epfd > 0)
+			ev_close(&w->loop);
+		free(w);
+	}
+	free(proc.workers);
+	free(proc.old_cfg);
+	free(proc.cfg);
 	free(threads);
 	return rc;
 }

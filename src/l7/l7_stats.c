@@ -3,6 +3,7 @@
  * delays a scrape. Counters are summed over the workers at scrape time. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,7 +141,13 @@ static void *l7_admin_main(void *arg)
 	struct l7_proc *p = arg;
 
 	while (!p->stop) {
-		int fd = accept4(p->admin_fd, NULL, NULL, SOCK_CLOEXEC);
+		struct pollfd pfd = { .fd = p->admin_fd, .events = POLLIN };
+		int fd;
+
+		/* poll with a timeout, so that stop is seen without a signal */
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		fd = accept4(p->admin_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno != EINTR && errno != ECONNABORTED)
@@ -154,7 +161,6 @@ static void *l7_admin_main(void *arg)
 
 int l7_admin_start(struct l7_proc *p)
 {
-	pthread_t t;
 	int fd, r;
 
 	/* SO_REUSEPORT: during a binary upgrade the old and the new process
@@ -166,9 +172,9 @@ int l7_admin_start(struct l7_proc *p)
 	r = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, r & ~O_NONBLOCK);
 	p->admin_fd = fd;
-	r = pthread_create(&t, NULL, l7_admin_main, p);
+	r = pthread_create(&p->admin_thread, NULL, l7_admin_main, p);
 	if (r)
 		return -r;
-	pthread_detach(t);
+	p->has_admin_thread = 1;
 	return 0;
 }
