@@ -546,7 +546,7 @@ write_haproxy() { # FILE
 # written by lab/lab.sh cluster central-haproxy
 global
 	nbthread 1
-	maxconn 20000
+	maxconn 4096
 	log stderr format short local0 warning
 defaults
 	mode http
@@ -579,7 +579,7 @@ wait_for() { # TRIES DESCRIPTION CMD...: retry CMD every 0.2 s
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
-	die "$what did not come up (logs in $STATE/log)"
+	die "$what did not come up"
 }
 
 l7_ready() { ip netns exec "$(ns "$1")" curl -sf -m 1 http://127.0.0.1:9301/metrics; }
@@ -604,7 +604,8 @@ cmd_cluster() {
 	command -v curl >/dev/null || die "curl not found (scripts/deps.sh)"
 	[ "$MODE" != central-haproxy ] || command -v haproxy >/dev/null || die "haproxy not found"
 	cmd_up "$n" "$@" || exit 1
-	trap 'echo "lab: starting the $MODE cluster failed, tearing it down" >&2; cmd_down >/dev/null 2>&1' EXIT
+	trap 'echo "lab: starting the $MODE cluster failed, tearing it down" >&2
+		tail -n 5 "$STATE"/log/*.log >&2 2>/dev/null; cmd_down >/dev/null 2>&1' EXIT
 	if [ "${LAB_IMAGES:-all}" != none ] && [ "$MODE" != l4-only ]; then
 		if rules_supported; then
 			RULES=1
