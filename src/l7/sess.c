@@ -574,6 +574,35 @@ static void sess_upstream_failed(struct sess *s, const char *why)
 	sess_local(s, 502, NULL);
 }
 
+/* Checks the chunk framing of the body bytes that came with the head, so
+ * that a request whose framing is already visibly broken is refused before
+ * anything is sent upstream. Returns 0, or -1 with the reason in *err. */
+static int sess_chunks_ok(const char *p, size_t n, enum h1_err *err)
+{
+	struct h1_chunk c;
+
+	h1_chunk_init(&c);
+	while (n && !h1_chunk_done(&c)) {
+		ssize_t r;
+
+		if (c.state == H1_CH_DATA) {
+			uint64_t k = c.remaining < n ? c.remaining : n;
+			h1_chunk_data(&c, k);
+			p += k;
+			n -= k;
+			continue;
+		}
+		r = h1_chunk_parse(&c, p, n);
+		if (r < 0) {
+			*err = c.err;
+			return -1;
+		}
+		p += r;
+		n -= r;
+	}
+	return 0;
+}
+
 /* Parses the request head in cin and starts the exchange. */
 static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 {
@@ -601,6 +630,15 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 	    m->content_length > (uint64_t)c->l7.client_max_body) {
 		sess_local(s, 413, NULL);
 		return;
+	}
+	if (m->body == H1_BODY_CHUNKED) {
+		enum h1_err e;
+
+		if (sess_chunks_ok(s->cin.data + s->cin.pos + hlen, buf_avail(&s->cin) - hlen, &e)) {
+			w->st.parse_err[e]++;
+			sess_local(s, 400, NULL);
+			return;
+		}
 	}
 	if (l7_buf_get(w, &s->req.out) || l7_buf_get(w, &s->resp.out) || l7_buf_get(w, &s->uin)) {
 		sess_local(s, 503, NULL);
@@ -1018,7 +1056,8 @@ static void sess_run(struct sess *s)
 	for (int guard = 0; guard < 1000; guard++) {
 		switch (s->st) {
 		case SS_IDLE:
-			if (sess_read_head(s) <= 0)
+			/* -1: answered (now CLOSING) or closed (DEAD): go on */
+			if (sess_read_head(s) == 0)
 				return;
 			break;
 		case SS_CONNECT:
