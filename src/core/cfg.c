@@ -412,15 +412,9 @@ static void cfg_check(struct cfg_parse *p)
 
 		if (!n->web.len && !n->l7.len && !n->address.len)
 			cfg_error(p, n->line, "node '%s' has neither web, l7 nor address", n->name);
-		for (int j = 0; j < i; j++) {
-			struct cfg_node *o = &c->nodes[j];
-			if (n->l7.len && o->l7.len && !strcmp(n->l7.text, o->l7.text))
-				cfg_error(p, n->line, "node '%s' listens on %s like node '%s'",
-					  n->name, n->l7.text, o->name);
-			if (n->admin.len && o->admin.len && !strcmp(n->admin.text, o->admin.text))
-				cfg_error(p, n->line, "node '%s' has admin %s like node '%s'",
-					  n->name, n->admin.text, o->name);
-		}
+		/* no check that l7/admin addresses differ between nodes: in a
+		 * real cluster every node listens on the same 0.0.0.0:80 (or
+		 * the VIP) of its own host */
 	}
 	if (c->l7.pool_idle_timeout >= 75000)
 		cfg_error(p, 1, "[l7] pool_idle_timeout must stay below nginx's keepalive_timeout (75s)");
