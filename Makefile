@@ -4,6 +4,8 @@
 #   make SAN=1 ...  the same with ASan+UBSan, into build/san
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make V=1        show the commands
+# The fuzz run reads the committed seeds in tests/fuzz/corpus/NAME and
+# writes what it finds under build/fuzz.
 # Sources are found by wildcard: a new file in src/<part>/ needs no edit here.
 
 SAN ?= 0
@@ -111,10 +113,11 @@ sys-test: all
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
-		n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n; \
+		n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n build/fuzz/corpus/$$n; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-			tests/fuzz/corpus/$$n > build/fuzz/$$n.log 2>&1 \
+			-artifact_prefix=build/fuzz/ build/fuzz/corpus/$$n tests/fuzz/corpus/$$n \
+			> build/fuzz/$$n.log 2>&1 \
 			|| { tail -40 build/fuzz/$$n.log; exit 1; }; \
 		tail -1 build/fuzz/$$n.log; \
 	done
