@@ -691,7 +691,7 @@ static void sess_finish(struct sess *s)
 	s->nreq++;
 	/* a request whose body was not read to its end leaves the rest of the
 	 * connection unframed: close it */
-	if (!s->keepalive || !s->req.done || w->proc->draining) {
+	if (!s->keepalive || !s->req.done) {
 		s->st = SS_CLOSING;
 		s->lingering = 0;
 		s->deadline = w->loop.now_ms + 5000;
@@ -699,6 +699,8 @@ static void sess_finish(struct sess *s)
 	}
 	s->st = SS_IDLE;
 	s->req_hdr_seen = 0;
+	s->resp_started = 0;
+	s->resp_head_done = 0;
 	s->deadline = w->loop.now_ms + w->cfg->l7.keepalive_timeout;
 }
 
@@ -967,6 +969,11 @@ static int sess_read_head(struct sess *s)
 		if (buf_avail(&s->cin)) {
 			m->max_hdrs = c->l7.max_headers < H1_MAX_HDRS ? c->l7.max_headers : H1_MAX_HDRS;
 			r = h1_parse_request(m, s->cin.data + s->cin.pos, buf_avail(&s->cin));
+			if (r > c->l7.max_head) {
+				/* the whole head came in one read: still too big */
+				sess_local(s, 431, NULL);
+				return -1;
+			}
 			if (r > 0) {
 				sess_begin(s, m, r);
 				return s->st == SS_CLOSING ? -1 : 1;
@@ -1232,9 +1239,13 @@ int sess_drain(struct l7_worker *w)
 			if (s->deadline > w->loop.now_ms + 1000 || !s->deadline)
 				s->deadline = w->loop.now_ms + 1000;
 		}
-		/* the response in flight goes out whole, then the connection
-		 * closes with "Connection: close" if its head is not yet sent */
-		s->keepalive = 0;
+		/* the response in flight goes out whole; if its head is not
+		 * out yet it says "Connection: close" and the connection closes
+		 * after it. A head already sent promised keep-alive: closing
+		 * after it would race the client's next request, so that
+		 * connection gets the idle grace above instead */
+		if (!s->resp_head_done && s->st != SS_IDLE)
+			s->keepalive = 0;
 		n++;
 	}
 	return n;
