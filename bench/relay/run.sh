@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# bench/relay: req/s, p99 and proxy CPU per request of tandem l7 (copy and
+# splice engines) against HAProxy (splice-response) and nginx directly, for
+# 1 KiB .. 4 MiB bodies over keep-alive connections, side by side in one run.
+# Pinning as in ../shared/BASELINE.md: the client on CPU 0, the proxy and the
+# origin together on CPU 1, so the ratio to direct shows the proxy's own cost.
+# Writes bench/results/relay.csv (median of REPS runs per point), relay.runs.csv
+# (every run) and relay.png/svg.
+#   DUR=10 REPS=3 CONNS=32 SIZES="1k 16k 256k 4m" bench/relay/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+TANDEM=${TANDEM:-$ROOT/build/tandem}
+DUR=${DUR:-10}
+REPS=${REPS:-3}
+CONNS=${CONNS:-32}
+SIZES=${SIZES:-"1k 16k 256k 4m"}
+TARGETS=${TARGETS:-"direct tandem-copy tandem-splice haproxy"}
+OUT=$ROOT/bench/results
+mkdir -p "$OUT"
+for t in wrk nginx haproxy taskset gnuplot; do
+	command -v $t >/dev/null || { echo "bench/relay: $t is missing (scripts/deps.sh installs it)" >&2; exit 1; }
+done
+[ -x "$TANDEM" ] || { echo "bench/relay: build tandem first (make)" >&2; exit 1; }
+[ "$(nproc)" -ge 2 ] || { echo "bench/relay: needs 2 CPUs for the pinning" >&2; exit 1; }
+
+T=$(mktemp -d /tmp/tandem-bench.XXXXXX)
+chmod 755 "$T"
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	sleep 0.3
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+P=$((31000 + $$ % 500 * 4))
+ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3))
+
+mkdir -p "$T/www" "$T/o"
+for s in $SIZES; do
+	case $s in *k) n=$(( ${s%k} * 1024 ));; *m) n=$(( ${s%m} * 1048576 ));; *) n=$s;; esac
+	head -c "$n" /dev/urandom > "$T/www/$s"
+done
+chmod -R a+rX "$T/www"
+
+cat > "$T/o/nginx.conf" <<CONF
+worker_processes 1;
+pid $T/o/nginx.pid;
+error_log $T/o/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $T/o/cb; proxy_temp_path $T/o/px; fastcgi_temp_path $T/o/fc;
+  uwsgi_temp_path $T/o/uw; scgi_temp_path $T/o/sc;
+  server { listen 127.0.0.1:$ORIGIN; root $T/www; }
+}
+CONF
+taskset -c 1 nginx -p "$T/o" -c "$T/o/nginx.conf" -e "$T/o/error.log"
+sleep 0.3
+PIDS+=($(cat "$T/o/nginx.pid"))
+
+for eng in copy splice; do
+	port=$TCOPY; [ $eng = splice ] && port=$TSPLICE
+	cat > "$T/$eng.ini" <<CONF
+[cluster]
+relay = $eng
+[l7]
+workers = 1
+[node o]
+web = 127.0.0.1:$ORIGIN
+l7 = 127.0.0.1:$port
+CONF
+	taskset -c 1 "$TANDEM" l7 -c "$T/$eng.ini" --node o 2> "$T/$eng.log" &
+	PIDS+=($!)
+	eval "PID_tandem_$eng=$!"
+done
+cat > "$T/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+  http-reuse always
+frontend f
+  bind 127.0.0.1:$HAP
+  default_backend b
+backend b
+  option splice-response
+  server o 127.0.0.1:$ORIGIN
+CONF
+taskset -c 1 haproxy -f "$T/haproxy.cfg" -db 2> "$T/haproxy.log" &
+PIDS+=($!)
+PID_haproxy=$!
+sleep 0.5
+
+cpu_ns() { # PID: CPU time of all its threads, ns
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
+}
+
+port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; haproxy) echo $HAP;; esac; }
+pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; haproxy) echo $PID_haproxy;; esac; }
+
+p99_ms() { # wrk --latency output on stdin
+	awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } printf "%.3f", v }'
+}
+
+RUNS=$OUT/relay.runs.csv
+echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req" > "$RUNS"
+total=$(( $(echo $TARGETS | wc -w) * $(echo $SIZES | wc -w) * REPS ))
+i=0
+for rep in $(seq "$REPS"); do
+	for s in $SIZES; do
+		for t in $TARGETS; do
+			i=$((i + 1))
+			port=$(port_of $t); pid=$(pid_of $t)
+			# warm the pool and the page cache
+			taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$s" > /dev/null
+			a=0; [ -n "$pid" ] && a=$(cpu_ns "$pid")
+			taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$port/$s" > "$T/wrk.out"
+			b=0; [ -n "$pid" ] && b=$(cpu_ns "$pid")
+			rps=$(awk '/^Requests\/sec/ { printf "%d", $2 }' "$T/wrk.out")
+			n=$(awk '/requests in/ { print $1 }' "$T/wrk.out")
+			p99=$(p99_ms < "$T/wrk.out")
+			errs=$(grep -E 'Socket errors|Non-2xx' "$T/wrk.out" || true)
+			cpu=""
+			[ -n "$pid" ] && [ "${n:-0}" -gt 0 ] && cpu=$(awk -v d=$((b - a)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
+			echo "$t,$s,$rep,$rps,$p99,$cpu" >> "$RUNS"
+			printf '[%3d/%d] %-14s %-5s rep %d: %8s req/s  p99 %8s ms  proxy %6s us/req %s\n' \
+				"$i" "$total" "$t" "$s" "$rep" "$rps" "$p99" "${cpu:--}" "${errs:+($errs)}"
+		done
+	done
+done
+
+# medians per target and size
+python3 - "$RUNS" "$OUT/relay.csv" "$TARGETS" "$SIZES" <<'PY'
+import csv, statistics, sys
+runs, out, targets, sizes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+rows = list(csv.DictReader(open(runs)))
+with open(out, "w") as f:
+    f.write("target,size,rps,p99_ms,proxy_cpu_us_per_req\n")
+    for s in sizes:
+        for t in targets:
+            r = [x for x in rows if x["target"] == t and x["size"] == s]
+            med = lambda k: statistics.median(float(x[k]) for x in r) if r and r[0][k] else None
+            rps, p99, cpu = med("rps"), med("p99_ms"), med("proxy_cpu_us_per_req")
+            f.write("%s,%s,%d,%.3f,%s\n" % (t, s, rps, p99, "" if cpu is None else "%.2f" % cpu))
+PY
+echo
+column -s, -t "$OUT/relay.csv"
+
+# grouped bars of req/s per size, log scale
+python3 - "$OUT/relay.csv" "$T/plot.dat" "$TARGETS" "$SIZES" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+targets, sizes = sys.argv[3].split(), sys.argv[4].split()
+with open(sys.argv[2], "w") as f:
+    f.write("size " + " ".join(targets) + "\n")
+    for s in sizes:
+        f.write(s + " " + " ".join(next(r["rps"] for r in rows if r["size"] == s and r["target"] == t) for t in targets) + "\n")
+PY
+for fmt in png svg; do
+	if [ $fmt = png ]; then term="pngcairo size 900,520"; else term="svg size 900,520"; fi
+	gnuplot <<GP 2>/dev/null || gnuplot <<GP2
+set terminal $term
+set output "$OUT/relay.$fmt"
+set title "Relay: req/s by body size (wrk -c$CONNS keep-alive; client CPU 0, proxy + nginx CPU 1)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set ylabel "requests per second (log)"
+set key top right
+set grid ytics
+plot for [i=2:$(( $(echo $TARGETS | wc -w) + 1 ))] "$T/plot.dat" using i:xtic(1) title columnheader(i)
+GP
+set terminal ${term/pngcairo/png}
+set output "$OUT/relay.$fmt"
+set title "Relay: req/s by body size"
+set style data histograms
+set style fill solid 0.8 border -1
+set logscale y
+plot for [i=2:$(( $(echo $TARGETS | wc -w) + 1 ))] "$T/plot.dat" using i:xtic(1) title columnheader(i)
+GP2
+done
+echo "bench/relay: wrote $OUT/relay.csv, relay.runs.csv, relay.png, relay.svg"
