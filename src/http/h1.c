@@ -1,11 +1,21 @@
 /* h1: a strict HTTP/1.1 head parser and chunked-body decoder (RFC 9110,
  * RFC 9112). It owns no memory: every view points into the caller's buffer.
- * Heads are parsed whole once their end is in the buffer (a call on a
- * longer prefix starts again; heads are small and bounded by the caller),
- * and the result never depends on how the bytes were split. Everything a
- * request smuggler would use to make two parsers disagree is refused. */
+ * A head is parsed in one pass, byte after byte from the start of the buffer;
+ * a call on a longer buffer starts again (heads are small and bounded by the
+ * caller). Each byte is judged only from the bytes before it, and the first
+ * offending byte in buffer order is the one reported, so a prefix of the input
+ * says "incomplete" or gives exactly the error the whole input gives, however
+ * the bytes were split. Checks that need the whole head (Host missing) come
+ * last. Everything a request smuggler would use to make two parsers disagree
+ * on framing is refused rather than repaired. Choices beyond the RFC: a
+ * Transfer-Encoding other than exactly one "chunked" (even "gzip, chunked")
+ * is refused, as is Transfer-Encoding in an HTTP/1.0 message; a response with
+ * both Content-Length and Transfer-Encoding is refused like a request; empty
+ * lines before a request line are not skipped; userinfo ('@') in a target's
+ * authority is refused; chunk extensions must follow the RFC grammar. */
+#include <limits.h>
+#include <stddef.h>
 #include <string.h>
-#include <strings.h>
 
 #include "h1.h"
 
@@ -13,38 +23,80 @@
 static const uint8_t h1_tchar[256] = {
 	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
 	['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-	['~'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-	['7'] = 1, ['8'] = 1, ['9'] = 1,
-	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+	['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
 };
 
-#define H1_CL_MAX (1ULL << 62)
+/* Bytes allowed inside a field value or reason phrase: HTAB, SP, VCHAR,
+ * obs-text. Everything else (NUL, CR, LF, other CTLs, DEL) ends the scan. */
+static const uint8_t h1_vchar[256] = {
+	['\t'] = 1, [0x20 ... 0x7e] = 1, [0x80 ... 0xff] = 1,
+};
 
+/* Bytes of a request-target: visible ASCII (RFC 3986 characters and a few
+ * more that browsers send unescaped; the origin sees the same bytes). */
+static const uint8_t h1_target[256] = {
+	[0x21 ... 0x7e] = 1,
+};
+
+/* Bytes of an authority (host, ':', port, IP literal): unreserved,
+ * sub-delims, '%', ':', '[', ']'. No '@': userinfo is refused. */
+static const uint8_t h1_auth[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+	['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['!'] = 1, ['$'] = 1, ['&'] = 1,
+	['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1,
+	['='] = 1, ['%'] = 1, [':'] = 1, ['['] = 1, [']'] = 1,
+};
+
+#define H1_CL_MAX               (1ULL << 62)
+#define H1_CHUNK_EXT_MAX        4096    /* bytes of extensions on one size line */
+#define H1_CHUNK_LINE_MAX       8192    /* bytes of one trailer field line */
+#define H1_CHUNK_TRAILERS_MAX   65536   /* bytes of all trailer lines */
+
+static inline unsigned char h1_lc(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+}
+
+/* N bytes at P equal the lower-case ASCII string LC, ignoring case. */
+static int h1_mem_ieq(const char *p, const char *lc, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (h1_lc(p[i]) != (unsigned char)lc[i])
+			return 0;
+	return 1;
+}
+
+/* h1_str_ieq: 1 when S equals CSTR, ASCII case ignored (locale plays no part),
+ * else 0. */
 int h1_str_ieq(struct h1_str s, const char *cstr)
 {
 	size_t n = strlen(cstr);
 
-	return s.len == n && !strncasecmp(s.p, cstr, n);
+	if (s.len != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (h1_lc(s.p[i]) != h1_lc(cstr[i]))
+			return 0;
+	return 1;
 }
 
+/* h1_hdr_find: index of the first header named NAME (ASCII case ignored) at
+ * index FROM or later, or -1. */
 int h1_hdr_find(const struct h1_msg *m, const char *name, unsigned from)
 {
 	size_t n = strlen(name);
 
-	for (unsigned i = from; i < m->nhdrs; i++)
-		if (m->hdrs[i].name.len == n && !strncasecmp(m->hdrs[i].name.p, name, n))
+	for (unsigned i = from; i < m->nhdrs; i++) {
+		struct h1_str s = m->hdrs[i].name;
+
+		if (s.len == n && h1_lc(s.p[0]) == h1_lc(name[0]) && h1_str_ieq(s, name))
 			return i;
+	}
 	return -1;
 }
 
+/* h1_err_name: a short snake_case name for E, stable across versions (it is a
+ * metrics label); "unknown" for a value outside the enum. */
 const char *h1_err_name(enum h1_err e)
 {
 	static const char *names[H1_E_COUNT] = {
@@ -72,11 +124,26 @@ const char *h1_err_name(enum h1_err e)
 	return (unsigned)e < H1_E_COUNT && names[e] ? names[e] : "unknown";
 }
 
+/* h1_method_idempotent: 1 for GET, HEAD, PUT, DELETE, OPTIONS and TRACE
+ * (RFC 9110 9.2.2), else 0. Methods are case-sensitive: "get" is not GET. */
 int h1_method_idempotent(struct h1_str m)
 {
-	return h1_str_ieq(m, "GET") || h1_str_ieq(m, "HEAD") || h1_str_ieq(m, "PUT") ||
-	       h1_str_ieq(m, "DELETE") || h1_str_ieq(m, "OPTIONS") || h1_str_ieq(m, "TRACE");
+	switch (m.len) {
+	case 3:
+		return !memcmp(m.p, "GET", 3) || !memcmp(m.p, "PUT", 3);
+	case 4:
+		return !memcmp(m.p, "HEAD", 4);
+	case 5:
+		return !memcmp(m.p, "TRACE", 5);
+	case 6:
+		return !memcmp(m.p, "DELETE", 6);
+	case 7:
+		return !memcmp(m.p, "OPTIONS", 7);
+	}
+	return 0;
 }
+
+/* ---- heads ------------------------------------------------------------- */
 
 static int h1_fail(struct h1_msg *m, enum h1_err e, const char *at, const char *buf)
 {
@@ -85,57 +152,68 @@ static int h1_fail(struct h1_msg *m, enum h1_err e, const char *at, const char *
 	return -1;
 }
 
-/* Finds the end of the head: the offset just past CRLF CRLF, or 0. Any
- * LF not preceded by CR, any CR not followed by LF, and NUL are errors
- * found here (returned as -1 with m->err set), in byte order, so the same
- * bytes give the same first error whatever the split. */
-static long h1_head_end(struct h1_msg *m, const char *buf, size_t len)
+/* At *PP a line must end with CRLF. Returns 0 with *PP past it, -2 when the
+ * buffer ends first, -1 for a bare LF, a CR not followed by LF, or any other
+ * byte (reason OTHER). */
+static int h1_eol(struct h1_msg *m, const char *buf, const char *end, const char **pp,
+		  enum h1_err other)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = buf[i];
+	const char *p = *pp;
 
-		if (c > '\r')
-			continue;
-		if (c == '\r') {
-			if (i + 1 == len)
-				return 0;
-			if (buf[i + 1] != '\n')
-				return h1_fail(m, H1_E_BARE_CR, buf + i, buf);
-			/* CRLF CRLF? */
-			if (i + 3 < len + 0 && buf[i + 2] == '\r' && buf[i + 3] == '\n')
-				return i + 4;
-			if (i + 2 < len && buf[i + 2] == '\r' && i + 3 == len)
-				return 0;
-			i++;
-			continue;
-		}
-		if (c == '\n')
-			return h1_fail(m, H1_E_BARE_LF, buf + i, buf);
-		if (c == 0)
-			return h1_fail(m, H1_E_HDR_VALUE, buf + i, buf);
-	}
+	if (p == end)
+		return -2;
+	if (*p == '\n')
+		return h1_fail(m, H1_E_BARE_LF, p, buf);
+	if (*p != '\r')
+		return h1_fail(m, other, p, buf);
+	if (p + 1 == end)
+		return -2;
+	if (p[1] != '\n')
+		return h1_fail(m, H1_E_BARE_CR, p, buf);
+	*pp = p + 2;
 	return 0;
 }
 
-/* Parses an unsigned decimal Content-Length value list: "N" or "N, N". */
+/* "HTTP/1.0" or "HTTP/1.1" at *PP, judged byte by byte. 0, -2 or -1. */
+static int h1_version(struct h1_msg *m, const char *buf, const char *end, const char **pp)
+{
+	static const char v[] = "HTTP/1.";
+	const char *p = *pp;
+
+	for (int i = 0; i < 7; i++, p++) {
+		if (p == end)
+			return -2;
+		if (*p != v[i])
+			return h1_fail(m, H1_E_VERSION, p, buf);
+	}
+	if (p == end)
+		return -2;
+	if (*p != '0' && *p != '1')
+		return h1_fail(m, H1_E_VERSION, p, buf);
+	m->minor = *p - '0';
+	*pp = p + 1;
+	return 0;
+}
+
+/* Content-Length: 1*DIGIT, or a list of identical values ("5, 5"). Every
+ * element must be there (no empty one, no trailing comma). 0 or -1. */
 static int h1_parse_cl(const char *p, const char *end, uint64_t *out)
 {
-	uint64_t v = 0, first = 0;
+	uint64_t first = 0;
 	int have = 0;
 
-	while (p < end) {
-		int digits = 0;
+	for (;;) {
+		uint64_t v = 0;
+		const char *d = p;
 
-		v = 0;
 		while (p < end && *p >= '0' && *p <= '9') {
-			v = v * 10 + (*p++ - '0');
-			if (v > H1_CL_MAX)
+			unsigned k = *p++ - '0';
+
+			if (v > (H1_CL_MAX - k) / 10)
 				return -1;
-			digits++;
+			v = v * 10 + k;
 		}
-		if (!digits)
-			return -1;
-		if (have && v != first)
+		if (p == d || (have && v != first))
 			return -1;
 		first = v;
 		have = 1;
@@ -143,159 +221,238 @@ static int h1_parse_cl(const char *p, const char *end, uint64_t *out)
 			p++;
 		if (p == end)
 			break;
-		if (*p != ',')
+		if (*p++ != ',')
 			return -1;
-		p++;
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 	}
-	if (!have)
-		return -1;
 	*out = first;
 	return 0;
 }
 
-/* Transfer-Encoding: only one coding, "chunked", is forwarded: anything
- * else (other codings, chunked twice, chunked not last) is refused, since
- * the two ends of the proxy could not agree on where the body ends. */
-static int h1_te_is_chunked(struct h1_str v)
-{
-	const char *p = v.p, *end = v.p + v.len;
-
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	return end - p == 7 && !strncasecmp(p, "chunked", 7);
-}
-
-/* Connection: a comma-separated list of tokens. */
+/* Connection: a comma-separated list of tokens, OWS around each. */
 static uint32_t h1_conn_flags(struct h1_str v)
 {
 	const char *p = v.p, *end = v.p + v.len;
 	uint32_t f = 0;
 
 	while (p < end) {
-		const char *t;
+		const char *t, *te;
 
 		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
 			p++;
 		t = p;
-		while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+		while (p < end && *p != ',')
 			p++;
-		if (p - t == 5 && !strncasecmp(t, "close", 5))
-			f |= H1_F_CONN_CLOSE;
-		else if (p - t == 10 && !strncasecmp(t, "keep-alive", 10))
-			f |= H1_F_CONN_KEEPALIVE;
-		else if (p - t == 7 && !strncasecmp(t, "upgrade", 7))
-			f |= H1_F_CONN_UPGRADE;
+		te = p;
+		while (te > t && (te[-1] == ' ' || te[-1] == '\t'))
+			te--;
+		switch (te - t) {
+		case 5:
+			if (h1_mem_ieq(t, "close", 5))
+				f |= H1_F_CONN_CLOSE;
+			break;
+		case 7:
+			if (h1_mem_ieq(t, "upgrade", 7))
+				f |= H1_F_CONN_UPGRADE;
+			break;
+		case 10:
+			if (h1_mem_ieq(t, "keep-alive", 10))
+				f |= H1_F_CONN_KEEPALIVE;
+			break;
+		}
 	}
 	return f;
 }
 
-/* "HTTP/1.0" or "HTTP/1.1" at P (8 bytes available). */
-static int h1_version(const char *p, int *minor)
+/* An authority (host[:port]) of N bytes at P; PORT says a port is required
+ * (CONNECT). An IP literal is "[...]". 1 when acceptable. */
+static int h1_authority_ok(const char *p, size_t n, int port)
 {
-	if (memcmp(p, "HTTP/1.", 7) || (p[7] != '0' && p[7] != '1'))
-		return -1;
-	*minor = p[7] - '0';
-	return 0;
+	size_t i, colon = n, hostend;
+
+	if (!n)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!h1_auth[(unsigned char)p[i]])
+			return 0;
+		if (p[i] == ':')
+			colon = i;
+	}
+	if (p[0] == '[') {
+		const char *rb = memchr(p, ']', n);
+
+		if (!rb || rb == p + 1)
+			return 0;
+		hostend = rb + 1 - p;
+		if (hostend != n && p[hostend] != ':')
+			return 0;
+		colon = hostend == n ? n : hostend;
+	} else {
+		hostend = colon;
+		for (i = 0; i < hostend; i++)
+			if (p[i] == ':' || p[i] == '[' || p[i] == ']')
+				return 0;
+	}
+	if (!hostend)
+		return 0;
+	if (colon == n)
+		return !port;
+	/* port = 1..5 digits */
+	if (n - colon - 1 < 1 || n - colon - 1 > 5)
+		return 0;
+	for (i = colon + 1; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	return 1;
 }
 
-/* Header fields from P to END (END is the start of the final CRLF). */
-static int h1_fields(struct h1_msg *m, const char *buf, const char *p, const char *end)
+/* The four request-target forms of RFC 9112 3.2: origin-form ("/..."),
+ * absolute-form ("scheme://authority[/...]"), authority-form (CONNECT only)
+ * and asterisk-form (OPTIONS only). Bytes are already known to be visible
+ * ASCII. 1 when the target suits the method. */
+static int h1_target_ok(const struct h1_msg *m)
+{
+	const char *t = m->target.p;
+	size_t n = m->target.len, i, a;
+
+	if (m->flags & H1_F_CONNECT)
+		return h1_authority_ok(t, n, 1);
+	if (t[0] == '/')
+		return 1;
+	if (n == 1 && t[0] == '*')
+		return m->method.len == 7 && !memcmp(m->method.p, "OPTIONS", 7);
+	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+	if (h1_lc(t[0]) < 'a' || h1_lc(t[0]) > 'z')
+		return 0;
+	for (i = 1; i < n && t[i] != ':'; i++) {
+		unsigned char c = h1_lc(t[i]);
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+		      c == '.'))
+			return 0;
+	}
+	if (n - i < 3 || t[i + 1] != '/' || t[i + 2] != '/')
+		return 0;
+	i += 3;
+	for (a = i; a < n && t[a] != '/' && t[a] != '?' && t[a] != '#'; a++)
+		;
+	return h1_authority_ok(t + i, a - i, 0);
+}
+
+/* Header field lines from P up to and including the empty line that ends the
+ * head. REQ: the message is a request (Host is checked). Returns the head
+ * length, -2 or -1. */
+static int h1_fields(struct h1_msg *m, const char *buf, const char *p, const char *end, int req)
 {
 	unsigned max = m->max_hdrs && m->max_hdrs < H1_MAX_HDRS ? m->max_hdrs : H1_MAX_HDRS;
-	int te_seen = 0, cl_seen = 0, te_chunked = 0;
+	int r;
 
-	m->nhdrs = 0;
-	while (p < end) {
-		const char *name = p, *colon, *v, *eol;
+	for (;;) {
+		const char *name, *colon, *v, *ve;
 		struct h1_hdr *h;
 
+		if (p == end)
+			return -2;
+		if (*p == '\r' || *p == '\n') {
+			r = h1_eol(m, buf, end, &p, H1_E_HDR_NAME);
+			if (r)
+				return r;
+			break;
+		}
 		if (*p == ' ' || *p == '\t')
 			return h1_fail(m, H1_E_OBS_FOLD, p, buf);
+		if (m->nhdrs == max)
+			return h1_fail(m, H1_E_TOO_MANY_HDRS, p, buf);
+		name = p;
 		while (p < end && h1_tchar[(unsigned char)*p])
 			p++;
+		if (p == end)
+			return -2;
+		if (*p != ':') {
+			if (p != name && (*p == ' ' || *p == '\t'))
+				return h1_fail(m, H1_E_WS_COLON, p, buf);
+			return h1_fail(m, H1_E_HDR_NAME, p, buf);
+		}
 		if (p == name)
 			return h1_fail(m, H1_E_HDR_NAME, p, buf);
-		if (*p == ' ' || *p == '\t')
-			return h1_fail(m, H1_E_WS_COLON, p, buf);
-		if (*p != ':')
-			return h1_fail(m, H1_E_HDR_NAME, p, buf);
 		colon = p++;
-		while (*p == ' ' || *p == '\t')
+		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		v = p;
-		/* the line ends at CR (h1_head_end proved it is CRLF) */
-		while (*p != '\r') {
-			unsigned char c = *p;
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				return h1_fail(m, H1_E_HDR_VALUE, p, buf);
+		while (p < end && h1_vchar[(unsigned char)*p])
 			p++;
-		}
-		eol = p;
-		while (eol > v && (eol[-1] == ' ' || eol[-1] == '\t'))
-			eol--;
-		p += 2;
-		if (m->nhdrs == max)
-			return h1_fail(m, H1_E_TOO_MANY_HDRS, name, buf);
+		ve = p;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		r = h1_eol(m, buf, end, &p, H1_E_HDR_VALUE);
+		if (r)
+			return r;
+
 		h = &m->hdrs[m->nhdrs++];
 		h->name.p = name;
 		h->name.len = (uint32_t)(colon - name);
 		h->value.p = v;
-		h->value.len = (uint32_t)(eol - v);
+		h->value.len = (uint32_t)(ve - v);
 
+		/* the few fields the proxy acts on, by length first */
 		switch (h->name.len) {
 		case 4:
-			if (!strncasecmp(name, "host", 4)) {
+			if (req && h1_mem_ieq(name, "host", 4)) {
 				if (m->host >= 0)
 					return h1_fail(m, H1_E_HOST, name, buf);
-				m->host = m->nhdrs - 1;
+				m->host = (int)m->nhdrs - 1;
 			}
 			break;
 		case 6:
-			if (!strncasecmp(name, "expect", 6) && h1_str_ieq(h->value, "100-continue"))
+			if (h1_mem_ieq(name, "expect", 6) && h1_str_ieq(h->value, "100-continue"))
 				m->flags |= H1_F_EXPECT_100;
 			break;
 		case 7:
-			if (!strncasecmp(name, "upgrade", 7))
+			if (h1_mem_ieq(name, "upgrade", 7))
 				m->flags |= H1_F_UPGRADE;
 			break;
 		case 10:
-			if (!strncasecmp(name, "connection", 10))
+			if (h1_mem_ieq(name, "connection", 10))
 				m->flags |= h1_conn_flags(h->value);
 			break;
 		case 14:
-			if (!strncasecmp(name, "content-length", 14)) {
+			if (h1_mem_ieq(name, "content-length", 14)) {
 				uint64_t cl;
-				if (h1_parse_cl(v, eol, &cl))
-					return h1_fail(m, H1_E_CL, v, buf);
-				if (cl_seen && cl != m->content_length)
+
+				if (m->flags & H1_F_HAS_TE)
+					return h1_fail(m, H1_E_CL_TE, name, buf);
+				if (h1_parse_cl(v, ve, &cl) ||
+				    ((m->flags & H1_F_HAS_CL) && cl != m->content_length))
 					return h1_fail(m, H1_E_CL, v, buf);
 				m->content_length = cl;
-				cl_seen = 1;
 				m->flags |= H1_F_HAS_CL;
 			}
 			break;
 		case 17:
-			if (!strncasecmp(name, "transfer-encoding", 17)) {
-				/* a second TE header, or anything but exactly
-				 * "chunked", leaves the framing ambiguous */
-				if (te_seen || !h1_te_is_chunked(h->value))
+			if (h1_mem_ieq(name, "transfer-encoding", 17)) {
+				if (m->flags & H1_F_HAS_CL)
+					return h1_fail(m, H1_E_CL_TE, name, buf);
+				/* a second TE line, a coding other than exactly
+				 * one chunked, or TE in HTTP/1.0 (RFC 9112 6.1:
+				 * "faulty framing") leave the end of the body
+				 * open to interpretation */
+				if ((m->flags & H1_F_HAS_TE) || m->minor == 0 ||
+				    h->value.len != 7 || !h1_mem_ieq(v, "chunked", 7))
 					return h1_fail(m, H1_E_TE, v, buf);
-				te_seen = 1;
-				te_chunked = 1;
 				m->flags |= H1_F_HAS_TE;
 			}
 			break;
 		}
 	}
-	if (cl_seen && te_seen)
-		return h1_fail(m, H1_E_CL_TE, end, buf);
-	if (te_chunked)
+	if (m->flags & H1_F_HAS_TE)
 		m->body = H1_BODY_CHUNKED;
-	else if (cl_seen)
+	else if (m->flags & H1_F_HAS_CL)
 		m->body = H1_BODY_LENGTH;
-	return 0;
+	if (req && m->minor == 1 && m->host < 0)
+		return h1_fail(m, H1_E_HOST, p - 2, buf);
+	m->head_len = (uint32_t)(p - buf);
+	return (int)m->head_len;
 }
 
 static void h1_msg_reset(struct h1_msg *m)
@@ -309,110 +466,137 @@ static void h1_msg_reset(struct h1_msg *m)
 	m->host = -1;
 }
 
+/* Heads longer than INT_MAX could not be returned: they stay incomplete and
+ * the caller's own bound on a head refuses them. */
+static size_t h1_cap(size_t len)
+{
+	return len > INT_MAX ? INT_MAX : len;
+}
+
+/* h1_parse_request: see h1.h. Returns the head length, -2 or -1. */
 int h1_parse_request(struct h1_msg *m, const char *buf, size_t len)
 {
-	const char *p = buf, *end, *sp;
-	long hl;
+	const char *p = buf, *end = buf + h1_cap(len), *t;
+	int r;
 
 	h1_msg_reset(m);
-	hl = h1_head_end(m, buf, len);
-	if (hl <= 0)
-		return hl < 0 ? -1 : -2;
-	end = buf + hl - 2;             /* the final CRLF */
 	/* method SP */
-	while (h1_tchar[(unsigned char)*p])
+	while (p < end && h1_tchar[(unsigned char)*p])
 		p++;
+	if (p == end)
+		return -2;
 	if (p == buf || *p != ' ')
 		return h1_fail(m, H1_E_METHOD, p, buf);
 	m->method.p = buf;
 	m->method.len = (uint32_t)(p - buf);
-	sp = ++p;
-	/* target SP: visible ASCII only */
-	while ((unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
-		p++;
-	if (p == sp || *p != ' ')
-		return h1_fail(m, H1_E_TARGET, p, buf);
-	m->target.p = sp;
-	m->target.len = (uint32_t)(p - sp);
-	p++;
-	if (end - p < 10 || h1_version(p, &m->minor) || p[8] != '\r')
-		return h1_fail(m, H1_E_VERSION, p, buf);
-	p += 10;
-	if (h1_str_ieq(m->method, "HEAD") && !memcmp(m->method.p, "HEAD", 4))
+	if (m->method.len == 4 && !memcmp(buf, "HEAD", 4))
 		m->flags |= H1_F_HEAD;
-	if (m->method.len == 7 && !memcmp(m->method.p, "CONNECT", 7))
+	else if (m->method.len == 7 && !memcmp(buf, "CONNECT", 7))
 		m->flags |= H1_F_CONNECT;
-	if (m->target.p[0] != '/' && !(m->flags & H1_F_CONNECT) &&
-	    !(m->target.len == 1 && m->target.p[0] == '*') &&
-	    !(m->target.len > 7 && (!strncasecmp(m->target.p, "http://", 7) ||
-				     !strncasecmp(m->target.p, "https://", 8))))
-		return h1_fail(m, H1_E_TARGET, m->target.p, buf);
-	if (h1_fields(m, buf, p, end))
-		return -1;
-	if (m->minor == 1 && m->host < 0)
-		return h1_fail(m, H1_E_HOST, end, buf);
-	m->head_len = (uint32_t)hl;
-	return (int)hl;
+	/* request-target SP */
+	t = ++p;
+	while (p < end && h1_target[(unsigned char)*p])
+		p++;
+	if (p == end)
+		return -2;
+	if (p == t)
+		return h1_fail(m, H1_E_TARGET, p, buf);
+	if (*p != ' ')
+		return h1_fail(m, *p == '\r' || *p == '\n' ? H1_E_VERSION : H1_E_TARGET, p, buf);
+	m->target.p = t;
+	m->target.len = (uint32_t)(p - t);
+	if (!h1_target_ok(m))
+		return h1_fail(m, H1_E_TARGET, t, buf);
+	p++;
+	/* HTTP-version CRLF */
+	r = h1_version(m, buf, end, &p);
+	if (!r)
+		r = h1_eol(m, buf, end, &p, H1_E_VERSION);
+	if (r)
+		return r;
+	return h1_fields(m, buf, p, end, 1);
 }
 
+/* h1_parse_response: see h1.h. Returns the head length, -2 or -1. */
 int h1_parse_response(struct h1_msg *m, const char *buf, size_t len, int head_req)
 {
-	const char *p = buf, *end;
-	long hl;
+	const char *p = buf, *end = buf + h1_cap(len);
+	int r;
 
 	h1_msg_reset(m);
-	hl = h1_head_end(m, buf, len);
-	if (hl <= 0)
-		return hl < 0 ? -1 : -2;
-	end = buf + hl - 2;
-	if (end - p < 12 || h1_version(p, &m->minor) || p[8] != ' ')
-		return h1_fail(m, H1_E_VERSION, p, buf);
-	p += 9;
-	if (p[0] < '1' || p[0] > '9' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9')
-		return h1_fail(m, H1_E_STATUS, p, buf);
-	m->status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-	p += 3;
-	if (*p == ' ') {
-		const char *r = ++p;
-		while (*p != '\r') {
-			unsigned char c = *p;
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				return h1_fail(m, H1_E_STATUS, p, buf);
-			p++;
-		}
-		m->reason.p = r;
-		m->reason.len = (uint32_t)(p - r);
-	} else if (*p != '\r') {
-		return h1_fail(m, H1_E_STATUS, p, buf);
-	} else {
-		m->reason.p = p;
+	r = h1_version(m, buf, end, &p);
+	if (r)
+		return r;
+	if (p == end)
+		return -2;
+	if (*p++ != ' ')
+		return h1_fail(m, H1_E_VERSION, p - 1, buf);
+	/* status-code: 100..599 */
+	for (int i = 0; i < 3; i++, p++) {
+		if (p == end)
+			return -2;
+		if (*p < (i ? '0' : '1') || *p > (i ? '9' : '5'))
+			return h1_fail(m, H1_E_STATUS, p, buf);
+		m->status = m->status * 10 + (*p - '0');
 	}
-	p += 2;
-	if (h1_fields(m, buf, p, end))
-		return -1;
+	/* [ SP reason-phrase ] CRLF; the reason may be empty or absent */
+	if (p == end)
+		return -2;
+	m->reason.p = p;
+	if (*p == ' ') {
+		m->reason.p = ++p;
+		while (p < end && h1_vchar[(unsigned char)*p])
+			p++;
+		m->reason.len = (uint32_t)(p - m->reason.p);
+	}
+	r = h1_eol(m, buf, end, &p, H1_E_STATUS);
+	if (r)
+		return r;
+	r = h1_fields(m, buf, p, end, 0);
+	if (r < 0)
+		return r;
 	if (head_req || m->status < 200 || m->status == 204 || m->status == 304)
 		m->body = H1_BODY_NONE;
 	else if (m->body == H1_BODY_NONE)
 		m->body = H1_BODY_CLOSE;
-	m->head_len = (uint32_t)hl;
-	return (int)hl;
+	return r;
 }
 
 /* ---- chunked bodies ---------------------------------------------------- */
 
-#define H1_CHUNK_LINE_MAX 8192
+/* Sub-states of H1_CH_EXT, kept in c->ndigits (unused once the size is read):
+ * chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) */
+enum {
+	H1_X_BWS,               /* blanks after the size or a value: ';' must follow */
+	H1_X_NAME0,             /* after ';': blanks, then a name */
+	H1_X_NAME,              /* in a name */
+	H1_X_NAME_BWS,          /* blanks after a name: ';' or '=' */
+	H1_X_VAL0,              /* after '=': blanks, then a token or a quote */
+	H1_X_VAL,               /* in a token value */
+	H1_X_QS,                /* in a quoted string */
+	H1_X_QP,                /* after a backslash in a quoted string */
+	H1_X_AFTER,             /* after the closing quote */
+};
 
+/* h1_chunk_init: see h1.h. */
 void h1_chunk_init(struct h1_chunk *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->state = H1_CH_SIZE;
 }
 
+/* h1_chunk_data: see h1.h. Outside H1_CH_DATA it does nothing; N beyond
+ * c->remaining counts as c->remaining. */
 void h1_chunk_data(struct h1_chunk *c, uint64_t n)
 {
-	c->remaining -= n;
-	if (!c->remaining)
+	if (c->state != H1_CH_DATA)
+		return;
+	if (n >= c->remaining) {
+		c->remaining = 0;
 		c->state = H1_CH_DATA_CR;
+	} else {
+		c->remaining -= n;
+	}
 }
 
 static ssize_t h1_chunk_fail(struct h1_chunk *c, enum h1_err e)
@@ -432,6 +616,72 @@ static int h1_hex(unsigned char ch)
 	return -1;
 }
 
+/* One byte of chunk extensions. 0 to go on, -1 when it is refused. */
+static int h1_chunk_ext(struct h1_chunk *c, unsigned char ch)
+{
+	int blank = ch == ' ' || ch == '\t';
+
+	if (++c->linelen > H1_CHUNK_EXT_MAX)
+		return -1;
+	switch (c->ndigits) {
+	case H1_X_BWS:
+		if (ch == ';')
+			c->ndigits = H1_X_NAME0;
+		else if (!blank)
+			return -1;
+		return 0;
+	case H1_X_NAME0:
+		if (h1_tchar[ch])
+			c->ndigits = H1_X_NAME;
+		else if (!blank)
+			return -1;
+		return 0;
+	case H1_X_NAME:
+	case H1_X_NAME_BWS:
+		if (ch == ';')
+			c->ndigits = H1_X_NAME0;
+		else if (ch == '=')
+			c->ndigits = H1_X_VAL0;
+		else if (blank)
+			c->ndigits = H1_X_NAME_BWS;
+		else if (c->ndigits != H1_X_NAME || !h1_tchar[ch])
+			return -1;
+		return 0;
+	case H1_X_VAL0:
+		if (ch == '"')
+			c->ndigits = H1_X_QS;
+		else if (h1_tchar[ch])
+			c->ndigits = H1_X_VAL;
+		else if (!blank)
+			return -1;
+		return 0;
+	case H1_X_VAL:
+	case H1_X_AFTER:
+		if (ch == ';')
+			c->ndigits = H1_X_NAME0;
+		else if (blank)
+			c->ndigits = H1_X_BWS;
+		else if (c->ndigits != H1_X_VAL || !h1_tchar[ch])
+			return -1;
+		return 0;
+	case H1_X_QS:
+		if (ch == '"')
+			c->ndigits = H1_X_AFTER;
+		else if (ch == '\\')
+			c->ndigits = H1_X_QP;
+		else if (!h1_vchar[ch])
+			return -1;
+		return 0;
+	case H1_X_QP:
+		if (!h1_vchar[ch])
+			return -1;
+		c->ndigits = H1_X_QS;
+		return 0;
+	}
+	return -1;
+}
+
+/* h1_chunk_parse: see h1.h. Returns bytes consumed (>= 0) or -1. */
 ssize_t h1_chunk_parse(struct h1_chunk *c, const char *buf, size_t len)
 {
 	size_t i;
@@ -444,35 +694,29 @@ ssize_t h1_chunk_parse(struct h1_chunk *c, const char *buf, size_t len)
 		case H1_CH_SIZE:
 			d = h1_hex(ch);
 			if (d >= 0) {
-				if (++c->ndigits > 16 || (c->size << 4 | d) > H1_CL_MAX)
+				if (++c->ndigits > 16 || c->size > (H1_CL_MAX - d) >> 4)
 					return h1_chunk_fail(c, H1_E_CHUNK_SIZE);
 				c->size = c->size << 4 | d;
 				break;
 			}
 			if (!c->ndigits)
 				return h1_chunk_fail(c, H1_E_CHUNK_SIZE);
-			if (ch == '\r')
-				c->state = H1_CH_SIZE_LF;
-			else if (ch == ';' || ch == ' ' || ch == '\t')
-				/* BWS is tolerated only before an extension */
-				c->state = H1_CH_EXT, c->linelen = ch == ';' ? 2 : 1;
-			else
-				return h1_chunk_fail(c, H1_E_CHUNK_SIZE);
-			break;
-		case H1_CH_EXT:
-			if (c->linelen == 1) {
-				/* still in BWS: more blanks, or the ';' */
-				if (ch == ';')
-					c->linelen = 2;
-				else if (ch != ' ' && ch != '\t')
-					return h1_chunk_fail(c, H1_E_CHUNK_SIZE);
-				break;
-			}
+			c->linelen = 0;
 			if (ch == '\r') {
 				c->state = H1_CH_SIZE_LF;
-				break;
+			} else if (ch == ';' || ch == ' ' || ch == '\t') {
+				/* blanks are tolerated only before a ';' */
+				c->state = H1_CH_EXT;
+				c->ndigits = ch == ';' ? H1_X_NAME0 : H1_X_BWS;
+			} else {
+				return h1_chunk_fail(c, H1_E_CHUNK_SIZE);
 			}
-			if ((ch < 0x20 && ch != '\t') || ch == 0x7f || ++c->linelen > H1_CHUNK_LINE_MAX)
+			break;
+		case H1_CH_EXT:
+			if (ch == '\r' && (c->ndigits == H1_X_NAME || c->ndigits == H1_X_VAL ||
+					   c->ndigits == H1_X_AFTER))
+				c->state = H1_CH_SIZE_LF;
+			else if (h1_chunk_ext(c, ch))
 				return h1_chunk_fail(c, H1_E_CHUNK_SIZE);
 			break;
 		case H1_CH_SIZE_LF:
@@ -501,16 +745,17 @@ ssize_t h1_chunk_parse(struct h1_chunk *c, const char *buf, size_t len)
 				return h1_chunk_fail(c, H1_E_CHUNK_CRLF);
 			c->state = H1_CH_SIZE;
 			break;
+		/* After the last chunk c->size (zero) counts trailer bytes and
+		 * c->ndigits says whether the colon of this line was seen. */
 		case H1_CH_TRAILER:
 			if (ch == '\r') {
 				c->state = H1_CH_FINAL_LF;
 				break;
 			}
-			/* a trailer field starts with a name */
 			if (!h1_tchar[ch])
 				return h1_chunk_fail(c, H1_E_TRAILER);
 			c->linelen = 1;
-			c->ndigits = 0;         /* reused: 1 once the colon is seen */
+			c->ndigits = 0;
 			c->state = H1_CH_TRAILER_LINE;
 			break;
 		case H1_CH_TRAILER_LINE:
@@ -525,12 +770,15 @@ ssize_t h1_chunk_parse(struct h1_chunk *c, const char *buf, size_t len)
 					c->ndigits = 1;
 				else if (!h1_tchar[ch])
 					return h1_chunk_fail(c, H1_E_TRAILER);
-			} else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			} else if (!h1_vchar[ch]) {
 				return h1_chunk_fail(c, H1_E_TRAILER);
 			}
 			break;
 		case H1_CH_TRAILER_LF:
 			if (ch != '\n')
+				return h1_chunk_fail(c, H1_E_TRAILER);
+			c->size += c->linelen + 2;
+			if (c->size > H1_CHUNK_TRAILERS_MAX)
 				return h1_chunk_fail(c, H1_E_TRAILER);
 			c->state = H1_CH_TRAILER;
 			break;

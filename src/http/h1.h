@@ -27,7 +27,7 @@ int h1_parse_response(struct h1_msg *m, const char *buf, size_t len, int head_re
  * after index FROM, or -1. */
 int h1_hdr_find(const struct h1_msg *m, const char *name, unsigned from);
 
-/* h1_token_eq: case-insensitive comparison of a view with a C string. */
+/* h1_str_ieq: 1 when the view S equals CSTR, ASCII case ignored, else 0. */
 int h1_str_ieq(struct h1_str s, const char *cstr);
 
 /* h1_chunk_init: set up a decoder for a new chunked body. */

@@ -152,7 +152,7 @@ static void test_requests(void)
 	check_refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n", H1_E_VERSION, "HTTP/2.0");
 	check_refused("GET / http/1.1\r\nHost: a\r\n\r\n", H1_E_VERSION, "lower-case version");
 	check_refused("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", H1_E_VERSION, "junk after version");
-	check_refused("GET /\r\nHost: a\r\n\r\n", H1_E_TARGET, "no version");
+	check_refused("GET /\r\nHost: a\r\n\r\n", H1_E_VERSION, "no version");
 	check_refused("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", H1_E_METHOD, "bad method byte");
 	check_refused(" GET / HTTP/1.1\r\nHost: a\r\n\r\n", H1_E_METHOD, "leading space");
 	check_refused("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", H1_E_TARGET, "two spaces");
