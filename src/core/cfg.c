@@ -24,6 +24,7 @@ struct cfg_parse {
 	int line;                       /* of the line inih is handling */
 	int section_line;               /* of the last [section] header */
 	int nerr;
+	int new_section;                /* a [section] line was read since the last key */
 	char section[96];
 	struct cfg_node *node;          /* the [node X] being read, if any */
 };
@@ -55,8 +56,26 @@ static char *cfg_reader(char *str, int num, void *stream)
 	p->line++;
 	for (s = str; *s == ' ' || *s == '\t'; s++)
 		;
-	if (*s == '[')
+	if (!strchr(str, '\n')) {
+		/* inih's buffer is shorter than the line: it would read the
+		 * tail as a line of its own. Skip the tail; a long comment is
+		 * fine, anything else is refused rather than cut. */
+		int ch = fgetc(p->in);
+
+		if (ch != EOF && ch != '\n') {
+			while (ch != EOF && ch != '\n')
+				ch = fgetc(p->in);
+			if (*s != ';' && *s != '#') {
+				cfg_error(p, p->line, "line longer than %d bytes", num - 1);
+				snprintf(str, num, "\n");
+			}
+			return str;
+		}
+	}
+	if (*s == '[') {
 		p->section_line = p->line;
+		p->new_section = 1;
+	}
 	return str;
 }
 
@@ -92,8 +111,12 @@ int cfg_parse_addr(struct cfg_addr *a, const char *text, int port_optional)
 			port = colon + 2;
 		else if (colon[1])
 			return -EINVAL;
+		if (inet_pton(AF_INET, host, &a->ss) == 1)
+			return -EINVAL;         /* [IPv4] */
 	} else {
 		colon = strrchr(text, ':');
+		if (colon && strchr(text, ':') != colon)
+			colon = NULL;           /* a bare IPv6 address */
 		hl = colon ? (size_t)(colon - text) : strlen(text);
 		if (hl >= sizeof(host))
 			return -EINVAL;
@@ -143,7 +166,7 @@ int cfg_parse_ms(const char *text, int *ms)
 		v *= 60000;
 	else
 		return -EINVAL;
-	if (v > 86400000.0)
+	if (!(v <= 86400000.0))         /* NaN too */
 		return -EINVAL;
 	*ms = (int)v;
 	return 0;
@@ -355,8 +378,11 @@ static int cfg_handler(void *user, const char *section, const char *key, const c
 	struct cfg_parse *p = user;
 	int r;
 
-	if (strcmp(section, p->section))
+	/* a new header, even with the same name: a node written twice in a
+	 * row must not merge into one */
+	if (p->new_section || strcmp(section, p->section))
 		cfg_section_begin(p, section);
+	p->new_section = 0;
 	if (!strcmp(section, "cluster"))
 		r = cfg_key_cluster(p->c, key, value);
 	else if (!strcmp(section, "l7"))

@@ -1,0 +1,281 @@
+/* test_cfg: the cluster-file reader (src/core/cfg.c). The value parsers
+ * (addresses, durations, sizes) on good and bad text, and cfg_load on
+ * temporary files: a valid file loads, and every error comes out as
+ * "FILE:LINE: reason" with the line where the problem is written. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "tap.h"
+
+static void test_addr(void)
+{
+	struct cfg_addr a;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a.ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a.ss;
+
+	is_int(cfg_parse_addr(&a, "127.0.0.1:8080", 0), 0, "IPv4:port");
+	ok(s4->sin_family == AF_INET && ntohs(s4->sin_port) == 8080 &&
+	   s4->sin_addr.s_addr == htonl(0x7f000001) && a.len == sizeof(*s4), "IPv4:port resolved");
+	is_str(a.text, "127.0.0.1:8080", "text kept as written");
+	is_int(cfg_parse_addr(&a, "[::1]:443", 0), 0, "[IPv6]:port");
+	ok(s6->sin6_family == AF_INET6 && ntohs(s6->sin6_port) == 443 && a.len == sizeof(*s6) &&
+	   IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr), "[IPv6]:port resolved");
+	is_int(cfg_parse_addr(&a, "10.1.2.3", 1), 0, "bare IPv4 where the port is optional");
+	ok(s4->sin_family == AF_INET && s4->sin_port == 0, "bare IPv4: port 0");
+	is_int(cfg_parse_addr(&a, "[fd00::5]", 1), 0, "bracketed IPv6 without port");
+	is_int(cfg_parse_addr(&a, "fd00::5", 1), 0, "bare IPv6 where the port is optional");
+	ok(s6->sin6_family == AF_INET6 && s6->sin6_port == 0, "bare IPv6: family, port 0");
+	is_int(cfg_parse_addr(&a, "::1", 1), 0, "bare ::1");
+	ok(s6->sin6_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr),
+	   "bare ::1 is IPv6 loopback, not '::' port 1");
+	is_int(cfg_parse_addr(&a, "1.2.3.4:65535", 0), 0, "port 65535");
+
+	static const struct { const char *s; int opt; const char *what; } bad[] = {
+		{ "10.1.2.3", 0, "port required" },
+		{ "fd00::5", 0, "bare IPv6 where a port is required" },
+		{ "1.2.3.4:0", 0, "port 0" },
+		{ "1.2.3.4:65536", 0, "port 65536" },
+		{ "1.2.3.4:", 0, "empty port" },
+		{ "1.2.3.4:80x", 0, "junk after port" },
+		{ "1.2.3.4:-80", 0, "negative port" },
+		{ ":80", 0, "no host" },
+		{ "localhost:80", 0, "a name, not an address" },
+		{ "1.2.3.256:80", 0, "octet 256" },
+		{ "[::1", 0, "open bracket" },
+		{ "[::1]x", 1, "junk after bracket" },
+		{ "[::1]:", 0, "bracket, empty port" },
+		{ "[1.2.3.4]:80", 0, "IPv4 in brackets" },
+		{ "", 1, "empty" },
+		{ "1111111111111111111111111111111111111111111111111111111111111111111:1", 0, "too long" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		is_int(cfg_parse_addr(&a, bad[i].s, bad[i].opt), -EINVAL, "address refused: %s", bad[i].what);
+}
+
+static void test_ms(void)
+{
+	static const struct { const char *s; int ms; } good[] = {
+		{ "250ms", 250 }, { "2s", 2000 }, { "1m", 60000 }, { "3", 3000 }, { "1.5s", 1500 },
+		{ "0", 0 }, { "0ms", 0 }, { "86400s", 86400000 }, { "1440m", 86400000 },
+	};
+	static const char *bad[] = {
+		"", "abc", "-1", "-5ms", "5h", "2d", "5 s", "5sec", "86401s", "1441m", "nan", "inf",
+		"1e30", "ms",
+	};
+	int ms;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ms = -1;
+		ok(cfg_parse_ms(good[i].s, &ms) == 0 && ms == good[i].ms, "duration '%s' is %d ms",
+		   good[i].s, good[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		is_int(cfg_parse_ms(bad[i], &ms), -EINVAL, "duration refused: '%s'", bad[i]);
+}
+
+static void test_size(void)
+{
+	static const struct { const char *s; int64_t v; } good[] = {
+		{ "512", 512 }, { "16k", 16384 }, { "16K", 16384 }, { "1m", 1 << 20 }, { "1g", 1 << 30 },
+		{ "4kb", 4096 }, { "4KiB", 4096 }, { "0", 0 }, { "8589934591g", 8589934591LL << 30 },
+	};
+	static const char *bad[] = {
+		"", "k", "-1", "1t", "1 k", "1kx", "1.5k", "8589934592g", "99999999999999999999",
+	};
+	int64_t v;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = -1;
+		ok(cfg_parse_size(good[i].s, &v) == 0 && v == good[i].v, "size '%s' is %lld", good[i].s,
+		   (long long)good[i].v);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		is_int(cfg_parse_size(bad[i], &v), -EINVAL, "size refused: '%s'", bad[i]);
+}
+
+static char path[64];
+
+/* Writes TEXT to a fresh temporary file (name in path) and loads it.
+ * Returns cfg_load's result; the messages land in *MSGS (caller frees). */
+static int load(const char *text, struct cfg **out, char **msgs, int *nerr)
+{
+	size_t len;
+	FILE *errs;
+	struct cfg *c = calloc(1, sizeof(*c));
+	int fd, r;
+
+	snprintf(path, sizeof(path), "/tmp/tandem-cfg-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		abort();
+	close(fd);
+	errs = open_memstream(msgs, &len);
+	*nerr = -1;
+	r = cfg_load(c, path, errs, nerr);
+	fclose(errs);
+	unlink(path);
+	*out = c;
+	return r;
+}
+
+/* Loads TEXT, expects it refused with exactly the messages WANT, in which
+ * each "@" stands for the file's name. */
+static void refused(const char *text, const char *want, int nerr_want, const char *what)
+{
+	char *msgs, exp[1024];
+	struct cfg *c;
+	int nerr, r = load(text, &c, &msgs, &nerr);
+	size_t j = 0;
+
+	for (const char *w = want; *w && j < sizeof(exp) - 64; w++)
+		if (*w == '@')
+			j += sprintf(exp + j, "%s", path);
+		else
+			exp[j++] = *w;
+	exp[j] = 0;
+	is_int(r, -EINVAL, "%s: refused", what);
+	is_int(nerr, nerr_want, "%s: %d error(s) counted", what, nerr_want);
+	is_str(msgs, exp, "%s: messages with file and line", what);
+	free(msgs);
+	free(c);         /* no rules, so no regex to release */
+}
+
+#define NODE "[node a]\nweb = 127.0.0.1:8080\nl7 = 127.0.0.1:8001\n"
+
+static void test_load(void)
+{
+	struct cfg *c;
+	char *msgs;
+	int nerr, r;
+
+	r = load("; a comment\n"
+		 "[cluster]\n"
+		 "vip = 10.0.0.100:80\n"
+		 "relay = copy\n"
+		 "\n"
+		 "[l7]\n"
+		 "workers = 2\n"
+		 "max_head = 32k\n"
+		 "connect_timeout = 250ms   ; inline comment\n"
+		 "client_max_body = 1m\n"
+		 "[l4]\n"
+		 "iface = eth0\n"
+		 "mode = nat\n"
+		 "[node a]\n"
+		 "address = 10.0.0.1\n"
+		 "mac = 02:00:00:00:00:01\n"
+		 "web = 10.0.0.1:8080\n"
+		 "l7 = 10.0.0.1:8001\n"
+		 "admin = 10.0.0.1:9001\n"
+		 "[node b]\n"
+		 "web = 10.0.0.2:8080\n"
+		 "weight = 0\n", &c, &msgs, &nerr);
+	is_int(r, 0, "a valid file loads");
+	is_int(nerr, 0, "no error counted");
+	is_str(msgs, "", "no message");
+	ok(c->relay == CFG_RELAY_COPY && c->l7.workers == 2 && c->l7.max_head == 32768 &&
+	   c->l7.connect_timeout == 250 && c->l7.client_max_body == 1 << 20 &&
+	   !strcmp(c->l4.iface, "eth0") && c->l4.mode == CFG_L4_NAT, "cluster, l7, l4 values");
+	ok(c->l7.keepalive_timeout == 60000 && c->l7.max_headers == 100, "defaults kept");
+	ok(c->nnodes == 2 && !strcmp(c->nodes[0].name, "a") && c->nodes[0].line == 14 &&
+	   c->nodes[1].line == 20, "two nodes, each with its line");
+	ok(c->nodes[0].has_mac && c->nodes[0].mac[5] == 1 && c->nodes[0].weight == 1 &&
+	   c->nodes[1].weight == 0, "mac, weights");
+	ok(cfg_node_find(c, "b") == &c->nodes[1] && !cfg_node_find(c, "z"), "cfg_node_find");
+	is_str(cfg_relay_name(c->relay), "copy", "cfg_relay_name");
+	free(msgs);
+	free(c);         /* no rules, so no regex to release */
+
+	refused("[cluster]\nrelay = copy\n" NODE "bogus = 1\n",
+		"@:6: unknown key 'bogus' in [node a]\n", 1, "unknown key");
+	refused(NODE "[bogus]\nx = 1\ny = 2\n",
+		"@:4: unknown section [bogus]\n", 1, "unknown section, said once");
+	refused(NODE "[l7]\nworkers = 1\n[node a]\nweb = 127.0.0.1:1\n",
+		"@:6: node 'a' defined twice\n", 1, "duplicate node");
+	refused(NODE "\n[node a]\nweb = 127.0.0.1:1\n",
+		"@:5: node 'a' defined twice\n", 1, "duplicate node, adjacent sections");
+	refused(NODE "[node b]\naddress = 10.0.0.2\nweb = nope\nl7 = 127.0.0.1\n",
+		"@:6: bad value 'nope' for 'web' in [node b]\n"
+		"@:7: bad value '127.0.0.1' for 'l7' in [node b]\n", 2, "bad addresses");
+	refused("[l7]\nworkers = many\nmax_head = 100\nconnect_timeout = 5h\nmax_headers = 1001\n" NODE,
+		"@:2: bad value 'many' for 'workers' in [l7]\n"
+		"@:3: bad value '100' for 'max_head' in [l7]\n"
+		"@:4: bad value '5h' for 'connect_timeout' in [l7]\n"
+		"@:5: bad value '1001' for 'max_headers' in [l7]\n", 4, "bad [l7] values");
+	refused("[cluster]\nrelay = fast\n" NODE,
+		"@:2: bad value 'fast' for 'relay' in [cluster]\n", 1, "bad relay");
+	refused("[l4]\nmode = magic\n" NODE,
+		"@:2: bad value 'magic' for 'mode' in [l4]\n", 1, "bad l4 mode");
+	refused(NODE "mac = 02:00:00\nweight = 1001\n",
+		"@:4: bad value '02:00:00' for 'mac' in [node a]\n"
+		"@:5: bad value '1001' for 'weight' in [node a]\n", 2, "bad mac, weight");
+	refused("[cluster]\nrelay = copy\n",
+		"@:1: no [node NAME] section: a cluster needs at least one node\n", 1, "no node");
+	refused(NODE "this is not ini\n",
+		"@:4: syntax error (expected [section] or key = value)\n", 1, "syntax error");
+	r = load("[node a b]\nweb = 127.0.0.1:1\n" NODE, &c, &msgs, &nerr);
+	ok(r == -EINVAL && nerr == 1 && !strncmp(msgs, path, strlen(path)) &&
+	   !strncmp(msgs + strlen(path), ":1: bad ", 8) && strstr(msgs, "name 'a b'"),
+	   "bad node name: refused at its line");
+	free(msgs);
+	free(c);
+	refused("; comment\n\n  ; indented comment\n[node a]\nl7 = 127.0.0.1:1\n\n"
+		"web = 127.0.0.1:99999\n",
+		"@:7: bad value '127.0.0.1:99999' for 'web' in [node a]\n", 1,
+		"comments and blanks counted");
+
+	/* a line longer than libinih's buffer must not shift later line numbers */
+	char big[2048];
+	int n = sprintf(big, ";");
+	memset(big + n, 'x', 600);
+	n += 600;
+	sprintf(big + n, "\n" NODE "bogus = 1\n");
+	refused(big, "@:5: unknown key 'bogus' in [node a]\n", 1, "line numbers after a long comment");
+
+	n = sprintf(big, NODE "weight = 1  ;");
+	memset(big + n, 'x', 300);
+	n += 300;
+	sprintf(big + n, "\nbogus = 2\n");
+	refused(big, "@:4: line longer than 199 bytes\n"
+		"@:5: unknown key 'bogus' in [node a]\n", 2, "a long key line is refused, not cut");
+	for (int extra = 0; extra < 2; extra++) {
+		size_t l0 = strlen(NODE);
+
+		n = sprintf(big, NODE "weight = 1  ;");
+		memset(big + n, 'x', l0 + 199 + extra - n);
+		strcpy(big + l0 + 199 + extra, "\n");
+		r = load(big, &c, &msgs, &nerr);
+		ok(extra ? r == -EINVAL && strstr(msgs, ":4: line longer than 199 bytes") : r == 0,
+		   "a line of %d bytes is %s", 199 + extra, extra ? "refused" : "fine");
+		free(msgs);
+		free(c);         /* no rules, so no regex to release */
+	}
+	is_int(cfg_parse_addr(&(struct cfg_addr){ 0 }, "[::ffff:1.2.3.4]:80", 0), 0, "IPv4-mapped IPv6");
+
+	/* no messages asked for: still counted */
+	c = calloc(1, sizeof(*c));
+	r = cfg_load(c, "/nonexistent/tandem.ini", NULL, &nerr);
+	is_int(r, -ENOENT, "missing file: -ENOENT");
+	free(c);         /* no rules, so no regex to release */
+	size_t len;
+	FILE *errs = open_memstream(&msgs, &len);
+	c = calloc(1, sizeof(*c));
+	r = cfg_load(c, "/nonexistent/tandem.ini", errs, &nerr);
+	fclose(errs);
+	ok(r == -ENOENT && strstr(msgs, "/nonexistent/tandem.ini: cannot open: "), "missing file: message");
+	free(msgs);
+	free(c);         /* no rules, so no regex to release */
+}
+
+int main(void)
+{
+	test_addr();
+	test_ms();
+	test_size();
+	test_load();
+	return done_testing();
+}
