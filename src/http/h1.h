@@ -15,12 +15,25 @@
  * (-1): CL with TE, malformed/conflicting CL (identical repeated values are
  * accepted), TE other than a single final "chunked", whitespace before colon,
  * obs-fold, bare CR or LF, NUL or other CTLs in the head, invalid name bytes,
- * missing or repeated Host in HTTP/1.1, a version other than HTTP/1.0 or 1.1. */
+ * missing or repeated Host in HTTP/1.1, a version other than HTTP/1.0 or 1.1.
+ * Also refused, stricter than some parsers: "gzip, chunked" (only a lone
+ * "chunked" is forwarded), any TE in an HTTP/1.0 message (RFC 9112 6.1), a
+ * CL list with an empty element ("5,"), a target that is not origin-form,
+ * absolute-form (scheme://authority, no userinfo), authority-form host:port
+ * for CONNECT only, or "*" for OPTIONS only; empty lines before the request
+ * line (H1_E_METHOD). Methods are case-sensitive ("connect" is no CONNECT).
+ * err_off is the first offending byte (for CL with TE: the name of the second
+ * of the two; for a missing Host: the final CRLF). Errors are found in byte
+ * order, so one visible in a partial head is returned at once. */
 int h1_parse_request(struct h1_msg *m, const char *buf, size_t len);
 
 /* h1_parse_response: the same for a response head. HEAD_REQ says the request
  * was HEAD (then the body is NONE whatever the headers say); 1xx, 204 and 304
- * have no body; a response with neither CL nor chunked is H1_BODY_CLOSE. */
+ * have no body; a response with neither CL nor chunked is H1_BODY_CLOSE.
+ * Framing rules are those of requests: CL with TE is refused (H1_E_CL_TE)
+ * rather than resolved in favour of TE. The status must be 100..599; the
+ * reason may be empty and "SP reason" may be absent. Host is not checked and
+ * m->host stays -1. */
 int h1_parse_response(struct h1_msg *m, const char *buf, size_t len, int head_req);
 
 /* h1_hdr_find: index of the first header called NAME (case-insensitive), at or
@@ -42,10 +55,13 @@ void h1_chunk_init(struct h1_chunk *c);
  * itself (copied or spliced) and reports them with h1_chunk_data().
  * Bad sizes: empty, non-hex, "0x" prefix, signs, spaces before the size or
  * between size and CRLF (BWS before ';' is tolerated), more than 16 hex digits
- * or a value over 2^62. */
+ * or a value over 2^62. Extensions must follow RFC 9112 7.1.1 (name, optional
+ * "=" token or quoted-string) and fit in 4 KiB; trailer lines must be
+ * "name:value" with header syntax, at most 8 KiB each and 64 KiB in all. */
 ssize_t h1_chunk_parse(struct h1_chunk *c, const char *buf, size_t len);
 
-/* h1_chunk_data: N data bytes of the current chunk were moved (N <= remaining). */
+/* h1_chunk_data: N data bytes of the current chunk were moved (N <= remaining;
+ * more counts as remaining). Does nothing outside H1_CH_DATA. */
 void h1_chunk_data(struct h1_chunk *c, uint64_t n);
 
 /* h1_chunk_done: 1 when the whole body, trailers included, has been seen. */
@@ -55,7 +71,8 @@ static inline int h1_chunk_done(const struct h1_chunk *c) { return c->state == H
  * used in metrics labels and logs. */
 const char *h1_err_name(enum h1_err e);
 
-/* h1_method_idempotent: 1 for GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */
+/* h1_method_idempotent: 1 for GET, HEAD, PUT, DELETE, OPTIONS, TRACE (exact
+ * case), else 0. */
 int h1_method_idempotent(struct h1_str method);
 
 #endif
