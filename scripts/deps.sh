@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	build-essential clang llvm libclang-rt-14-dev pkg-config make
 	libinih-dev libbpf-dev bpftool linux-libc-dev
-	nginx-light haproxy wrk apache2-utils curl
+	nginx-light libnginx-mod-http-echo haproxy wrk apache2-utils curl
 	iproute2 nftables procps psmisc gnuplot-nox python3
 )
 

@@ -7,8 +7,14 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#define CFG_MAX_NODES 64
-#define CFG_NAME_MAX  32
+#include <regex.h>
+
+#define CFG_MAX_NODES   64
+#define CFG_NAME_MAX    32
+#define CFG_MAX_GROUPS  32
+#define CFG_MAX_RULES   64
+#define CFG_MAX_CLASSES 8
+#define CFG_MAX_MATCH   8
 
 /* An address as written in the file, resolved once at load. */
 struct cfg_addr {
@@ -29,7 +35,56 @@ struct cfg_node {
 	struct cfg_addr web;            /* its web server, as every node reaches it */
 	struct cfg_addr l7;             /* where its L7 switch listens */
 	struct cfg_addr admin;          /* its /metrics */
+	struct cfg_addr local;          /* how its own L7 switch reaches its web server
+					 * (loopback shortcut); unset: web */
 	int weight;                     /* 0 drains */
+};
+
+enum cfg_policy { CFG_LB_RR, CFG_LB_WLC, CFG_LB_CHASH, CFG_LB_LARD };
+
+/* A set of nodes and how requests are spread over them. */
+struct cfg_group {
+	char name[CFG_NAME_MAX];
+	int line;
+	char node_names[512];           /* as written, resolved after the file */
+	int nodes[CFG_MAX_NODES];       /* indexes in cfg.nodes */
+	int nnodes;
+	enum cfg_policy policy;
+	double load_factor;             /* chash: at most this times the fair share */
+	int lard_low, lard_high;        /* lard: T_low, T_high in-flight requests */
+	char health_path[128];
+};
+
+enum cfg_match_kind {
+	CFG_M_PATH_PREFIX, CFG_M_PATH_SUFFIX, CFG_M_PATH_REGEX, CFG_M_HOST, CFG_M_METHOD, CFG_M_HEADER,
+};
+
+struct cfg_match {
+	enum cfg_match_kind kind;
+	char text[256];                 /* prefix, suffix, host, method, header name */
+	regex_t re;                     /* path_regex, header value */
+	int has_re;
+};
+
+/* First matching rule wins; its matchers are ANDed. */
+struct cfg_rule {
+	char name[CFG_NAME_MAX];
+	int line;
+	struct cfg_match m[CFG_MAX_MATCH];
+	int nm;
+	char group_name[CFG_NAME_MAX], class_name[CFG_NAME_MAX];
+	int group_line, class_line;
+	int group;                      /* index in cfg.groups */
+	int cls;                        /* index in cfg.classes, -1: none */
+};
+
+/* A Web-QoS class. */
+struct cfg_class {
+	char name[CFG_NAME_MAX];
+	int line;
+	int priority;                   /* lower is served first */
+	int max_inflight;               /* per worker; 0: no limit */
+	int queue_timeout;              /* ms, then 503 */
 };
 
 /* Tunables of every L7 switch; times in milliseconds, sizes in bytes. */
@@ -46,6 +101,9 @@ struct cfg_l7 {
 	int pool_max_per_node;          /* per worker */
 	int splice_min;                 /* bodies below this are copied */
 	int64_t client_max_body;        /* 413 beyond; 0: unlimited */
+	int max_inflight;               /* all classes together, per worker; 0: none */
+	int fail_down;                  /* consecutive failures that mark a node down */
+	int check_interval;             /* ms between probes of a down node */
 };
 
 struct cfg_l4 {
@@ -62,6 +120,13 @@ struct cfg {
 	struct cfg_l4 l4;
 	struct cfg_node nodes[CFG_MAX_NODES];
 	int nnodes;
+	struct cfg_group groups[CFG_MAX_GROUPS];
+	int ngroups;
+	int default_group;              /* [group default], or -1: every node, rr */
+	struct cfg_rule rules[CFG_MAX_RULES];
+	int nrules;
+	struct cfg_class classes[CFG_MAX_CLASSES];
+	int nclasses;
 };
 
 #endif

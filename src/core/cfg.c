@@ -19,6 +19,9 @@
 
 struct cfg_parse {
 	struct cfg *c;
+	struct cfg_group *group;        /* the [group X] being read, if any */
+	struct cfg_rule *rule;
+	struct cfg_class *cls;
 	FILE *in;
 	FILE *errs;
 	int line;                       /* of the line inih is handling */
@@ -223,6 +226,17 @@ static int cfg_parse_mac(const char *text, uint8_t mac[6])
 	return 0;
 }
 
+void cfg_free(struct cfg *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->nrules; i++)
+		for (int k = 0; k < c->rules[i].nm; k++)
+			if (c->rules[i].m[k].has_re)
+				regfree(&c->rules[i].m[k].re);
+	free(c);
+}
+
 struct cfg_node *cfg_node_find(struct cfg *c, const char *name)
 {
 	for (int i = 0; i < c->nnodes; i++)
@@ -284,6 +298,12 @@ static int cfg_key_l7(struct cfg_l7 *l, const char *k, const char *v)
 	}
 	if (!strcmp(k, "client_max_body"))
 		return cfg_parse_size(v, &l->client_max_body) ? -1 : 0;
+	if (!strcmp(k, "max_inflight"))
+		return cfg_parse_int(v, 0, 1000000, &l->max_inflight) ? -1 : 0;
+	if (!strcmp(k, "fail_down"))
+		return cfg_parse_int(v, 1, 1000, &l->fail_down) ? -1 : 0;
+	if (!strcmp(k, "check_interval"))
+		return cfg_parse_ms(v, &l->check_interval) || l->check_interval < 50 ? -1 : 0;
 	return 1;
 }
 
@@ -321,6 +341,8 @@ static int cfg_key_node(struct cfg_node *n, const char *k, const char *v)
 		return cfg_parse_addr(&n->l7, v, 0) ? -1 : 0;
 	if (!strcmp(k, "admin"))
 		return cfg_parse_addr(&n->admin, v, 0) ? -1 : 0;
+	if (!strcmp(k, "local"))
+		return cfg_parse_addr(&n->local, v, 0) ? -1 : 0;
 	if (!strcmp(k, "weight"))
 		return cfg_parse_int(v, 0, 1000, &n->weight) ? -1 : 0;
 	if (!strcmp(k, "mac")) {
@@ -329,6 +351,107 @@ static int cfg_key_node(struct cfg_node *n, const char *k, const char *v)
 		n->has_mac = 1;
 		return 0;
 	}
+	return 1;
+}
+
+static int cfg_key_group(struct cfg_group *g, const char *k, const char *v)
+{
+	if (!strcmp(k, "nodes")) {
+		if (strlen(v) >= sizeof(g->node_names))
+			return -1;
+		snprintf(g->node_names, sizeof(g->node_names), "%s", v);
+		return 0;
+	}
+	if (!strcmp(k, "policy")) {
+		static const char *names[] = { "rr", "wlc", "chash", "lard" };
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(v, names[i])) {
+				g->policy = i;
+				return 0;
+			}
+		return -1;
+	}
+	if (!strcmp(k, "load_factor")) {
+		char *end;
+		g->load_factor = strtod(v, &end);
+		return *end || g->load_factor < 1.0 || g->load_factor > 100 ? -1 : 0;
+	}
+	if (!strcmp(k, "lard_low"))
+		return cfg_parse_int(v, 1, 100000, &g->lard_low) ? -1 : 0;
+	if (!strcmp(k, "lard_high"))
+		return cfg_parse_int(v, 1, 100000, &g->lard_high) ? -1 : 0;
+	if (!strcmp(k, "health_path")) {
+		if (v[0] != '/' || strlen(v) >= sizeof(g->health_path) || strpbrk(v, " \t\r\n"))
+			return -1;
+		snprintf(g->health_path, sizeof(g->health_path), "%s", v);
+		return 0;
+	}
+	return 1;
+}
+
+/* One matcher of a rule. Returns 0, 1 unknown key, -1 bad value, -2 bad
+ * regex (message in ERR). */
+static int cfg_key_rule(struct cfg_rule *r, const char *k, const char *v, char *err, size_t errlen)
+{
+	static const struct { const char *key; enum cfg_match_kind kind; } kinds[] = {
+		{ "path_prefix", CFG_M_PATH_PREFIX }, { "path_suffix", CFG_M_PATH_SUFFIX },
+		{ "path_regex", CFG_M_PATH_REGEX }, { "host", CFG_M_HOST },
+		{ "method", CFG_M_METHOD }, { "header", CFG_M_HEADER },
+	};
+	struct cfg_match *m;
+	const char *re = NULL;
+	int e;
+
+	if (!strcmp(k, "group") || !strcmp(k, "class")) {
+		char *dst = k[0] == 'g' ? r->group_name : r->class_name;
+		if (strlen(v) >= CFG_NAME_MAX)
+			return -1;
+		snprintf(dst, CFG_NAME_MAX, "%s", v);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(k, kinds[i].key))
+			continue;
+		if (r->nm == CFG_MAX_MATCH || !*v || strlen(v) >= sizeof(m->text))
+			return -1;
+		m = &r->m[r->nm];
+		m->kind = kinds[i].kind;
+		if (m->kind == CFG_M_HEADER) {
+			/* header = Name: regex */
+			const char *colon = strchr(v, ':');
+			if (!colon || colon == v || (size_t)(colon - v) >= sizeof(m->text))
+				return -1;
+			memcpy(m->text, v, colon - v);
+			m->text[colon - v] = 0;
+			for (re = colon + 1; *re == ' ' || *re == '\t'; re++)
+				;
+		} else if (m->kind == CFG_M_PATH_REGEX) {
+			re = v;
+		} else {
+			snprintf(m->text, sizeof(m->text), "%s", v);
+		}
+		if (re) {
+			e = regcomp(&m->re, re, REG_EXTENDED | REG_NOSUB);
+			if (e) {
+				regerror(e, &m->re, err, errlen);
+				return -2;
+			}
+			m->has_re = 1;
+		}
+		r->nm++;
+		return 0;
+	}
+	return 1;
+}
+
+static int cfg_key_class(struct cfg_class *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "priority"))
+		return cfg_parse_int(v, 0, 100, &c->priority) ? -1 : 0;
+	if (!strcmp(k, "max_inflight"))
+		return cfg_parse_int(v, 0, 1000000, &c->max_inflight) ? -1 : 0;
+	if (!strcmp(k, "queue_timeout"))
+		return cfg_parse_ms(v, &c->queue_timeout) ? -1 : 0;
 	return 1;
 }
 
@@ -350,15 +473,68 @@ static void cfg_section_begin(struct cfg_parse *p, const char *section)
 
 	snprintf(p->section, sizeof(p->section), "%s", section);
 	p->node = NULL;
-	if (strncmp(section, "node", 4) || (section[4] != ' ' && section[4] != '\t'))
+	p->group = NULL;
+	p->rule = NULL;
+	p->cls = NULL;
+	name = strpbrk(section, " \t");
+	if (!name)
 		return;
-	for (name = section + 4; *name == ' ' || *name == '\t'; name++)
+	for (; *name == ' ' || *name == '\t'; name++)
 		;
 	if (!cfg_valid_name(name)) {
-		cfg_error(p, p->section_line, "bad node name '%s' (letters, digits, - _ . ; at most %d)",
+		cfg_error(p, p->section_line, "bad name '%s' (letters, digits, - _ . ; at most %d)",
 			  name, CFG_NAME_MAX - 1);
 		return;
 	}
+	if (!strncmp(section, "group", 5) && (section[5] == ' ' || section[5] == '\t')) {
+		for (int i = 0; i < c->ngroups; i++)
+			if (!strcmp(c->groups[i].name, name)) {
+				cfg_error(p, p->section_line, "group '%s' defined twice", name);
+				return;
+			}
+		if (c->ngroups == CFG_MAX_GROUPS) {
+			cfg_error(p, p->section_line, "too many groups (at most %d)", CFG_MAX_GROUPS);
+			return;
+		}
+		p->group = &c->groups[c->ngroups++];
+		snprintf(p->group->name, sizeof(p->group->name), "%s", name);
+		p->group->line = p->section_line;
+		p->group->load_factor = 1.25;
+		p->group->lard_low = 25;
+		p->group->lard_high = 65;
+		snprintf(p->group->health_path, sizeof(p->group->health_path), "/");
+		return;
+	}
+	if (!strncmp(section, "rule", 4) && (section[4] == ' ' || section[4] == '\t')) {
+		if (c->nrules == CFG_MAX_RULES) {
+			cfg_error(p, p->section_line, "too many rules (at most %d)", CFG_MAX_RULES);
+			return;
+		}
+		p->rule = &c->rules[c->nrules++];
+		snprintf(p->rule->name, sizeof(p->rule->name), "%s", name);
+		p->rule->line = p->section_line;
+		p->rule->cls = -1;
+		return;
+	}
+	if (!strncmp(section, "class", 5) && (section[5] == ' ' || section[5] == '\t')) {
+		for (int i = 0; i < c->nclasses; i++)
+			if (!strcmp(c->classes[i].name, name)) {
+				cfg_error(p, p->section_line, "class '%s' defined twice", name);
+				return;
+			}
+		if (c->nclasses == CFG_MAX_CLASSES) {
+			cfg_error(p, p->section_line, "too many classes (at most %d)", CFG_MAX_CLASSES);
+			return;
+		}
+		p->cls = &c->classes[c->nclasses++];
+		snprintf(p->cls->name, sizeof(p->cls->name), "%s", name);
+		p->cls->line = p->section_line;
+		p->cls->priority = 1;
+		p->cls->queue_timeout = 2000;
+		return;
+	}
+	if (strncmp(section, "node", 4) || (section[4] != ' ' && section[4] != '\t'))
+		return;
 	if (cfg_node_find(c, name)) {
 		cfg_error(p, p->section_line, "node '%s' defined twice", name);
 		return;
@@ -393,6 +569,28 @@ static int cfg_handler(void *user, const char *section, const char *key, const c
 		if (!p->node)
 			return 1;       /* its header was already reported */
 		r = cfg_key_node(p->node, key, value);
+	} else if (!strncmp(section, "group", 5) && (section[5] == ' ' || section[5] == '\t')) {
+		if (!p->group)
+			return 1;
+		r = cfg_key_group(p->group, key, value);
+	} else if (!strncmp(section, "class", 5) && (section[5] == ' ' || section[5] == '\t')) {
+		if (!p->cls)
+			return 1;
+		r = cfg_key_class(p->cls, key, value);
+	} else if (!strncmp(section, "rule", 4) && (section[4] == ' ' || section[4] == '\t')) {
+		char err[128];
+
+		if (!p->rule)
+			return 1;
+		if (!strcmp(key, "group"))
+			p->rule->group_line = p->line;
+		if (!strcmp(key, "class"))
+			p->rule->class_line = p->line;
+		r = cfg_key_rule(p->rule, key, value, err, sizeof(err));
+		if (r == -2) {
+			cfg_error(p, p->line, "bad regex '%s' for '%s' in [%s]: %s", value, key, section, err);
+			return 1;
+		}
 	} else {
 		if (p->section_line != -1)
 			cfg_error(p, p->section_line, "unknown section [%s]", section);
@@ -424,6 +622,9 @@ static void cfg_defaults(struct cfg *c)
 	c->l7.splice_min = 16384;
 	c->l7.client_max_body = 0;
 	c->l4.mode = CFG_L4_DR;
+	c->l7.fail_down = 3;
+	c->l7.check_interval = 1000;
+	c->default_group = -1;
 }
 
 /* Checks across sections, once the whole file is read. */
@@ -441,6 +642,54 @@ static void cfg_check(struct cfg_parse *p)
 		/* no check that l7/admin addresses differ between nodes: in a
 		 * real cluster every node listens on the same 0.0.0.0:80 (or
 		 * the VIP) of its own host */
+	}
+	c->default_group = -1;
+	for (int i = 0; i < c->ngroups; i++) {
+		struct cfg_group *g = &c->groups[i];
+		char names[512], *save = NULL, *tok;
+
+		if (!strcmp(g->name, "default"))
+			c->default_group = i;
+		snprintf(names, sizeof(names), "%s", g->node_names);
+		for (tok = strtok_r(names, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+			struct cfg_node *n = cfg_node_find(c, tok);
+			if (!n) {
+				cfg_error(p, g->line, "group '%s' names unknown node '%s'", g->name, tok);
+				continue;
+			}
+			if (!n->web.len) {
+				cfg_error(p, g->line, "group '%s': node '%s' has no web server", g->name, tok);
+				continue;
+			}
+			g->nodes[g->nnodes++] = n - c->nodes;
+		}
+		if (!g->nnodes)
+			cfg_error(p, g->line, "group '%s' has no node (nodes = NAME ...)", g->name);
+		if (g->lard_low >= g->lard_high)
+			cfg_error(p, g->line, "group '%s': lard_low must be below lard_high", g->name);
+	}
+	for (int i = 0; i < c->nrules; i++) {
+		struct cfg_rule *r = &c->rules[i];
+		int found = -1;
+
+		if (!r->group_name[0]) {
+			cfg_error(p, r->line, "rule '%s' has no group", r->name);
+			continue;
+		}
+		for (int g = 0; g < c->ngroups; g++)
+			if (!strcmp(c->groups[g].name, r->group_name))
+				found = g;
+		if (found < 0)
+			cfg_error(p, r->group_line, "rule '%s' names unknown group '%s'", r->name, r->group_name);
+		r->group = found;
+		if (r->class_name[0]) {
+			r->cls = -1;
+			for (int k = 0; k < c->nclasses; k++)
+				if (!strcmp(c->classes[k].name, r->class_name))
+					r->cls = k;
+			if (r->cls < 0)
+				cfg_error(p, r->class_line, "rule '%s' names unknown class '%s'", r->name, r->class_name);
+		}
 	}
 	if (c->l7.pool_idle_timeout >= 75000)
 		cfg_error(p, 1, "[l7] pool_idle_timeout must stay below nginx's keepalive_timeout (75s)");
@@ -467,8 +716,7 @@ int cfg_load(struct cfg *c, const char *file, FILE *errs, int *nerr)
 		cfg_error(&p, r, "syntax error (expected [section] or key = value)");
 	else if (r < 0)
 		cfg_error(&p, 1, "cannot parse (out of memory)");
-	if (!p.nerr)
-		cfg_check(&p);
+	cfg_check(&p);
 	if (nerr)
 		*nerr = p.nerr;
 	return p.nerr ? -EINVAL : 0;

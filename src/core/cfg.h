@@ -10,6 +10,9 @@
  * file has errors (count in *nerr if not NULL), or -errno when it can't be read. */
 int cfg_load(struct cfg *c, const char *file, FILE *errs, int *nerr);
 
+/* cfg_free: releases what cfg_load compiled (regexes) and C itself. */
+void cfg_free(struct cfg *c);
+
 /* cfg_node_find: the node called NAME, or NULL. */
 struct cfg_node *cfg_node_find(struct cfg *c, const char *name);
 

@@ -55,10 +55,11 @@ static int ctl_check(int argc, char **argv)
 	}
 	r = cfg_load(c, file, stderr, &nerr);
 	if (!r)
-		printf("%s: ok (%d nodes, relay %s)\n", file, c->nnodes, cfg_relay_name(c->relay));
+		printf("%s: ok (%d nodes, %d groups, %d rules, %d classes, relay %s)\n", file,
+		       c->nnodes, c->ngroups, c->nrules, c->nclasses, cfg_relay_name(c->relay));
 	else if (nerr)
 		fprintf(stderr, "%s: %d error%s\n", file, nerr, nerr == 1 ? "" : "s");
-	free(c);
+	cfg_free(c);
 	return r ? 1 : 0;
 }
 

@@ -10,6 +10,7 @@
 #include "cfg-t.h"
 #include "ev.h"
 #include "h1-t.h"
+#include "lb-t.h"
 #include "relay-t.h"
 
 struct sess;
@@ -59,6 +60,7 @@ struct pump {
 
 enum sess_state {
 	SS_IDLE,                        /* waiting for (the rest of) a request head */
+	SS_QUEUED,                      /* request parsed, waiting in its Web-QoS class queue */
 	SS_CONNECT,                     /* request parsed, upstream connecting */
 	SS_EXCHANGE,                    /* request going up, response coming down */
 	SS_CLOSING,                     /* flushing a last response, then close */
@@ -85,6 +87,13 @@ struct sess {
 	uint8_t fresh_up;               /* current upstream connection is new */
 	uint8_t connect_req;            /* current request is CONNECT */
 	uint8_t drain_seen;             /* the drain gave this idle session its grace */
+	uint8_t admitted;               /* counted in its class's in-flight requests */
+	int group;                      /* w->lb index of the current request */
+	int cls;                        /* Web-QoS class, -1: none */
+	int inflight_node;              /* node whose in-flight count holds this request, -1 */
+	uint64_t key;                   /* hash of the target (chash, lard) */
+	uint64_t queued_at;
+	struct sess *qnext;             /* class queue */
 	int node;                       /* chosen node of the current request */
 	uint64_t deadline;              /* ms; 0: none */
 	uint32_t nreq;                  /* requests on this connection */
@@ -113,6 +122,13 @@ struct l7_stats {
 	uint64_t retries;
 	uint64_t aborted;               /* exchanges cut short (client or server gone) */
 	uint64_t accepted;
+	uint64_t rule_hits[CFG_MAX_RULES + 1];  /* the last one: no rule matched */
+	uint64_t group_req[CFG_MAX_GROUPS + 1];
+	uint64_t group_503[CFG_MAX_GROUPS + 1];
+	uint64_t class_req[CFG_MAX_CLASSES];
+	uint64_t class_queued[CFG_MAX_CLASSES];
+	uint64_t class_503[CFG_MAX_CLASSES];
+	uint64_t class_wait_ms[CFG_MAX_CLASSES];
 	int64_t clients;                /* open client connections */
 	int64_t upstreams;              /* open upstream connections */
 };
@@ -134,6 +150,16 @@ struct l7_worker {
 	uint64_t last_sweep;
 	int drained;                    /* listener closed, idle sessions closed */
 	struct h1_msg msg;              /* scratch: the head being parsed */
+	struct lb_group lb[CFG_MAX_GROUPS + 1]; /* per group; the last may be the implicit "all" */
+	int nlb;
+	int default_lb;                 /* lb index used when no rule matches */
+	struct cfg_group all;           /* the implicit group of every node */
+	int inflight[CFG_MAX_NODES];    /* requests this worker has at each node */
+	int total_inflight;             /* admitted requests of any class */
+	int cls_inflight[CFG_MAX_CLASSES];
+	struct sess *qhead[CFG_MAX_CLASSES], *qtail[CFG_MAX_CLASSES];
+	int qlen[CFG_MAX_CLASSES];
+	int qos_wake;                   /* a class slot was freed: dispatch the queues */
 	struct l7_stats st;
 	char **freebufs;                /* idle session buffers of bufsz bytes */
 	int nfreebufs, maxfreebufs;
@@ -158,8 +184,10 @@ struct l7_proc {
 	volatile int handed_over;       /* a new process took our listeners */
 	int inherited[256];             /* listeners taken over from the old process */
 	int ninherited;
-	pthread_t admin_thread, ctl_thread;
-	int has_admin_thread, has_ctl_thread;
+	pthread_t admin_thread, ctl_thread, health_thread;
+	int has_admin_thread, has_ctl_thread, has_health_thread;
+	int node_down[CFG_MAX_NODES];   /* atomic: marked down by failures */
+	int node_fails[CFG_MAX_NODES];  /* atomic: consecutive failures */
 };
 
 #endif

@@ -20,6 +20,14 @@ void l7_reap(struct l7_worker *w);
  * number of sessions still open. */
 int sess_drain(struct l7_worker *w);
 
+/* l7_qos_dispatch: starts queued requests that their class's and the
+ * worker's limits now admit, most urgent class first. */
+void l7_qos_dispatch(struct l7_worker *w);
+
+/* l7_requeue: starts a request that waited in a class queue of a
+ * configuration that was just replaced. */
+void l7_requeue(struct sess *s);
+
 /* sess_close_all: ends every session of the worker (shutdown). */
 void sess_close_all(struct l7_worker *w);
 

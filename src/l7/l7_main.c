@@ -21,6 +21,7 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "l7.h"
+#include "lb.h"
 #include "log.h"
 #include "relay.h"
 #include "sock.h"
@@ -40,6 +41,34 @@ static void l7_usage(FILE *f)
 		"Signals: TERM drains and exits, HUP reloads FILE, INT/QUIT stop at once.\n");
 }
 
+/* Takes the newest configuration: group states are rebuilt; requests
+ * waiting in class queues of the old one start now (their class may no
+ * longer exist), and the in-flight counts carry over. */
+static void l7_switch_cfg(struct l7_worker *w)
+{
+	struct sess *q[4096];
+	int nq = 0;
+
+	for (int k = 0; k < CFG_MAX_CLASSES; k++) {
+		while (w->qhead[k] && nq < 4096) {
+			struct sess *s = w->qhead[k];
+			w->qhead[k] = s->qnext;
+			q[nq++] = s;
+		}
+		w->qhead[k] = w->qtail[k] = NULL;
+		w->qlen[k] = 0;
+		w->cls_inflight[k] = 0;
+	}
+	lb_free(w);
+	w->cfg = w->proc->cfg;
+	w->gen = w->proc->gen;
+	w->last_sweep = 0;
+	if (lb_build(w))
+		log_err("reload: out of memory building the groups' state");
+	for (int i = 0; i < nq; i++)
+		l7_requeue(q[i]);
+}
+
 static void *l7_worker_main(void *arg)
 {
 	struct l7_worker *w = arg;
@@ -51,12 +80,12 @@ static void *l7_worker_main(void *arg)
 			/* a reload: requests from now on use the new file;
 			 * idle pooled connections of the old one are closed
 			 * by the next sweep, busy ones after their response */
-			w->cfg = w->proc->cfg;
-			w->gen = w->proc->gen;
-			w->last_sweep = 0;
+			l7_switch_cfg(w);
 		}
 		if (ev_run_once(&w->loop, 100) < 0)
 			log_err("epoll_wait() failed: %s", strerror(errno));
+		if (w->qos_wake)
+			l7_qos_dispatch(w);
 		l7_reap(w);
 		sess_sweep(w);
 		l7_reap(w);
@@ -226,6 +255,8 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	w->cfg = p->cfg;
 	w->gen = p->gen;
 	w->id = id;
+	if (lb_build(w))
+		return -ENOMEM;
 	w->engine = c->relay == CFG_RELAY_COPY ? &relay_copy_ops : &relay_splice_ops;
 	w->bufsz = c->l7.max_head + 4096;
 	if (w->bufsz < 16384)
@@ -267,14 +298,14 @@ static void l7_reload(struct l7_proc *p, const char *file)
 		return;
 	if (cfg_load(c, file, stderr, &nerr)) {
 		log_err("reload: %s has %d error(s), keeping the running configuration", file, nerr);
-		free(c);
+		cfg_free(c);
 		return;
 	}
 	self = cfg_node_find(c, p->self->name);
 	if (!self) {
 		log_err("reload: node %s is no longer in %s, keeping the running configuration",
 			p->self->name, file);
-		free(c);
+		cfg_free(c);
 		return;
 	}
 	if (strcmp(self->l7.text, p->self->l7.text) || c->relay != p->cfg->relay ||
@@ -284,7 +315,7 @@ static void l7_reload(struct l7_proc *p, const char *file)
 	self->l7 = p->self->l7;
 	/* a worker may still be reading the configuration before last until
 	 * its next turn: that one is freed now, the last one next time */
-	free(p->old_cfg);
+	cfg_free(p->old_cfg);
 	p->old_cfg = p->cfg;
 	__atomic_store_n(&p->cfg, c, __ATOMIC_RELEASE);
 	p->self = self;
@@ -403,6 +434,7 @@ int l7_main(int argc, char **argv)
 		close(ctl);
 	}
 	l7_control_start(&proc);
+	lb_health_start(&proc);
 	log_info("listening on %s, %d worker(s), relay %s, %d node(s)%s%s", proc.self->l7.text,
 		 proc.nworkers, cfg_relay_name(proc.cfg->relay), proc.cfg->nnodes,
 		 proc.self->admin.len ? ", metrics on " : "",
@@ -437,6 +469,8 @@ out:
 		pthread_join(proc.admin_thread, NULL);
 		close(proc.admin_fd);
 	}
+	if (proc.has_health_thread)
+		pthread_join(proc.health_thread, NULL);
 	if (proc.has_ctl_thread) {
 		pthread_join(proc.ctl_thread, NULL);
 		if (!proc.handed_over)
@@ -451,6 +485,7 @@ out:
 			free(w->freebufs[b]);
 		free(w->freebufs);
 		relay_pipes_free(&w->pipes);
+		lb_free(w);
 		if (!w->drained && w->lsn.fd > 0)
 			close(w->lsn.fd);
 		if (w->loop.epfd > 0)
@@ -458,8 +493,8 @@ out:
 		free(w);
 	}
 	free(proc.workers);
-	free(proc.old_cfg);
-	free(proc.cfg);
+	cfg_free(proc.old_cfg);
+	cfg_free(proc.cfg);
 	free(threads);
 	return rc;
 }

@@ -37,9 +37,10 @@ static void outf(struct out *o, const char *fmt, ...)
 		o->len += (size_t)n < o->cap - o->len ? (size_t)n : o->cap - o->len - 1;
 }
 
+/* FIELD of struct l7_worker, summed over the workers */
 #define SUM(field) ({ uint64_t s_ = 0; \
 	for (int w_ = 0; w_ < p->nworkers; w_++) \
-		s_ += p->workers[w_]->st.field; \
+		s_ += p->workers[w_]->field; \
 	s_; })
 
 size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
@@ -53,11 +54,11 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 	for (int n = 0; n < c->nnodes; n++)
 		for (int k = 0; k < L7_NCODES; k++)
 			outf(&o, "tandem_requests_total{node=\"%s\",code=\"%s\"} %llu\n",
-			     c->nodes[n].name, codes[k], (unsigned long long)SUM(requests[n][k]));
+			     c->nodes[n].name, codes[k], (unsigned long long)SUM(st.requests[n][k]));
 	outf(&o, "# HELP tandem_local_responses_total Responses made by tandem itself.\n"
 		 "# TYPE tandem_local_responses_total counter\n");
 	for (int code = 400; code < 600; code++) {
-		uint64_t v = SUM(local[code]);
+		uint64_t v = SUM(st.local[code]);
 		if (v || code == 400 || code == 502 || code == 503 || code == 504)
 			outf(&o, "tandem_local_responses_total{code=\"%d\"} %llu\n", code,
 			     (unsigned long long)v);
@@ -66,38 +67,78 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		 "# TYPE tandem_parse_errors_total counter\n");
 	for (int e = 1; e < H1_E_COUNT; e++)
 		outf(&o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", h1_err_name(e),
-		     (unsigned long long)SUM(parse_err[e]));
+		     (unsigned long long)SUM(st.parse_err[e]));
 	outf(&o, "# HELP tandem_relay_bytes_total Body bytes moved, by relay engine.\n"
 		 "# TYPE tandem_relay_bytes_total counter\n"
 		 "tandem_relay_bytes_total{engine=\"splice\"} %llu\n"
 		 "tandem_relay_bytes_total{engine=\"copy\"} %llu\n",
-		 (unsigned long long)SUM(bytes_splice), (unsigned long long)SUM(bytes_copy));
+		 (unsigned long long)SUM(st.bytes_splice), (unsigned long long)SUM(st.bytes_copy));
 	outf(&o, "# HELP tandem_pool_reused_total Requests sent on a pooled connection.\n"
 		 "# TYPE tandem_pool_reused_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
 		outf(&o, "tandem_pool_reused_total{node=\"%s\"} %llu\n", c->nodes[n].name,
-		     (unsigned long long)SUM(pool_reused[n]));
+		     (unsigned long long)SUM(st.pool_reused[n]));
 	outf(&o, "# HELP tandem_pool_opened_total Connections opened to web servers.\n"
 		 "# TYPE tandem_pool_opened_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
 		outf(&o, "tandem_pool_opened_total{node=\"%s\"} %llu\n", c->nodes[n].name,
-		     (unsigned long long)SUM(pool_opened[n]));
+		     (unsigned long long)SUM(st.pool_opened[n]));
 	outf(&o, "# HELP tandem_upstream_failures_total Connects refused or timed out, bad or cut responses.\n"
 		 "# TYPE tandem_upstream_failures_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
 		outf(&o, "tandem_upstream_failures_total{node=\"%s\"} %llu\n", c->nodes[n].name,
-		     (unsigned long long)SUM(upstream_fail[n]));
+		     (unsigned long long)SUM(st.upstream_fail[n]));
 	outf(&o, "# TYPE tandem_retries_total counter\ntandem_retries_total %llu\n",
-	     (unsigned long long)SUM(retries));
+	     (unsigned long long)SUM(st.retries));
 	outf(&o, "# TYPE tandem_aborted_total counter\ntandem_aborted_total %llu\n",
-	     (unsigned long long)SUM(aborted));
+	     (unsigned long long)SUM(st.aborted));
 	outf(&o, "# TYPE tandem_accepted_total counter\ntandem_accepted_total %llu\n",
-	     (unsigned long long)SUM(accepted));
+	     (unsigned long long)SUM(st.accepted));
 	outf(&o, "# TYPE tandem_client_connections gauge\ntandem_client_connections %lld\n",
-	     (long long)SUM(clients));
+	     (long long)SUM(st.clients));
 	outf(&o, "# TYPE tandem_upstream_connections gauge\ntandem_upstream_connections %lld\n",
-	     (long long)SUM(upstreams));
+	     (long long)SUM(st.upstreams));
 	outf(&o, "# TYPE tandem_workers gauge\ntandem_workers %d\n", p->nworkers);
+
+	outf(&o, "# HELP tandem_node_up 1 when the node takes requests (weight > 0, not marked down).\n"
+		 "# TYPE tandem_node_up gauge\n");
+	for (int n = 0; n < c->nnodes; n++)
+		outf(&o, "tandem_node_up{node=\"%s\"} %d\n", c->nodes[n].name,
+		     c->nodes[n].weight > 0 && !__atomic_load_n(&p->node_down[n], __ATOMIC_RELAXED));
+	outf(&o, "# TYPE tandem_node_inflight gauge\n");
+	for (int n = 0; n < c->nnodes; n++)
+		outf(&o, "tandem_node_inflight{node=\"%s\"} %lld\n", c->nodes[n].name,
+		     (long long)SUM(inflight[n]));
+	outf(&o, "# HELP tandem_rule_requests_total Requests matched, by rule (\"-\": none).\n"
+		 "# TYPE tandem_rule_requests_total counter\n");
+	for (int r = 0; r < c->nrules; r++)
+		outf(&o, "tandem_rule_requests_total{rule=\"%s\"} %llu\n", c->rules[r].name,
+		     (unsigned long long)SUM(st.rule_hits[r]));
+	outf(&o, "tandem_rule_requests_total{rule=\"-\"} %llu\n",
+	     (unsigned long long)SUM(st.rule_hits[CFG_MAX_RULES]));
+	outf(&o, "# TYPE tandem_group_requests_total counter\n# TYPE tandem_group_unavailable_total counter\n");
+	for (int g = 0; g < p->workers[0]->nlb; g++) {
+		const char *name = p->workers[0]->lb[g].g->name;
+		outf(&o, "tandem_group_requests_total{group=\"%s\"} %llu\n", name,
+		     (unsigned long long)SUM(st.group_req[g]));
+		outf(&o, "tandem_group_unavailable_total{group=\"%s\"} %llu\n", name,
+		     (unsigned long long)SUM(st.group_503[g]));
+	}
+	outf(&o, "# HELP tandem_class_requests_total Web-QoS: requests, queued, refused (503) and queue wait by class.\n"
+		 "# TYPE tandem_class_requests_total counter\n");
+	for (int k = 0; k < c->nclasses; k++) {
+		const char *name = c->classes[k].name;
+		outf(&o, "tandem_class_requests_total{class=\"%s\"} %llu\n", name,
+		     (unsigned long long)SUM(st.class_req[k]));
+		outf(&o, "tandem_class_queued_total{class=\"%s\"} %llu\n", name,
+		     (unsigned long long)SUM(st.class_queued[k]));
+		outf(&o, "tandem_class_rejected_total{class=\"%s\"} %llu\n", name,
+		     (unsigned long long)SUM(st.class_503[k]));
+		outf(&o, "tandem_class_queue_wait_ms_total{class=\"%s\"} %llu\n", name,
+		     (unsigned long long)SUM(st.class_wait_ms[k]));
+		outf(&o, "tandem_class_inflight{class=\"%s\"} %lld\n", name, (long long)SUM(cls_inflight[k]));
+		outf(&o, "tandem_class_queue_length{class=\"%s\"} %lld\n", name, (long long)SUM(qlen[k]));
+	}
 	return o.len;
 }
 

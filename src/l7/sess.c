@@ -19,6 +19,7 @@
 
 #include "h1.h"
 #include "l7.h"
+#include "lb.h"
 #include "log.h"
 #include "relay.h"
 #include "sock.h"
@@ -27,6 +28,11 @@
 
 void sess_upstream_event(struct upconn *u, uint32_t events);
 static void sess_run(struct sess *s);
+static void sess_dispatch(struct sess *s);
+static void sess_unqueue(struct sess *s);
+static void sess_unflight(struct sess *s);
+static void sess_upstream_failed(struct sess *s, const char *why);
+static int sess_admissible(struct l7_worker *w, int cls);
 static void sess_close(struct sess *s);
 
 static const char *status_text(int code)
@@ -131,6 +137,9 @@ static void sess_local(struct sess *s, int code, const char *extra)
 		upconn_close(w, s->up);
 		s->up = NULL;
 	}
+	if (s->st == SS_QUEUED)
+		sess_unqueue(s);
+	sess_unflight(s);
 	if (s->resp.rl.ops)
 		s->resp.rl.ops->release(&s->resp.rl);
 	if (s->req.rl.ops)
@@ -504,21 +513,25 @@ static void sess_release_up(struct sess *s, int reuse)
 	s->up = NULL;
 }
 
-/* Round-robin over the nodes with a web server and a non-zero weight. */
-static int sess_pick_node(struct sess *s, int after)
+/* In-flight accounting of the current request: per node (wlc, chash,
+ * lard) and per Web-QoS class. Freeing a class slot lets queued requests
+ * go, on the worker's next turn (l7_qos_dispatch), never from inside
+ * another session's code. */
+static void sess_unflight(struct sess *s)
 {
 	struct l7_worker *w = s->w;
-	struct cfg *c = w->cfg;
 
-	int start = after >= 0 ? after + 1 : (int)(w->rr++ % c->nnodes);
-
-	for (int i = 0; i < c->nnodes; i++) {
-		int n = (start + i) % c->nnodes;
-
-		if (n != after && c->nodes[n].web.len && c->nodes[n].weight > 0)
-			return n;
+	if (s->inflight_node >= 0) {
+		w->inflight[s->inflight_node]--;
+		s->inflight_node = -1;
 	}
-	return -1;
+	if (s->admitted) {
+		w->total_inflight--;
+		if (s->cls >= 0 && s->cls < CFG_MAX_CLASSES)
+			w->cls_inflight[s->cls]--;
+		s->admitted = 0;
+		w->qos_wake = 1;
+	}
 }
 
 /* Takes a connection to node N for the current request and queues the
@@ -529,11 +542,22 @@ static int sess_connect(struct sess *s, int n, int fresh)
 	int err = 0;
 
 	s->node = n;
+	if (s->inflight_node >= 0)
+		w->inflight[s->inflight_node]--;
+	w->inflight[n]++;
+	s->inflight_node = n;
 	s->up = upool_get(w, n, s, fresh, &err);
 	if (!s->up) {
-		w->st.upstream_fail[n]++;
 		log_debug("no connection to node %s: %s", w->cfg->nodes[n].name, strerror(-err));
-		sess_local(s, err == -EBUSY ? 503 : 502, NULL);
+		if (err == -EBUSY) {
+			w->st.upstream_fail[n]++;
+			sess_local(s, 503, NULL);
+			return -1;
+		}
+		/* refused at once (it happens on loopback): like a refused
+		 * connect that completes later, another node may take it */
+		s->fresh_up = 1;
+		sess_upstream_failed(s, strerror(-err));
 		return -1;
 	}
 	s->fresh_up = s->up->connecting;
@@ -552,10 +576,13 @@ static void sess_upstream_failed(struct sess *s, const char *why)
 
 	w->st.upstream_fail[node]++;
 	sess_release_up(s, 0);
+	if (fresh)
+		lb_report(w, node, 0);
 	if (s->retry_ok && !s->retried && s->replay_len && !s->resp_started) {
 		/* a reused connection the server had closed: same node, new
-		 * connection; a refused connect: the next node */
-		int n = fresh ? sess_pick_node(s, node) : node;
+		 * connection; a refused connect: another node of the group */
+		int n = fresh ? lb_pick(w, s->group < w->nlb ? s->group : w->default_lb, s->key, node)
+			      : node;
 
 		log_debug("request to %s failed (%s), retried on %s", w->cfg->nodes[node].name,
 			  why, n >= 0 ? w->cfg->nodes[n].name : "-");
@@ -603,12 +630,103 @@ static int sess_chunks_ok(const char *p, size_t n, enum h1_err *err)
 	return 0;
 }
 
+/* The group's policy picks the node; none usable: 503. */
+static void sess_dispatch(struct sess *s)
+{
+	struct l7_worker *w = s->w;
+	int n = lb_pick(w, s->group, s->key, -1);
+
+	if (n < 0) {
+		w->st.group_503[s->group]++;
+		sess_local(s, 503, "Retry-After: 1\r\n");
+		return;
+	}
+	sess_connect(s, n, 0);
+}
+
+/* A request of class CLS may start now: under the class's and the worker's
+ * limits, and no request of this or a more urgent class waits before it. */
+static int sess_admissible(struct l7_worker *w, int cls)
+{
+	const struct cfg *c = w->cfg;
+
+	if (c->classes[cls].max_inflight && w->cls_inflight[cls] >= c->classes[cls].max_inflight)
+		return 0;
+	if (c->l7.max_inflight && w->total_inflight >= c->l7.max_inflight)
+		return 0;
+	for (int k = 0; k < c->nclasses; k++)
+		if (w->qhead[k] && c->classes[k].priority <= c->classes[cls].priority)
+			return 0;
+	return 1;
+}
+
+static void sess_unqueue(struct sess *s)
+{
+	struct l7_worker *w = s->w;
+	struct sess **pp = &w->qhead[s->cls], *prev = NULL;
+
+	for (; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		if (*pp != s)
+			continue;
+		*pp = s->qnext;
+		if (w->qtail[s->cls] == s)
+			w->qtail[s->cls] = prev;
+		w->qlen[s->cls]--;
+		break;
+	}
+	s->qnext = NULL;
+}
+
+void l7_requeue(struct sess *s)
+{
+	struct l7_worker *w = s->w;
+
+	/* after a reload: class indexes of the old file mean nothing now */
+	s->qnext = NULL;
+	s->cls = -1;
+	if (s->group >= w->nlb)
+		s->group = w->default_lb;
+	s->admitted = 1;
+	w->total_inflight++;
+	sess_dispatch(s);
+	sess_run(s);
+}
+
+void l7_qos_dispatch(struct l7_worker *w)
+{
+	const struct cfg *c = w->cfg;
+
+	w->qos_wake = 0;
+	for (;;) {
+		int best = -1;
+
+		/* the most urgent class with someone waiting... */
+		for (int k = 0; k < c->nclasses; k++)
+			if (w->qhead[k] && (best < 0 || c->classes[k].priority < c->classes[best].priority))
+				best = k;
+		if (best < 0)
+			return;
+		/* ...goes first, if it may */
+		if ((c->classes[best].max_inflight && w->cls_inflight[best] >= c->classes[best].max_inflight) ||
+		    (c->l7.max_inflight && w->total_inflight >= c->l7.max_inflight))
+			return;
+		struct sess *s = w->qhead[best];
+		sess_unqueue(s);
+		w->st.class_wait_ms[best] += w->loop.now_ms - s->queued_at;
+		s->admitted = 1;
+		w->total_inflight++;
+		w->cls_inflight[best]++;
+		sess_dispatch(s);
+		sess_run(s);
+	}
+}
+
 /* Parses the request head in cin and starts the exchange. */
 static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 {
 	struct l7_worker *w = s->w;
 	struct cfg *c = w->cfg;
-	int n;
+	int rule;
 
 	s->client_minor = m->minor;
 	s->head_req = !!(m->flags & H1_F_HEAD);
@@ -662,12 +780,33 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 	s->cin.pos += hlen;
 	if (s->cin.pos == s->cin.len)
 		s->cin.pos = s->cin.len = 0;
-	n = sess_pick_node(s, -1);
-	if (n < 0) {
-		sess_local(s, 503, NULL);
-		return;
+	rule = lb_route(w, m, &s->group, &s->cls);
+	w->st.rule_hits[rule < 0 ? CFG_MAX_RULES : rule]++;
+	w->st.group_req[s->group]++;
+	s->key = lb_key(m->target.p, m->target.len);
+	if (s->cls >= 0) {
+		w->st.class_req[s->cls]++;
+		if (!sess_admissible(w, s->cls)) {
+			/* over its class's limit: wait in the class queue */
+			w->st.class_queued[s->cls]++;
+			s->st = SS_QUEUED;
+			s->queued_at = w->loop.now_ms;
+			s->deadline = w->loop.now_ms + w->cfg->classes[s->cls].queue_timeout;
+			s->qnext = NULL;
+			if (w->qtail[s->cls])
+				w->qtail[s->cls]->qnext = s;
+			else
+				w->qhead[s->cls] = s;
+			w->qtail[s->cls] = s;
+			w->qlen[s->cls]++;
+			return;
+		}
 	}
-	sess_connect(s, n, 0);
+	s->admitted = 1;
+	w->total_inflight++;
+	if (s->cls >= 0)
+		w->cls_inflight[s->cls]++;
+	sess_dispatch(s);
 }
 
 /* Every byte of the response reached the client: account, give the
@@ -683,6 +822,7 @@ static void sess_finish(struct sess *s)
 	if (s->up)
 		s->up->requests++;
 	sess_release_up(s, reuse);
+	sess_unflight(s);
 	s->req.rl.ops->release(&s->req.rl);
 	s->resp.rl.ops->release(&s->resp.rl);
 	l7_buf_put(w, &s->req.out);
@@ -774,6 +914,7 @@ static int sess_response_head(struct sess *s)
 	}
 	s->resp_started = 1;
 	s->resp_head_done = 1;
+	lb_report(w, s->node, 1);
 	s->up_close = !!(m->flags & H1_F_CONN_CLOSE) || (m->minor == 0 && !(m->flags & H1_F_CONN_KEEPALIVE));
 	w->st.requests[s->node][code_class(m->status)]++;
 	if ((m->status == 101 && s->upgrade) ||
@@ -913,6 +1054,9 @@ static void sess_close(struct sess *s)
 
 	if (s->st == SS_DEAD)
 		return;
+	if (s->st == SS_QUEUED)
+		sess_unqueue(s);
+	sess_unflight(s);
 
 	if (s->up) {
 		upconn_close(w, s->up);
@@ -1086,6 +1230,7 @@ static void sess_run(struct sess *s)
 		case SS_CLOSING:
 			sess_closing(s);
 			return;
+		case SS_QUEUED:
 		case SS_DEAD:
 			return;
 		}
@@ -1161,6 +1306,8 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 		s->crd = 1;     /* the request often arrives with the handshake */
 		s->cwr = 1;
 		s->node = -1;
+		s->inflight_node = -1;
+		s->cls = -1;
 		s->deadline = w->loop.now_ms + c->l7.client_header_timeout;
 		sock_addr_text(&ss, s->peer, sizeof(s->peer));
 		if (ev_add(&w->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
@@ -1203,6 +1350,12 @@ void sess_sweep(struct l7_worker *w)
 		case SS_CONNECT:
 			w->st.upstream_fail[s->node]++;
 			sess_local(s, 504, NULL);
+			sess_run(s);
+			break;
+		case SS_QUEUED:
+			w->st.class_503[s->cls]++;
+			w->st.class_wait_ms[s->cls] += now - s->queued_at;
+			sess_local(s, 503, "Retry-After: 1\r\n");
 			sess_run(s);
 			break;
 		case SS_EXCHANGE:

@@ -66,7 +66,10 @@ struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fres
 		*err = -EBUSY;
 		return NULL;
 	}
-	fd = sock_connect(&c->nodes[node].web);
+	/* the node's own web server: over loopback when the file says how
+	 * (node key "local"), no trip through the network */
+	fd = sock_connect(node == w->proc->self_idx && c->nodes[node].local.len
+			  ? &c->nodes[node].local : &c->nodes[node].web);
 	if (fd < 0) {
 		*err = fd;
 		return NULL;

@@ -1,7 +1,8 @@
 # origin.sh: sourced by the L7 system tests. Starts real Debian nginx origins
 # and tandem l7 processes on loopback in a private temp dir, and ends all of
 # them by PID on exit, pass or fail.
-#   origin_start NAME PORT     nginx answering with "X-Origin: NAME"
+#   origin_start NAME PORT     nginx answering with "X-Origin: NAME"; /slow/X
+#                              answers after $ORIGIN_DELAY_NAME seconds (echo module)
 #   origin_kill NAME           SIGKILL its worker (the master is stopped too)
 #   tandem_start FILE NODE     tandem l7 in the background, waits for /metrics
 #   metric NAME_WITH_LABELS ADMIN_PORT
@@ -56,7 +57,14 @@ origin_start() { # NAME PORT
 	local name=$1 port=$2 d=$T/origin-$1
 	mkdir -p "$d/up"
 	chmod 777 "$d" "$d/up"
+	local echo_mod="" slow=""
+	if [ -f /usr/lib/nginx/modules/ngx_http_echo_module.so ]; then
+		echo_mod="load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;"
+		local dvar=ORIGIN_DELAY_$name
+		slow="location /slow/ { echo_sleep ${!dvar:-0}; echo \$uri; }"
+	fi
 	cat > "$d/nginx.conf" <<CONF
+$echo_mod
 worker_processes 1;
 pid $d/nginx.pid;
 error_log $d/error.log;
@@ -75,6 +83,7 @@ http {
     add_header X-Origin $name always;
     location = /204 { return 204; }
     location /chunked/ { sub_filter_types *; sub_filter 'zzzz' 'y'; sub_filter_once off; }
+    $slow
     location /up/ { root $d; dav_methods PUT DELETE; create_full_put_path on; client_max_body_size 0; }
   }
 }

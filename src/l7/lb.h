@@ -1,0 +1,39 @@
+/* lb: content-aware distribution: rules choose a group (and a Web-QoS
+ * class), the group's policy chooses a node. */
+#ifndef TANDEM_LB_H
+#define TANDEM_LB_H
+
+#include "h1-t.h"
+#include "lb-t.h"
+
+extern const struct lb_ops lb_rr_ops, lb_wlc_ops, lb_chash_ops, lb_lard_ops;
+
+/* lb_build: the worker's group states for its configuration (every group,
+ * plus an implicit group of all nodes when there is no [group default]).
+ * Returns 0 or -ENOMEM. */
+int lb_build(struct l7_worker *w);
+void lb_free(struct l7_worker *w);
+
+/* lb_route: the first rule matching request M, or -1 (default group).
+ * Sets *group (index in w->lb) and *cls (class index or -1). */
+int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls);
+
+/* lb_pick: a node of group GROUP for a request whose target hashes to KEY,
+ * other than EXCLUDE (-1: none). Returns its index, or -1 when no member
+ * is usable (all down or drained). */
+int lb_pick(struct l7_worker *w, int group, uint64_t key, int exclude);
+
+/* lb_usable: node N takes new requests (weight > 0, not marked down). */
+int lb_usable(struct l7_worker *w, int n);
+
+/* lb_key: the hash of a request target that chash and lard use. */
+uint64_t lb_key(const char *p, size_t n);
+
+/* lb_report: the outcome of a connection to node N (health accounting). */
+void lb_report(struct l7_worker *w, int n, int ok);
+
+/* lb_health_start: the thread that probes nodes marked down with a GET of
+ * their group's health_path, and marks them up when they answer. */
+int lb_health_start(struct l7_proc *p);
+
+#endif

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# core_rules.t: content-aware distribution with three real nginx origins:
+# rules partition paths over groups on one keep-alive connection; chash maps
+# a URL to the same node from two different L7 switches, and removing a node
+# moves only that node's URLs; weighted rr splits 1:3; wlc avoids a slow
+# origin; weight 0 drains; a dead origin is marked down, probed and put
+# back, with no failed GET meanwhile; a class over max_inflight queues and
+# answers 503 with Retry-After after queue_timeout.
+source "$(dirname "$0")/origin.sh"
+
+make_files
+mkdir -p "$T/www/images" "$T/www/cgi"
+for i in $(seq 0 299); do echo "img $i" > "$T/www/images/$i.png"; done
+echo script > "$T/www/cgi/run"
+chmod -R a+rX "$T/www"
+ORIGIN_DELAY_be3=0.3
+for i in 1 2 3; do origin_start be$i $((BASE + i)) || { echo "Bail out! nginx be$i"; exit 1; }; done
+[ -f /usr/lib/nginx/modules/ngx_http_echo_module.so ] || echo "# no echo module: slow-origin checks will fail"
+
+conf() { # FILE, extra lines appended
+	cat > "$1" <<CONF
+[l7]
+workers = 1
+check_interval = 200ms
+fail_down = 2
+[node be1]
+web = 127.0.0.1:$((BASE + 1))
+l7 = 127.0.0.1:$((BASE + 11))
+admin = 127.0.0.1:$((BASE + 21))
+[node be2]
+web = 127.0.0.1:$((BASE + 2))
+l7 = 127.0.0.1:$((BASE + 12))
+admin = 127.0.0.1:$((BASE + 22))
+[node be3]
+web = 127.0.0.1:$((BASE + 3))
+l7 = 127.0.0.1:$((BASE + 13))
+admin = 127.0.0.1:$((BASE + 23))
+CONF
+	cat >> "$1"
+}
+
+conf "$T/a.ini" <<CONF
+[group images]
+nodes = be1 be2
+policy = chash
+[group cgi]
+nodes = be3
+[group default]
+nodes = be1 be2 be3
+[rule images]
+path_prefix = /images/
+group = images
+[rule cgi]
+path_prefix = /cgi/
+method = GET
+group = cgi
+CONF
+"$TANDEM" -t -c "$T/a.ini" > /dev/null; ok $? "the cluster file passes tandem -t"
+tandem_start "$T/a.ini" be1 $((BASE + 21)) || { echo "Bail out! tandem be1"; exit 1; }
+tandem_start "$T/a.ini" be2 $((BASE + 22)) || { echo "Bail out! tandem be2"; exit 1; }
+S1=http://127.0.0.1:$((BASE + 11)); S2=http://127.0.0.1:$((BASE + 12))
+
+# one keep-alive connection mixing the three kinds of path
+args=()
+for i in 1 2 3 4 5 6; do args+=(-o /dev/null "$S1/images/$i.png" -o /dev/null "$S1/cgi/run" -o /dev/null "$S1/1k"); done
+curl -s -D "$T/mix" -w '%{num_connects}\n' "${args[@]}" > "$T/conns"
+is "$(paste -sd+ "$T/conns" | bc)" 1 "18 requests on one connection"
+tr -d '\r' < "$T/mix" | awk '/^X-Origin/ { print $2 }' > "$T/orig"
+img=$(awk 'NR % 3 == 1' "$T/orig" | sort -u | tr '\n' ' ')
+cgi=$(awk 'NR % 3 == 2' "$T/orig" | sort -u | tr '\n' ' ')
+oth=$(awk 'NR % 3 == 0' "$T/orig" | sort -u | tr '\n' ' ')
+ok $(echo "$img" | grep -qv be3 && echo 0 || echo 1) "/images/ answered by the images group only ($img)"
+is "$cgi" "be3 " "/cgi/ answered by be3 only"
+is "$oth" "be1 be2 be3 " "other paths spread over all three"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$S1/cgi/run")
+ok $([ "$code" != 200 ] || grep -q be3 <(curl -s -D - -o /dev/null -X POST "$S1/cgi/run") && echo 0 || echo 1) \
+	"method matcher ANDed: POST /cgi/ is not the cgi rule's"
+
+# chash: the same URL lands on the same node from two different switches
+map() { # SWITCH_URL -> "i node" per line
+	for i in $(seq 0 299); do
+		printf '%d %s\n' $i "$(curl -s -D - -o /dev/null "$1/images/$i.png" | tr -d '\r' | awk '/^X-Origin/ { print $2 }')"
+	done
+}
+map "$S1" > "$T/m1"; map "$S2" > "$T/m2"
+is "$(diff "$T/m1" "$T/m2" | grep -c '^<')" 0 "chash: 300 URLs map to the same node from be1's and be2's switch"
+n1=$(grep -c be1 "$T/m1"); n2=$(grep -c be2 "$T/m1")
+ok $([ $n1 -gt 100 ] && [ $n2 -gt 100 ] && echo 0 || echo 1) "chash: both nodes get a share ($n1:$n2)"
+
+# removing a node moves only its URLs: a three-node chash group, then two
+conf "$T/c3.ini" <<CONF
+[group images]
+nodes = be1 be2 be3
+policy = chash
+[rule images]
+path_prefix = /images/
+group = images
+CONF
+sed 's/^nodes = be1 be2 be3/nodes = be1 be2/' "$T/c3.ini" > "$T/c2.ini"
+kill -TERM ${PIDS[-1]}; sleep 0.3
+tandem_start "$T/c3.ini" be2 $((BASE + 22)) || { echo "Bail out! tandem c3"; exit 1; }
+map "$S2" > "$T/m3"
+cp "$T/c2.ini" "$T/c3.ini"; kill -HUP $TANDEM_PID; sleep 0.5
+map "$S2" > "$T/m4"
+moved=$(paste "$T/m3" "$T/m4" | awk '$2 != "be3" && $2 != $4 { n++ } END { print n + 0 }')
+on3=$(grep -c be3 "$T/m3")
+is "$moved" 0 "chash: after removing be3, none of the $((300 - on3)) URLs on be1/be2 moved"
+echo "# chash: be3 held $on3 of 300 URLs ($((on3 * 100 / 300))%); they moved, nothing else did"
+
+# weighted rr 1:3
+conf "$T/w.ini" <<CONF
+[group default]
+nodes = be1 be2
+CONF
+sed -i 's/^\[node be2\]/[node be2]\nweight = 3/' "$T/w.ini"
+cp "$T/w.ini" "$T/c3.ini"; kill -HUP $TANDEM_PID; sleep 0.5
+b1=$(metric 'tandem_requests_total{node="be1",code="2xx"}' $((BASE + 22)))
+b2=$(metric 'tandem_requests_total{node="be2",code="2xx"}' $((BASE + 22)))
+args=(); for i in $(seq 1000); do args+=(-o /dev/null "$S2/0"); done
+curl -s "${args[@]}"
+d1=$(( $(metric 'tandem_requests_total{node="be1",code="2xx"}' $((BASE + 22))) - b1 ))
+d2=$(( $(metric 'tandem_requests_total{node="be2",code="2xx"}' $((BASE + 22))) - b2 ))
+ok $([ $d1 -ge 240 ] && [ $d1 -le 260 ] && [ $d2 -ge 740 ] && [ $d2 -le 760 ] && echo 0 || echo 1) \
+	"rr with weights 1:3 splits 1000 requests $d1:$d2"
+
+# wlc avoids a slow origin (be3 answers /slow/ after 0.3 s)
+conf "$T/l.ini" <<CONF
+[group default]
+nodes = be1 be2 be3
+policy = wlc
+CONF
+cp "$T/l.ini" "$T/c3.ini"; kill -HUP $TANDEM_PID; sleep 0.5
+lp=()
+for j in $(seq 8); do
+	( for i in $(seq 15); do curl -s -D - -o /dev/null "$S2/slow/x$j$i"; done | tr -d '\r' | awk '/^X-Origin/ { print $2 }' ) > "$T/wlc.$j" &
+	lp+=($!)
+done
+wait "${lp[@]}"
+s3=$(cat "$T"/wlc.* | grep -c be3); tot=$(cat "$T"/wlc.* | wc -l)
+ok $([ $tot -eq 120 ] && [ $s3 -lt 20 ] && echo 0 || echo 1) "wlc: the slow origin got $s3 of $tot requests (rr would give 40)"
+
+# drain and node down
+conf "$T/d.ini" <<CONF
+[group default]
+nodes = be1 be2 be3
+CONF
+sed -i '/^\[node be3\]/a weight = 0' "$T/d.ini"
+cp "$T/d.ini" "$T/c3.ini"; kill -HUP $TANDEM_PID; sleep 0.5
+o=$(for i in $(seq 30); do curl -s -D - -o /dev/null "$S2/0"; done | tr -d '\r' | awk '/^X-Origin/ { print $2 }' | sort -u | tr '\n' ' ')
+is "$o" "be1 be2 " "weight 0 drains be3"
+sed -i '/^weight = 0/d' "$T/c3.ini"; kill -HUP $TANDEM_PID; sleep 0.5
+origin_kill be3
+fails=0; codes=""
+for i in $(seq 60); do
+	c=$(curl -s -o /dev/null -w '%{http_code}' "$S2/1k"); [ "$c" = 200 ] || fails=$((fails + 1))
+done
+is "$fails" 0 "GETs while be3 dies: none failed (retried on another node)"
+is "$(metric 'tandem_node_up{node="be3"}' $((BASE + 22)))" 0 "be3 marked down"
+origin_start be3 $((BASE + 3))
+for _ in $(seq 30); do [ "$(metric 'tandem_node_up{node="be3"}' $((BASE + 22)))" = 1 ] && break; sleep 0.1; done
+is "$(metric 'tandem_node_up{node="be3"}' $((BASE + 22)))" 1 "be3 marked up again once its health check answers"
+o=$(for i in $(seq 9); do curl -s -D - -o /dev/null "$S2/0"; done | tr -d '\r' | awk '/^X-Origin/ { print $2 }' | sort -u | tr '\n' ' ')
+is "$o" "be1 be2 be3 " "be3 serves again"
+
+# Web-QoS: class bulk at most 1 in flight, 0.5 s queue
+conf "$T/q.ini" <<CONF
+[group slow]
+nodes = be3
+[class bulk]
+priority = 2
+max_inflight = 1
+queue_timeout = 500ms
+[rule bulk]
+path_prefix = /slow/
+group = slow
+class = bulk
+CONF
+cp "$T/q.ini" "$T/c3.ini"; kill -HUP $TANDEM_PID; sleep 0.5
+lp=()
+for j in $(seq 5); do curl -s -D "$T/q.h$j" -o /dev/null -w '%{http_code}\n' "$S2/slow/q$j" > "$T/q.$j" & lp+=($!); done
+wait "${lp[@]}"
+ok_n=$(cat "$T"/q.[0-9] | grep -c 200); busy=$(cat "$T"/q.[0-9] | grep -c 503)
+ok $([ $ok_n -ge 1 ] && [ $busy -ge 1 ] && [ $((ok_n + busy)) -eq 5 ] && echo 0 || echo 1) \
+	"bulk over max_inflight: $ok_n served in turn, $busy refused after queue_timeout, none lost"
+grep -l ' 503 ' "$T"/q.h* | head -1 | xargs grep -q 'Retry-After: 1'; ok $? "the 503 says Retry-After"
+ok $([ "$(metric 'tandem_class_queued_total{class="bulk"}' $((BASE + 22)))" -ge 1 ] && echo 0 || echo 1) "queued requests counted"
+
+done_testing
