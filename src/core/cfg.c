@@ -661,6 +661,12 @@ static void cfg_check(struct cfg_parse *p)
 				cfg_error(p, g->line, "group '%s': node '%s' has no web server", g->name, tok);
 				continue;
 			}
+			if (g->nnodes == CFG_MAX_NODES) {
+				/* a name may be repeated: bound the array, not the nodes */
+				cfg_error(p, g->line, "group '%s' lists more than %d nodes", g->name,
+					  CFG_MAX_NODES);
+				break;
+			}
 			g->nodes[g->nnodes++] = n - c->nodes;
 		}
 		if (!g->nnodes)

@@ -228,9 +228,16 @@ static void test_load(void)
 		"@:7: bad value '127.0.0.1:99999' for 'web' in [node a]\n", 1,
 		"comments and blanks counted");
 
-	/* a line longer than libinih's buffer must not shift later line numbers */
+	/* a group naming one node 70 times must not overflow its array */
 	char big[2048];
-	int n = sprintf(big, ";");
+	int n = sprintf(big, NODE "[group g]\nnodes =");
+	for (int i = 0; i < 70; i++)
+		n += sprintf(big + n, " a");
+	sprintf(big + n, "\n");
+	refused(big, "@:4: group 'g' lists more than 64 nodes\n", 1, "group with too many nodes");
+
+	/* a line longer than libinih's buffer must not shift later line numbers */
+	n = sprintf(big, ";");
 	memset(big + n, 'x', 600);
 	n += 600;
 	sprintf(big + n, "\n" NODE "bogus = 1\n");
