@@ -14,8 +14,10 @@ extern const struct lb_ops lb_rr_ops, lb_wlc_ops, lb_chash_ops, lb_lard_ops;
 int lb_build(struct l7_worker *w);
 void lb_free(struct l7_worker *w);
 
-/* lb_route: the first rule matching request M, or -1 (default group).
- * Sets *group (index in w->lb) and *cls (class index or -1). */
+/* lb_route: router_match() for worker W. Returns the index of the first
+ * rule matching request M, or -1; sets *group (index in w->lb: the rule's
+ * group, or w->default_lb when no rule matched) and *cls (the rule's class
+ * index, or -1 for none). */
 int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls);
 
 /* lb_pick: a node of group GROUP for a request whose target hashes to KEY,
@@ -29,11 +31,13 @@ int lb_usable(struct l7_worker *w, int n);
 /* lb_key: the hash of a request target that chash and lard use. */
 uint64_t lb_key(const char *p, size_t n);
 
-/* lb_report: the outcome of a connection to node N (health accounting). */
+/* lb_report: the outcome of a connection to node N: OK 1 is
+ * check_report_success(), OK 0 check_report_failure(). */
 void lb_report(struct l7_worker *w, int n, int ok);
 
-/* lb_health_start: the thread that probes nodes marked down with a GET of
- * their group's health_path, and marks them up when they answer. */
+/* lb_health_start: check_start(): the thread that probes nodes marked down
+ * with a GET of their group's health_path, and marks them up when they
+ * answer. Returns 0 or -errno. */
 int lb_health_start(struct l7_proc *p);
 
 #endif
