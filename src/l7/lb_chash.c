@@ -15,6 +15,7 @@ static int chash_init(struct lb_group *lg)
 {
 	const struct cfg_group *g = lg->g;
 	uint32_t M = LB_CHASH_SIZE, filled = 0, next[CFG_MAX_NODES], off[CFG_MAX_NODES], skip[CFG_MAX_NODES];
+	int ord[CFG_MAX_NODES];
 
 	lg->table = malloc(M);
 	if (!lg->table)
@@ -30,11 +31,25 @@ static int chash_init(struct lb_group *lg)
 		skip[i] = (h >> 32) % (M - 1) + 1;
 		next[i] = 0;
 	}
+	/* members take turns in name order, not in the order the group lists
+	 * them: two files listing the same nodes differently (or one edited
+	 * by hand on one switch) still give the same table */
+	for (int i = 0; i < g->nnodes; i++)
+		ord[i] = i;
+	for (int i = 1; i < g->nnodes; i++)
+		for (int j = i; j > 0 && strcmp(lg->c->nodes[g->nodes[ord[j - 1]]].name,
+						lg->c->nodes[g->nodes[ord[j]]].name) > 0; j--) {
+			int t = ord[j];
+			ord[j] = ord[j - 1];
+			ord[j - 1] = t;
+		}
 	/* each member in turn takes its next preferred free slot, weight
-	 * times per round */
+	 * times per round; weight 0 (drained) counts as 1, so draining a node
+	 * of weight 1 leaves the table, and the other members' URLs, as they
+	 * were (the pick passes over it) */
 	while (filled < M) {
-		for (int i = 0; i < g->nnodes && filled < M; i++) {
-			int turns = lg->c->nodes[g->nodes[i]].weight;
+		for (int o = 0; o < g->nnodes && filled < M; o++) {
+			int i = ord[o], turns = lg->c->nodes[g->nodes[i]].weight;
 
 			for (int t = 0; t < (turns ? turns : 1) && filled < M; t++) {
 				uint32_t c;
