@@ -49,6 +49,31 @@ static void cfg_error(struct cfg_parse *p, int line, const char *fmt, ...)
 	fputc('\n', p->errs);
 }
 
+static void cfg_section_begin(struct cfg_parse *p, const char *section);
+
+/* inih calls the handler for keys only, so a section without any key (a
+ * [class NAME] content with the defaults) would never exist, and a rule
+ * naming it would get "unknown class". Begin the section as soon as its
+ * header is read, with the very name inih will pass (text between '[' and
+ * the first ']', untrimmed, under its 50-byte MAX_SECTION); anything
+ * unusual (indented: inih may take it for a continuation line; a comment
+ * before ']'; too long) is left to the handler as before. */
+static void cfg_section_early(struct cfg_parse *p, const char *line)
+{
+	const char *end = strchr(line, ']');
+	char sec[50];
+
+	if (line[0] != '[' || !end || (size_t)(end - line - 1) >= sizeof(sec))
+		return;
+	for (const char *q = line + 1; q < end; q++)
+		if (*q == ';' && (q[-1] == ' ' || q[-1] == '\t'))
+			return;
+	memcpy(sec, line + 1, end - line - 1);
+	sec[end - line - 1] = 0;
+	cfg_section_begin(p, sec);
+	p->new_section = 0;
+}
+
 static char *cfg_reader(char *str, int num, void *stream)
 {
 	struct cfg_parse *p = stream;
@@ -78,6 +103,7 @@ static char *cfg_reader(char *str, int num, void *stream)
 	if (*s == '[') {
 		p->section_line = p->line;
 		p->new_section = 1;
+		cfg_section_early(p, str);
 	}
 	return str;
 }
@@ -510,6 +536,11 @@ static void cfg_section_begin(struct cfg_parse *p, const char *section)
 			cfg_error(p, p->section_line, "too many rules (at most %d)", CFG_MAX_RULES);
 			return;
 		}
+		for (int i = 0; i < c->nrules; i++)
+			if (!strcmp(c->rules[i].name, name)) {
+				cfg_error(p, p->section_line, "rule '%s' defined twice", name);
+				return;
+			}
 		p->rule = &c->rules[c->nrules++];
 		snprintf(p->rule->name, sizeof(p->rule->name), "%s", name);
 		p->rule->line = p->section_line;
