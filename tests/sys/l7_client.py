@@ -1,0 +1,204 @@
+"""l7_client: a byte-exact HTTP/1.1 client for the l7_*.t system tests
+(stdlib only). It reads responses with their own framing rules, so a test
+sees exactly what crossed the wire: interim 1xx responses, chunked framing,
+a short body followed by a close, or bytes left over after a response.
+
+    s = connect(port)
+    r = read_response(s, rd, method="GET")    # rd = Reader(s)
+    r.status, r.headers (list of (name, value) as bytes, names lowercased),
+    r.body (de-chunked), r.raw (the body bytes as framed), r.complete
+    (False when the connection ended before the framing said the body was
+    whole), r.close (the server's Connection: close)
+"""
+import socket
+import time
+
+TIMEOUT = 10.0
+
+
+def connect(port, timeout=TIMEOUT):
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+class Closed(Exception):
+    pass
+
+
+class Reader:
+    """Buffered reads from a socket; .eof once the peer closed."""
+
+    def __init__(self, s):
+        self.s, self.buf, self.eof = s, b"", False
+
+    def fill(self):
+        if self.eof:
+            raise Closed()
+        d = self.s.recv(1 << 20)
+        if not d:
+            self.eof = True
+            raise Closed()
+        self.buf += d
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self.fill()
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        d, self.buf = self.buf[:n], self.buf[n:]
+        return d
+
+    def rest(self):
+        """Everything until the peer closes (or the socket times out)."""
+        try:
+            while True:
+                self.fill()
+        except (Closed, socket.timeout, ConnectionResetError):
+            pass
+        d, self.buf = self.buf, b""
+        return d
+
+    def closed_soon(self, wait=2.0):
+        """True when the peer closes within WAIT seconds with no more bytes."""
+        if self.buf:
+            return False
+        self.s.settimeout(wait)
+        try:
+            d = self.s.recv(1)
+            return d == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        finally:
+            self.s.settimeout(TIMEOUT)
+
+
+class Response:
+    def __init__(self):
+        self.status, self.reason, self.version = 0, b"", b""
+        self.headers, self.body, self.raw = [], b"", b""
+        self.complete, self.interim = False, []
+
+    def header(self, name):
+        name = name.lower().encode() if isinstance(name, str) else name.lower()
+        v = [val for k, val in self.headers if k == name]
+        return v[0].decode() if v else None
+
+    def headers_all(self, name):
+        name = name.lower().encode()
+        return [val.decode() for k, val in self.headers if k == name]
+
+    @property
+    def close(self):
+        c = self.header("connection")
+        return c is not None and "close" in c.lower()
+
+    def __repr__(self):
+        return "<%d %d bytes%s>" % (self.status, len(self.body), "" if self.complete else " SHORT")
+
+
+def read_head(rd):
+    r = Response()
+    line = rd.line()
+    parts = line.split(b" ", 2)
+    r.version, r.status = parts[0], int(parts[1])
+    r.reason = parts[2] if len(parts) > 2 else b""
+    while True:
+        ln = rd.line()
+        if ln == b"":
+            break
+        k, v = ln.split(b":", 1)
+        r.headers.append((k.strip().lower(), v.strip()))
+    return r
+
+
+def read_response(rd, method="GET", keep_interim=True):
+    """One final response (1xx interim ones are collected in .interim)."""
+    interim = []
+    while True:
+        r = read_head(rd)
+        if 100 <= r.status < 200 and r.status != 101:
+            interim.append(r.status)
+            continue
+        break
+    r.interim = interim
+    te = (r.header("transfer-encoding") or "").lower()
+    cl = r.header("content-length")
+    try:
+        if method == "HEAD" or r.status in (204, 304):
+            r.complete = True
+        elif "chunked" in te:
+            raw, body = b"", b""
+            while True:
+                ln = rd.line()
+                raw += ln + b"\r\n"
+                n = int(ln.split(b";")[0], 16)
+                if n == 0:
+                    while True:  # trailers
+                        t = rd.line()
+                        raw += t + b"\r\n"
+                        if t == b"":
+                            break
+                    break
+                d = rd.exact(n)
+                body += d
+                crlf = rd.exact(2)
+                raw += d + crlf
+                if crlf != b"\r\n":
+                    raise ValueError("bad chunk CRLF")
+            r.body, r.raw, r.complete = body, raw, True
+        elif cl is not None:
+            n = int(cl)
+            got = b""
+            try:
+                got = rd.exact(n)
+            except Closed:
+                got, rd.buf = rd.buf, b""
+                r.body = r.raw = got
+                return r
+            r.body = r.raw = got
+            r.complete = True
+        else:
+            r.body = r.raw = rd.rest()
+            r.complete = rd.eof
+    except Closed:
+        r.body = r.raw = r.body or rd.buf
+        rd.buf = b""
+    return r
+
+
+def request(path, method="GET", host="t", headers=(), body=b"", version="HTTP/1.1"):
+    h = "%s %s %s\r\n" % (method, path, version)
+    if host is not None:
+        h += "Host: %s\r\n" % host
+    for x in headers:
+        h += x + "\r\n"
+    if body and not any(x.lower().startswith(("content-length", "transfer-encoding")) for x in headers):
+        h += "Content-Length: %d\r\n" % len(body)
+    return (h + "\r\n").encode() + body
+
+
+def exchange(port, data, methods=("GET",), timeout=TIMEOUT):
+    """Send DATA in one write; read one response per method; returns
+    (responses, reader). A missing response ends the list early."""
+    s = connect(port, timeout)
+    s.sendall(data)
+    rd = Reader(s)
+    out = []
+    for m in methods:
+        try:
+            out.append(read_response(rd, m))
+        except (Closed, socket.timeout, ConnectionResetError):
+            break
+    return out, rd
+
+
+def deadline(seconds):
+    end = time.time() + seconds
+    return lambda: time.time() < end
