@@ -828,6 +828,10 @@ static void sess_finish(struct sess *s)
 	l7_buf_put(w, &s->req.out);
 	l7_buf_put(w, &s->resp.out);
 	l7_buf_put(w, &s->uin);
+	/* an idle keep-alive connection holds no buffer: a few hundred bytes
+	 * of session, not a 20 KiB buffer's touched pages */
+	if (!buf_avail(&s->cin))
+		l7_buf_put(w, &s->cin);
 	s->nreq++;
 	/* a request whose body was not read to its end leaves the rest of the
 	 * connection unframed: close it */
@@ -1278,7 +1282,9 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	struct sess *s;
 	int fd;
 
-	for (int i = 0; i < 64; i++) {
+	/* until EAGAIN: the listener is edge-triggered, so connections left
+	 * in its queue would wait for the next connection's edge */
+	for (;;) {
 		len = sizeof(ss);
 		fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
