@@ -203,14 +203,15 @@ static void qos_outf(struct qos_out *o, const char *fmt, ...)
 size_t qos_metrics_write(const struct qos *const *qs, int n, const struct cfg *c, char *buf, size_t cap)
 {
 	static const struct { const char *name, *type, *help; size_t off; int gauge; } m[] = {
-#define QOS_M(f, t, h, g) { "tandem_qos_class_" #f, t, h, offsetof(struct qos_class, f), g }
-		QOS_M(requests, "counter", "requests classified in the class", 0),
-		QOS_M(queued, "counter", "requests that had to wait in the class queue", 0),
-		QOS_M(refused, "counter", "requests refused with 503 after queue_timeout", 0),
-		QOS_M(cancelled, "counter", "clients gone while waiting", 0),
-		QOS_M(wait_ms, "counter", "milliseconds waited by requests admitted from the queue", 0),
-		QOS_M(inflight, "gauge", "requests of the class in flight", 1),
-		QOS_M(qlen, "gauge", "requests waiting in the class queue", 1),
+#define QOS_M(n, f, t, h, g) { "tandem_class_" n, t, h, offsetof(struct qos_class, f), g }
+		QOS_M("requests_total", requests, "counter", "Web-QoS: requests classified in the class.", 0),
+		QOS_M("queued_total", queued, "counter", "Web-QoS: requests that waited in the class queue.", 0),
+		QOS_M("rejected_total", refused, "counter", "Web-QoS: requests refused (503) after queue_timeout.", 0),
+		QOS_M("cancelled_total", cancelled, "counter", "Web-QoS: clients gone while waiting.", 0),
+		QOS_M("queue_wait_ms_total", wait_ms, "counter",
+		      "Web-QoS: milliseconds waited by requests started from the queue.", 0),
+		QOS_M("inflight", inflight, "gauge", "Web-QoS: requests of the class in flight.", 1),
+		QOS_M("queue_length", qlen, "gauge", "Web-QoS: requests waiting in the class queue.", 1),
 #undef QOS_M
 	};
 	struct qos_out o = { buf, cap, 0 };

@@ -66,7 +66,10 @@ uint64_t qos_deadline(const struct qos *q);
  * class CLS: its queue_timeout rounded up, at least 1. */
 int qos_retry_after(const struct qos *q, int cls);
 
-/* qos_metrics_write: Prometheus text for the classes of C, summed over the N
+/* qos_metrics_write: Prometheus text for the classes of C (the names
+ * l7_stats.c uses today: tandem_class_requests_total, ..._queued_total,
+ * ..._rejected_total, ..._cancelled_total, ..._queue_wait_ms_total,
+ * tandem_class_inflight, tandem_class_queue_length), summed over the N
  * workers' QS, into BUF (at most CAP bytes, NUL-terminated when CAP > 0).
  * Returns the length the whole text needs (like snprintf): a result >= CAP
  * means it was cut. */

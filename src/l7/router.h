@@ -2,28 +2,43 @@
  * cluster file's [rule NAME] sections, compiled by cfg_load (regexes
  * included), tried in file order; the first whose matchers all hold wins.
  *
- * How the L7 session uses the routing, balancing, QoS and health parts
- * (doc/internals/routing.md has the same with the reasons):
+ * What the L7 session calls, and when (doc/internals/routing.md gives the
+ * reasons; sess.c does all of this today except qos_*, see below):
  *
+ *   start of a worker / reload:  lb_build(w)  ... lb_free(w)
+ *                                qos_init(&q, cfg) (per worker)
+ *   start of the process:        check_start(p) (lb_health_start wraps it);
+ *                                set p->stop and join p->health_thread at exit
  *   request head parsed:
- *     rule = router_match(cfg, msg)            -1: no rule, default group
- *     (today through lb_route(w, msg, &group, &cls), which wraps it)
- *     key  = lb_key(target)                    chash and lard hash this
- *     cls >= 0: qos_admit(&q, cls, &waiter, now)
- *              1: queued, wait for the wake callback or the deadline
- *              0: go on
- *     n = lb_pick(w, group, key, -1)           -1: answer 503 + Retry-After
- *     w->inflight[n]++ while the request is at n (wlc, chash, lard read it)
- *   upstream connect refused or failed before any response byte:
- *     lb_report(w, n, 0)  == check_report_failure(p, c, n)
- *     idempotent request: n = lb_pick(w, group, key, n) and retry once
- *   upstream connected / answered:
- *     lb_report(w, n, 1)  == check_report_success(p, n)
- *   response complete, or the exchange aborted:
- *     w->inflight[n]--, then qos_release(&q, cls, wake) if it was admitted
- *   client gone while queued:  qos_cancel(&q, &waiter)
- *   every timer tick:          qos_expire(&q, now, timeout_cb) -> 503 + Retry-After
- *   process start/stop:        check_start(p) / join p->health_thread
+ *     rule = lb_route(w, msg, &group, &cls)  router_match + default group;
+ *                                            count rule_hits[rule] (-1: none)
+ *     key  = lb_key(target)                  what chash and lard hash
+ *     cls >= 0 and qos_admit(&q, cls, &s->qw, now) == 1:
+ *                                            queued; stop here, no node yet
+ *     n = lb_pick(w, group, key, -1)         -1: 503 + Retry-After, and
+ *                                            qos_release(&q, cls)
+ *     w->inflight[n]++                       while the request is at n:
+ *                                            wlc, chash and lard read it
+ *   upstream connect refused, or a fresh connection failed before any
+ *   response byte:   lb_report(w, n, 0)  (= check_report_failure)
+ *     idempotent, no body, not retried yet:
+ *       w->inflight[n]--; m = lb_pick(w, group, key, n); m >= 0: retry on m
+ *   response head received from n:   lb_report(w, n, 1)
+ *                                    (= check_report_success)
+ *   response delivered, or the exchange aborted:
+ *     w->inflight[n]--; qos_release(&q, cls) if it was admitted
+ *   client gone while queued:        qos_cancel(&q, &s->qw)
+ *   after every event batch:         while ((qw = qos_next(&q, now)))
+ *                                        lb_pick + connect for its session
+ *   timer (at qos_deadline(&q), or each sweep):
+ *     qos_expire(&q, now, fn, arg)   fn answers 503 with
+ *                                    "Retry-After: qos_retry_after(&q, cls)"
+ *
+ * Today sess.c keeps its own class queues (struct l7_worker qhead/qtail,
+ * sess_admissible, l7_qos_dispatch); qos.c is the same bookkeeping as a
+ * tested module, without the head-of-line blocking described in qos.h.
+ * Switching over needs a struct qos in struct l7_worker and a struct
+ * qos_waiter in struct sess (l7-t.h).
  */
 #ifndef TANDEM_ROUTER_H
 #define TANDEM_ROUTER_H

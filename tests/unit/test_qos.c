@@ -201,10 +201,10 @@ static void test_metrics(void)
 	qos_admit(&q2, LO, &w[2], 0);
 	n = qos_metrics_write(qs, 2, c, buf, sizeof(buf));
 	ok(n > 0 && n < sizeof(buf), "metrics fit (%zu bytes)", n);
-	ok(strstr(buf, "tandem_qos_class_requests{class=\"bulk\"} 3\n") != NULL, "requests summed over workers");
-	ok(strstr(buf, "tandem_qos_class_qlen{class=\"bulk\"} 1\n") != NULL, "queue length gauge");
-	ok(strstr(buf, "tandem_qos_class_inflight{class=\"bulk\"} 2\n") != NULL, "in-flight gauge");
-	ok(strstr(buf, "# TYPE tandem_qos_class_refused counter\n") != NULL, "typed");
+	ok(strstr(buf, "tandem_class_requests_total{class=\"bulk\"} 3\n") != NULL, "requests summed over workers");
+	ok(strstr(buf, "tandem_class_queue_length{class=\"bulk\"} 1\n") != NULL, "queue length gauge");
+	ok(strstr(buf, "tandem_class_inflight{class=\"bulk\"} 2\n") != NULL, "in-flight gauge");
+	ok(strstr(buf, "# TYPE tandem_class_rejected_total counter\n") != NULL, "typed");
 	is_int(qos_metrics_write(qs, 2, c, small, sizeof(small)), n, "cut text: full length returned");
 	is_int(strlen(small), sizeof(small) - 1, "cut text NUL-terminated");
 	free(c);
