@@ -79,6 +79,23 @@ class Reader:
             self.s.settimeout(TIMEOUT)
 
 
+def quiet(rd, wait=0.3):
+    """What follows on the connection within WAIT seconds: 'quiet' (nothing,
+    still open), 'closed', or 'extra' (bytes nobody asked for)."""
+    if rd.buf:
+        return "extra"
+    rd.s.settimeout(wait)
+    try:
+        d = rd.s.recv(65536)
+        return "extra" if d else "closed"
+    except ConnectionResetError:
+        return "closed"
+    except socket.timeout:
+        return "quiet"
+    finally:
+        rd.s.settimeout(TIMEOUT)
+
+
 class Response:
     def __init__(self):
         self.status, self.reason, self.version = 0, b"", b""
@@ -202,3 +219,19 @@ def exchange(port, data, methods=("GET",), timeout=TIMEOUT):
 def deadline(seconds):
     end = time.time() + seconds
     return lambda: time.time() < end
+
+
+def _clean(x):
+    return str(x).replace("\t", " ").replace("\r", "\\r").replace("\n", "\\n")
+
+
+def check(desc, got, want):
+    """One TAP check for lib.sh's py_checks: description, got, want."""
+    print("%s\t%s\t%s" % (_clean(desc), _clean(got), _clean(want)), flush=True)
+    return got == want
+
+
+def summary(rs):
+    """'200 1024 be1, 204 0 be2, ...' for a list of responses."""
+    return ", ".join("%d %d%s %s" % (r.status, len(r.body), "" if r.complete else "(short)",
+                                     r.header("x-origin")) for r in rs)

@@ -52,7 +52,7 @@ cleanup() {
 		[ $alive = 0 ] && break
 		sleep 0.1
 	done
-	for p in "${pids[@]}"; do kill -KILL "$p"; done
+	for p in "${pids[@]}"; do alive "$p" && kill -KILL "$p"; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -237,6 +237,23 @@ metric() { # 'name{labels}' [ADMIN_PORT]
 metric_sum() { # PREFIX [ADMIN_PORT]: sum over every series whose name starts with PREFIX
 	curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
 		awk -v k="$1" 'index($1, k) == 1 && $1 !~ /^#/ { s += $2 } END { printf "%d\n", s }'
+}
+
+# py_checks PREFIX SCRIPT [ARGS...]: runs a python3 script (stdin) that prints
+# one line per check, "description<TAB>got<TAB>want", and turns each into a
+# TAP test; a script that dies, or prints no check, is a failure of its own.
+py_checks() {
+	local prefix=$1 out=$T/py.$RANDOM rc desc got want n=0; shift
+	timeout $((120 * SLOW)) python3 - "$@" > "$out" 2> "$out.err"
+	rc=$?
+	while IFS=$'\t' read -r desc got want; do
+		n=$((n + 1))
+		is "$got" "$want" "$prefix$desc"
+	done < "$out"
+	if [ $rc != 0 ] || [ $n = 0 ]; then
+		ok 1 "${prefix}python checks ran to the end (status $rc, $n checks)"
+		sed 's/^/#   /' "$out.err" | tail -15
+	fi
 }
 
 sha() { sha256sum "$@" | cut -c1-64; }
