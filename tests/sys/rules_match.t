@@ -5,27 +5,32 @@
 # anchored path regex, absolute-form targets routed by their path and host,
 # a class section with no keys, and LARD keeping a target on one node.
 # core_rules.t covers partitioning, chash, rr, wlc, drain, health and QoS.
-source "$(dirname "$0")/origin.sh"
+source "$(dirname "$0")/lib.sh"
 
+make_files
 mkdir -p "$T/www/dl" "$T/www/v2" "$T/www/lard"
 echo iso > "$T/www/dl/a.iso"
 echo api > "$T/www/v2/api"
 echo x > "$T/www/plain"
 for i in 0 1 2 3 4; do echo "$i" > "$T/www/lard/$i"; done
 chmod -R a+rX "$T/www"
-for i in 1 2 3; do origin_start be$i $((BASE + i)) || { echo "Bail out! nginx be$i"; exit 1; }; done
+alloc_port W1; alloc_port W2; alloc_port W3; alloc_port L7; alloc_port ADM
+for i in 1 2 3; do
+	w=W$i
+	origin_start be$i ${!w} || { echo "Bail out! nginx be$i"; exit 1; }
+done
 
 cat > "$T/m.ini" <<CONF
 [l7]
 workers = 2
 [node be1]
-web = 127.0.0.1:$((BASE + 1))
-l7 = 127.0.0.1:$((BASE + 11))
-admin = 127.0.0.1:$((BASE + 21))
+web = 127.0.0.1:$W1
+l7 = 127.0.0.1:$L7
+admin = 127.0.0.1:$ADM
 [node be2]
-web = 127.0.0.1:$((BASE + 2))
+web = 127.0.0.1:$W2
 [node be3]
-web = 127.0.0.1:$((BASE + 3))
+web = 127.0.0.1:$W3
 [group one]
 nodes = be1
 [group two]
@@ -56,8 +61,8 @@ path_prefix = /lard/
 group = spread
 CONF
 "$TANDEM" -t -c "$T/m.ini" > /dev/null; ok $? "the cluster file passes tandem -t (a [class] without keys included)"
-tandem_start "$T/m.ini" be1 $((BASE + 21)) || { echo "Bail out! tandem be1"; exit 1; }
-S=127.0.0.1:$((BASE + 11))
+tandem_start "$T/m.ini" be1 || { echo "Bail out! tandem be1"; exit 1; }
+S=127.0.0.1:$L7_PORT
 
 origin() { # curl arguments -> the X-Origin of the answer, or the status
 	curl -s -D - -o /dev/null "$@" | tr -d '\r' | awk '/^HTTP/ { s = $2 } /^X-Origin/ { o = $2 } END { print o ? o : s }'
@@ -83,8 +88,7 @@ for t in 0 1 2 3 4; do
 	ok $([ "$(echo $got | wc -w)" = 1 ] && echo 0 || echo 1) "lard: /lard/$t always on one node ($got)"
 done
 
-hits() { curl -s "http://127.0.0.1:$((BASE + 21))/metrics" | awk -v r="tandem_rule_requests_total{rule=\"$1\"}" '$1 == r { print $2 }'; }
-ok $([ "$(hits gold)" -ge 1 ] && echo 0 || echo 1) "rule metrics count the header rule ($(hits gold))"
-ok $([ "$(curl -s "http://127.0.0.1:$((BASE + 21))/metrics" | grep -c 'tandem_class_requests_total{class="normal"} [1-9]')" = 1 ] \
-	&& echo 0 || echo 1) "the key-less class counts its requests"
+gold=$(metric 'tandem_rule_requests_total{rule="gold"}')
+is "$gold" 1 "rule metrics count the header rule"
+is "$(metric 'tandem_class_requests_total{class="normal"}')" 1 "the key-less class counts its requests"
 done_testing
