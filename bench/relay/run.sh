@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-P=$((31000 + $$ % 500 * 4))
+P=$((30000 + $$ % 300 * 4))    # below the ephemeral range (32768+)
 ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3))
 
 mkdir -p "$T/www" "$T/o"

@@ -31,7 +31,7 @@ trap cleanup EXIT
 command -v nginx >/dev/null || skip_all "nginx is not installed"
 
 # A base port per test process, so tests never collide with each other.
-BASE=$(( 20000 + ($$ % 400) * 50 ))
+BASE=$(( 20000 + ($$ % 250) * 50 ))   # below the ephemeral range (32768+)
 
 make_files() {
 	mkdir -p "$T/www/chunked"
