@@ -33,6 +33,7 @@ struct lb_group {
 	const struct cfg_group *g;
 	const struct lb_ops *ops;
 	int cw[CFG_MAX_NODES];          /* rr: current weights (smooth weighted rr) */
+	unsigned rot;                   /* wlc: the next scan starts here (after the last pick) */
 	uint8_t *table;                 /* chash: slot -> member position */
 	struct lb_lard_ent *lard;       /* lard: target -> node */
 };

@@ -66,6 +66,7 @@ int lb_build(struct l7_worker *w)
 	for (int i = 0; i < w->nlb; i++) {
 		w->lb[i].c = c;
 		memset(w->lb[i].cw, 0, sizeof(w->lb[i].cw));
+		w->lb[i].rot = 0;
 		w->lb[i].table = NULL;
 		w->lb[i].lard = NULL;
 		if (w->lb[i].ops->init && w->lb[i].ops->init(&w->lb[i]))

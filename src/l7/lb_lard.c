@@ -31,12 +31,17 @@ static void lard_fini(struct lb_group *lg)
 	lg->lard = NULL;
 }
 
-static int lard_least(struct lb_group *lg, struct l7_worker *w, int exclude)
+/* The least loaded usable member. Ties go to the first found scanning from
+ * position KEY mod size: at equal load a target lands where its hash says,
+ * so under light load targets spread over the members (instead of all
+ * landing on the first listed, which keeps them while under T_high) and
+ * every switch makes the same first choice for a target. */
+static int lard_least(struct lb_group *lg, struct l7_worker *w, uint64_t key, int exclude)
 {
-	int best = -1;
+	int best = -1, nn = lg->g->nnodes;
 
-	for (int i = 0; i < lg->g->nnodes; i++) {
-		int n = lg->g->nodes[i];
+	for (int j = 0; j < nn; j++) {
+		int n = lg->g->nodes[(key + j) % nn];
 		if (n != exclude && lb_usable(w, n) && (best < 0 || w->inflight[n] < w->inflight[best]))
 			best = n;
 	}
@@ -49,10 +54,10 @@ static int lard_pick(struct lb_group *lg, struct l7_worker *w, uint64_t key, int
 	int lo = lg->g->lard_low, hi = lg->g->lard_high, n;
 
 	if (e->node < 0 || e->key != key || e->node == exclude || !lb_usable(w, e->node)) {
-		n = lard_least(lg, w, exclude);
+		n = lard_least(lg, w, key, exclude);
 	} else {
 		n = e->node;
-		int least = lard_least(lg, w, exclude);
+		int least = lard_least(lg, w, key, exclude);
 		if (least >= 0 && ((w->inflight[n] > hi && w->inflight[least] < lo) ||
 				   w->inflight[n] >= 2 * hi))
 			n = least;

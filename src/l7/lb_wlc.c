@@ -6,24 +6,29 @@
 
 static int wlc_pick(struct lb_group *lg, struct l7_worker *w, uint64_t key, int exclude)
 {
-	int best = -1;
+	int best = -1, bpos = 0, nn = lg->g->nnodes;
+	unsigned start = nn ? lg->rot % nn : 0;
 	long bload = 0, bw = 1;
 
-	for (int i = 0; i < lg->g->nnodes; i++) {
-		int n = lg->g->nodes[i];
+	/* the scan starts just after the last member picked and only a
+	 * strictly lower load wins: equally loaded members (all idle, under
+	 * light load) take turns instead of one taking everything */
+	for (int j = 0; j < nn; j++) {
+		int pos = (start + j) % nn, n = lg->g->nodes[pos];
 		long wt = w->cfg->nodes[n].weight, load = w->inflight[n] + 1;
 
 		if (n == exclude || !lb_usable(w, n))
 			continue;
-		/* load/wt < bload/bw, without division; ties: start at a
-		 * rotating position so equal nodes share the work */
-		if (best < 0 || load * bw < bload * wt ||
-		    (load * bw == bload * wt && ((key + i) & 1))) {
+		/* load/wt < bload/bw, without division */
+		if (best < 0 || load * bw < bload * wt) {
 			best = n;
+			bpos = pos;
 			bload = load;
 			bw = wt;
 		}
 	}
+	if (best >= 0)
+		lg->rot = bpos + 1;
 	return best;
 }
 

@@ -123,8 +123,21 @@ static void test_wlc(void)
 			s.w->inflight[n]--;
 	}
 	printf("# wlc, be3 slow: be1 %d, be2 %d, be3 %d of 120\n", count[0], count[1], count[2]);
+	ok(abs(count[0] - count[1]) <= 1, "wlc: equally loaded nodes take turns (%d, %d)", count[0], count[1]);
 	ok(count[2] <= 1, "wlc: the slow node gets at most one request (%d)", count[2]);
 	ok(count[0] > 40 && count[1] > 40, "wlc: the others share the rest (%d, %d)", count[0], count[1]);
+	sw_free(&s);
+
+	/* light load: every request done before the next; all three idle */
+	s = three(1, 1, 1, "wlc", NULL, NULL);
+	memset(count, 0, sizeof(count));
+	for (int i = 0; i < 300; i++) {
+		int n = lb_pick(s.w, 0, url_key(i), -1);
+		if (n >= 0)
+			count[n]++;
+	}
+	ok(count[0] == 100 && count[1] == 100 && count[2] == 100,
+	   "wlc, idle nodes: 300 requests 100/100/100 (%d %d %d)", count[0], count[1], count[2]);
 	sw_free(&s);
 
 	s = three(2, 1, 1, "wlc", NULL, NULL);
@@ -247,11 +260,28 @@ static void test_lard(void)
 	is_int(lb_pick(w, 0, A, -1), 2, "lard: below 2 T_high with no node under T_low: stays");
 	w->inflight[2] = 8;
 	is_int(lb_pick(w, 0, A, -1), 0, "lard: at 2 T_high it moves even with no node under T_low");
-	is_int(lb_pick(w, 0, B, -1), 0, "lard: another target, least loaded (first of equals)");
-	s.p->node_down[0] = 1;
-	ok(lb_pick(w, 0, B, -1) != 0, "lard: its node down: reassigned");
-	s.p->node_down[0] = 0;
+	int nb = lb_pick(w, 0, B, -1);
+	ok(nb == 0 || nb == 1, "lard: another target, one of the two least loaded (%d)", nb);
+	s.p->node_down[nb] = 1;
+	ok(lb_pick(w, 0, B, -1) != nb, "lard: its node down: reassigned");
+	s.p->node_down[nb] = 0;
 	sw_free(&s);
+
+	/* idle members: new targets spread by their hash, and two switches
+	 * built apart make the same first choice */
+	struct sw a = three(1, 1, 1, "lard", NULL, NULL), b = three(1, 1, 1, "lard", NULL, NULL);
+	int count[3] = { 0 }, agree = 1;
+	for (int i = 0; i < 300; i++) {
+		int n = lb_pick(a.w, 0, url_key(i), -1);
+		agree &= n == lb_pick(b.w, 0, url_key(i), -1);
+		if (n >= 0)
+			count[n]++;
+	}
+	printf("# lard, idle members, 300 new targets: %d %d %d\n", count[0], count[1], count[2]);
+	ok(count[0] > 60 && count[1] > 60 && count[2] > 60, "lard: idle members share new targets");
+	ok(agree, "lard: two switches place new targets alike under light load");
+	sw_free(&a);
+	sw_free(&b);
 }
 
 /* Drained (weight 0) and down nodes, and retries, under every policy. */
