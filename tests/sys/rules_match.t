@@ -3,7 +3,8 @@
 # three nginx origins that name themselves in X-Origin: host (with a port,
 # any case), header regex over repeated headers, path suffix before a query,
 # anchored path regex, absolute-form targets routed by their path and host,
-# a class section with no keys, and LARD keeping a target on one node.
+# a class section with no keys, and LARD keeping a target on one node
+# while idle nodes share new targets.
 # core_rules.t covers partitioning, chash, rr, wlc, drain, health and QoS.
 source "$(dirname "$0")/lib.sh"
 
@@ -82,11 +83,16 @@ is "$(origin --request-target "http://static.example/plain" -H 'Host: other.exam
 	"absolute-form target: host rule sees its authority"
 
 # LARD: a target stays on the node that first served it (sequential
-# requests: the load never nears lard_high)
+# requests: the load never nears lard_high), and idle nodes share new
+# targets by their hash rather than all taking the first listed node
+nodes=""
 for t in 0 1 2 3 4; do
 	got=$(for i in $(seq 8); do origin "http://$S/lard/$t"; done | sort -u | tr '\n' ' ')
 	ok $([ "$(echo $got | wc -w)" = 1 ] && echo 0 || echo 1) "lard: /lard/$t always on one node ($got)"
+	nodes="$nodes$got"
 done
+n=$(echo $nodes | tr ' ' '\n' | sort -u | wc -l)
+ok $([ "$n" -ge 2 ] && echo 0 || echo 1) "lard: five targets on $n nodes, not all on the first"
 
 gold=$(metric 'tandem_rule_requests_total{rule="gold"}')
 is "$gold" 1 "rule metrics count the header rule"
