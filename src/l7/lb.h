@@ -12,6 +12,9 @@ extern const struct lb_ops lb_rr_ops, lb_wlc_ops, lb_chash_ops, lb_lard_ops;
  * plus an implicit group of all nodes when there is no [group default]).
  * Returns 0 or -ENOMEM. */
 int lb_build(struct l7_worker *w);
+
+/* lb_free: releases what lb_build allocated (chash and lard tables); the
+ * worker may lb_build again (a reload). */
 void lb_free(struct l7_worker *w);
 
 /* lb_route: router_match() for worker W. Returns the index of the first
