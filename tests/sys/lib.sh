@@ -13,7 +13,7 @@
 #   wait_for SECONDS CMD...    retry CMD every 0.1 s until it succeeds
 # Every origin serves the same tree $T/www: /0 /1 /1k /16k /256k /1m /4m /64m
 # (fixed pseudo-random bytes), /204, /chunked/text (answered chunked to
-# HTTP/1.1: sub_filter drops Content-Length), /xff (echoes what the switch
+# HTTP/1.1: sub_filter drops Content-Length), /chunked/big (/64m, chunked), /xff (echoes what the switch
 # sent: X-Forwarded-For|Host|Connection), /slow/N (echo module: N seconds,
 # then a body), and /up/ (DAV PUT into $T/up, shared by all origins, so a
 # body PUT through one origin can be fetched back through any).
@@ -119,6 +119,7 @@ for name, n in [("0", 0), ("1", 1), ("1k", 1024), ("16k", 16384), ("256k", 26214
 with open(os.path.join(d, "chunked", "text"), "w") as f:
     f.write("".join("line %d: a text body that nginx answers chunked\n" % i for i in range(60000)))
 PY
+	ln -s ../64m "$T/www/chunked/big"   # 64 MiB answered chunked
 	chmod -R a+rX "$T/www"
 	chmod 777 "$T/up"
 }

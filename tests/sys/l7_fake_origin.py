@@ -1,0 +1,78 @@
+"""l7_fake_origin.py PORT [LIFETIME_S]: a misbehaving web server for
+l7_faults.t (stdlib only). Keep-alive; answers by path:
+  /silent       accepts the request, never answers
+  /cl-te        a response with both Content-Length and Transfer-Encoding
+  /garbage      a status line that is not HTTP
+  /short        Content-Length: 100000, 50000 bytes, then closes
+  /chunked-cut  two chunks, then closes without the last chunk
+  /close        no length: 100000 bytes delimited by the close
+  /trickle      a valid 5-byte response sent one byte every 10 ms
+  anything else 200 "ok\\n"
+Exits after LIFETIME_S (default 120) seconds whatever happens."""
+import os
+import socket
+import sys
+import threading
+import time
+
+port = int(sys.argv[1])
+life = float(sys.argv[2]) if len(sys.argv) > 2 else 120.0
+BODY = bytes(i % 251 for i in range(100000))
+
+
+def serve(c):
+    buf = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            path = head.split(b" ")[1].decode()
+            if path == "/silent":
+                while c.recv(65536):
+                    pass
+                return
+            if path == "/cl-te":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            elif path == "/garbage":
+                c.sendall(b"SMTP ready\r\n\r\n")
+                return
+            elif path == "/short":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + BODY[:50000])
+                time.sleep(0.1)
+                return
+            elif path == "/chunked-cut":
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n")
+                time.sleep(0.1)
+                return
+            elif path == "/close":
+                c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + BODY)
+                return
+            elif path == "/trickle":
+                for b in b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello":
+                    c.sendall(bytes([b]))
+                    time.sleep(0.01)
+            else:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(128)
+s.settimeout(0.5)
+end = time.time() + life
+while time.time() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+os._exit(0)
