@@ -6,7 +6,11 @@
 # origin together on CPU 1, so the ratio to direct shows the proxy's own cost.
 # Writes bench/results/relay.csv (median of REPS runs per point), relay.runs.csv
 # (every run) and relay.png/svg.
-#   DUR=10 REPS=3 CONNS=32 SIZES="1k 16k 256k 4m" bench/relay/run.sh
+# relay.runs.csv also has the origin's CPU per request, wrk's error count and
+# the load average, since other jobs may share the machine.
+#   DUR=10 REPS=3 CONNS=32 SIZES="1k 16k 256k 4m" TARGETS="direct tandem-copy
+#   tandem-splice haproxy" MAX_SECONDS=600 bench/relay/run.sh
+# Quick look: DUR=2 REPS=1 bench/relay/run.sh (about 1 min).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -16,7 +20,8 @@ REPS=${REPS:-3}
 CONNS=${CONNS:-32}
 SIZES=${SIZES:-"1k 16k 256k 4m"}
 TARGETS=${TARGETS:-"direct tandem-copy tandem-splice haproxy"}
-OUT=$ROOT/bench/results
+MAX_SECONDS=${MAX_SECONDS:-600}   # refuse a plan longer than this
+OUT=${OUT:-$ROOT/bench/results}   # where the CSV and plots go
 mkdir -p "$OUT"
 for t in wrk nginx haproxy taskset gnuplot; do
 	command -v $t >/dev/null || { echo "bench/relay: $t is missing (scripts/deps.sh installs it)" >&2; exit 1; }
@@ -64,6 +69,8 @@ CONF
 taskset -c 1 nginx -p "$T/o" -c "$T/o/nginx.conf" -e "$T/o/error.log"
 sleep 0.3
 PIDS+=($(cat "$T/o/nginx.pid"))
+ORIGIN_WORKER=$(pgrep -P "$(cat "$T/o/nginx.pid")" | head -1)   # by parent PID: our own worker
+PIDS+=($ORIGIN_WORKER)
 
 for eng in copy splice; do
 	port=$TCOPY; [ $eng = splice ] && port=$TSPLICE
@@ -114,9 +121,24 @@ p99_ms() { # wrk --latency output on stdin
 	awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } printf "%.3f", v }'
 }
 
+# Every target must serve every body byte-identical before it is measured:
+# a proxy that answers fast but wrong must not make a figure.
+for t in $TARGETS; do
+	for s in $SIZES; do
+		got=$(curl -s --max-time 20 "http://127.0.0.1:$(port_of $t)/$s" | sha256sum | cut -c1-64)
+		want=$(sha256sum < "$T/www/$s" | cut -c1-64)
+		[ "$got" = "$want" ] || { echo "bench/relay: $t serves /$s wrong (sha256 $got, file $want); log:" >&2;
+			tail -5 "$T/${t#tandem-}.log" >&2 2>/dev/null; exit 1; }
+	done
+done
+echo "bench/relay: every target serves every size byte-identical (sha256)"
+
 RUNS=$OUT/relay.runs.csv
-echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req" > "$RUNS"
+echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1" > "$RUNS"
 total=$(( $(echo $TARGETS | wc -w) * $(echo $SIZES | wc -w) * REPS ))
+eta=$(( total * (DUR + 2) + 10 ))
+echo "bench/relay: $total runs of ${DUR}s (+1s warm-up each), about $((eta / 60)) min $((eta % 60)) s; load now $(cut -d' ' -f1-3 /proc/loadavg)"
+[ $eta -le "$MAX_SECONDS" ] || { echo "bench/relay: that is over MAX_SECONDS=$MAX_SECONDS: lower DUR, REPS or SIZES" >&2; exit 1; }
 i=0
 for rep in $(seq "$REPS"); do
 	for s in $SIZES; do
@@ -126,15 +148,19 @@ for rep in $(seq "$REPS"); do
 			# warm the pool and the page cache
 			taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$s" > /dev/null
 			a=0; [ -n "$pid" ] && a=$(cpu_ns "$pid")
+			oa=$(cpu_ns "$ORIGIN_WORKER")
 			taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$port/$s" > "$T/wrk.out"
 			b=0; [ -n "$pid" ] && b=$(cpu_ns "$pid")
+			ob=$(cpu_ns "$ORIGIN_WORKER")
 			rps=$(awk '/^Requests\/sec/ { printf "%d", $2 }' "$T/wrk.out")
 			n=$(awk '/requests in/ { print $1 }' "$T/wrk.out")
 			p99=$(p99_ms < "$T/wrk.out")
 			errs=$(grep -E 'Socket errors|Non-2xx' "$T/wrk.out" || true)
-			cpu=""
+			nerr=$(awk '/Socket errors/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 } /Non-2xx/ { e += $NF } END { print e + 0 }' "$T/wrk.out")
+			cpu=""; ocpu=""
 			[ -n "$pid" ] && [ "${n:-0}" -gt 0 ] && cpu=$(awk -v d=$((b - a)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
-			echo "$t,$s,$rep,$rps,$p99,$cpu" >> "$RUNS"
+			[ "${n:-0}" -gt 0 ] && ocpu=$(awk -v d=$((ob - oa)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
+			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg)" >> "$RUNS"
 			printf '[%3d/%d] %-14s %-5s rep %d: %8s req/s  p99 %8s ms  proxy %6s us/req %s\n' \
 				"$i" "$total" "$t" "$s" "$rep" "$rps" "$p99" "${cpu:--}" "${errs:+($errs)}"
 		done
