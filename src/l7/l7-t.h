@@ -56,6 +56,7 @@ struct pump {
 	uint8_t done;                   /* every byte taken from src (not necessarily delivered) */
 	uint8_t tunnel;                 /* raw until EOF, both ways */
 	uint64_t moved;                 /* body bytes taken from src */
+	uint64_t limit;                 /* most body bytes allowed (client_max_body); 0: none */
 };
 
 enum sess_state {

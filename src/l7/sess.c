@@ -309,6 +309,7 @@ static int sess_write_response(struct sess *s, const struct h1_msg *m, struct bu
 
 static void pump_reset(struct pump *p)
 {
+	p->limit = 0;
 	p->kind = H1_BODY_NONE;
 	p->remaining = 0;
 	p->active = 0;
@@ -391,6 +392,7 @@ enum { PUMP_WAIT = 0, PUMP_DONE = 1 };
 #define PUMP_E_SRC_EOF  (-10000)        /* src closed before the body ended */
 #define PUMP_E_FRAMING  (-10001)        /* bad chunked framing from src */
 #define PUMP_E_SRC      (-10002)        /* read error on src (errno lost) */
+#define PUMP_E_TOO_BIG  (-10003)        /* more body than the pump's limit */
 
 /* Runs one direction as far as it can go. Returns PUMP_DONE when every byte
  * of the body was delivered to dst, PUMP_WAIT when a socket would block, or
@@ -410,6 +412,9 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 			if (n < 0)
 				return PUMP_E_FRAMING;
 			w->st.bytes_copy += n;
+			/* checked before these bytes go out */
+			if (p->limit && p->moved > p->limit)
+				return PUMP_E_TOO_BIG;
 		}
 		if (buf_avail(&p->out)) {
 			if (!*dst_wr)
@@ -443,6 +448,8 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 		if (!*src_rd)
 			return PUMP_WAIT;
 		uint64_t raw = pump_raw(p);
+		if (p->limit && raw > p->limit - p->moved + 1)
+			raw = p->limit - p->moved + 1;  /* one byte over is enough to know */
 		if (raw && raw >= (uint64_t)w->cfg->l7.splice_min && !buf_avail(in)) {
 			n = p->rl.ops->fill(&p->rl, src, raw > (1u << 30) ? (1u << 30) : raw);
 			if (n == -EBUSY || n == -EMFILE || n == -ENFILE) {
@@ -474,6 +481,8 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 			} else if (p->kind == H1_BODY_CHUNKED) {
 				h1_chunk_data(&p->ch, n);
 			}
+			if (p->limit && p->moved > p->limit)
+				return PUMP_E_TOO_BIG;
 			continue;
 		}
 		buf_compact(in);
@@ -777,6 +786,7 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 	/* CONNECT and upgrades: the bytes after the head belong to the tunnel
 	 * once the server agrees; until then nothing more is forwarded */
 	pump_frame(&s->req, (m->flags & H1_F_CONNECT) ? H1_BODY_NONE : m->body, m->content_length);
+	s->req.limit = c->l7.client_max_body;
 	s->cin.pos += hlen;
 	if (s->cin.pos == s->cin.len)
 		s->cin.pos = s->cin.len = 0;
@@ -980,6 +990,13 @@ static void sess_exchange(struct sess *s)
 
 	if (s->req.active && !(s->req.done && !buf_avail(&s->req.out) && !s->req.rl.staged)) {
 		r = pump_run(s, &s->req, s->io.fd, u->io.fd, &s->cin, &s->crd, &u->wr);
+		if (r == PUMP_E_TOO_BIG) {
+			/* a chunked body past client_max_body: the server gets a
+			 * cut request (its connection is closed), never a whole
+			 * one, and the client its 413 */
+			sess_local(s, 413, NULL);
+			return;
+		}
 		if (r == PUMP_E_FRAMING) {
 			s->w->st.parse_err[s->req.ch.err]++;
 			sess_local(s, 400, NULL);
