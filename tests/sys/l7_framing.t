@@ -127,6 +127,42 @@ rs, rd = exchange(port, request("/xff", host="example.test") + request("/xff", h
 check("X-Forwarded-For added with the client's address, Host passed unchanged",
       [r.body.decode().split("|")[:2] for r in rs], [["127.0.0.1", "example.test"], ["198.18.9.9, 127.0.0.1", "t"]])
 
+# hop-by-hop headers (RFC 9110 7.6.1): what Connection names, and Keep-Alive,
+# are not forwarded
+rs, rd = exchange(port, request("/xff", headers=("Connection: keep-alive, X-Foo", "X-Foo: secret", "Keep-Alive: timeout=5")), ["GET"])
+check("hop-by-hop: headers named in Connection, and Keep-Alive, do not reach the origin",
+      rs[0].body.decode().rstrip("\n").split("|")[3:], ["", ""])
+
+# a client that half-closes after its request still gets the whole response
+s = connect(port); s.sendall(request("/1m") + request("/16k")); s.shutdown(socket.SHUT_WR)
+rd = Reader(s)
+rs = []
+try:
+    rs = [read_response(rd), read_response(rd)]
+except Exception as e:
+    pass
+check("client half-closes after two requests: both responses whole", [(r.status, r.complete) for r in rs] + [len(rs) == 2 and rs[0].body == F("1m")],
+      [(200, True), (200, True), True])
+
+# 300 small requests in one write (9 KB, more than a head buffer): all answered
+n = 300
+rs, rd = exchange(port, request("/1") * n, ["GET"] * n, timeout=20)
+check("%d pipelined requests in one write: all answered, in order" % n,
+      (len(rs), sum(1 for r in rs if r.status == 200 and r.body == F("1"))), (n, n))
+
+# Expect: 100-continue to a location that answers at once (nginx return):
+# the client gets a final response without sending the body, never a hang
+s = connect(port, 5); rd = Reader(s)
+s.sendall(request("/xff", "POST", headers=("Expect: 100-continue", "Content-Length: 100000")))
+t0 = time.time()
+try:
+    r = read_response(rd)
+    got = (r.status, time.time() - t0 < 3)
+except Exception as e:
+    got = (repr(e), time.time() - t0 < 3)
+check("Expect: 100-continue, origin answers without reading the body: final response within 3 s", got, (200, True))
+s.close()
+
 # absolute-form target
 rs, rd = exchange(port, request("http://t/1k"), ["GET"])
 check("absolute-form target: served", (rs[0].status, rs[0].body == F("1k")), (200, True))

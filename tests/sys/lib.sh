@@ -14,7 +14,7 @@
 # Every origin serves the same tree $T/www: /0 /1 /1k /16k /256k /1m /4m /64m
 # (fixed pseudo-random bytes), /204, /chunked/text (answered chunked to
 # HTTP/1.1: sub_filter drops Content-Length), /chunked/big (/64m, chunked), /xff (echoes what the switch
-# sent: X-Forwarded-For|Host|Connection), /slow/N (echo module: N seconds,
+# sent: X-Forwarded-For|Host|Connection|X-Foo|Keep-Alive), /slow/N (echo module: N seconds,
 # then a body), and /up/ (DAV PUT into $T/up, shared by all origins, so a
 # body PUT through one origin can be fetched back through any).
 # ORIGIN_KA_TIMEOUT and ORIGIN_KA_REQUESTS override nginx's keepalive_timeout
@@ -155,7 +155,7 @@ http {
     root $T/www;
     add_header X-Origin $name always;
     location = /204 { return 204; }
-    location = /xff { default_type text/plain; return 200 "\$http_x_forwarded_for|\$http_host|\$http_connection\n"; }
+    location = /xff { default_type text/plain; return 200 "\$http_x_forwarded_for|\$http_host|\$http_connection|\$http_x_foo|\$http_keep_alive\n"; }
     location /chunked/ { default_type text/plain; sub_filter_types *; sub_filter 'zzzz' 'y'; sub_filter_once off; }
     location /up/ { root $T; dav_methods PUT DELETE; create_full_put_path on; client_max_body_size 0; }
     $slow
@@ -260,10 +260,11 @@ py_checks() {
 sha() { sha256sum "$@" | cut -c1-64; }
 
 # cluster_ini FILE RELAY NODE=WEBPORT[:L7PORT:ADMINPORT]... [-- EXTRA [l7] LINES]
+# ([l7] workers = $WORKERS, default 1)
 cluster_ini() {
 	local f=$1 relay=$2; shift 2
 	{
-		printf '[cluster]\nrelay = %s\n[l7]\nworkers = 1\n' "$relay"
+		printf '[cluster]\nrelay = %s\n[l7]\nworkers = %s\n' "$relay" "${WORKERS:-1}"
 		local specs=() x
 		while [ $# -gt 0 ] && [ "$1" != -- ]; do specs+=("$1"); shift; done
 		[ "${1:-}" = -- ] && shift
