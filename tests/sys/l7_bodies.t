@@ -29,6 +29,8 @@ is "$(curl -s -D - -o /dev/null "http://127.0.0.1:$O2/1k" | tr -d '\r' | grep '^
 
 for engine in copy splice; do
 	alloc_port L7; alloc_port ADM
+	# two workers (SO_REUSEPORT) for splice, one for copy
+	WORKERS=1; [ $engine = splice ] && WORKERS=2
 	cluster_ini "$T/$engine.ini" $engine be1=$O1:$L7:$ADM be2=$O2
 	tandem_start "$T/$engine.ini" be1 || { echo "Bail out! tandem $engine"; exit 1; }
 	U=http://127.0.0.1:$L7
@@ -109,6 +111,18 @@ for engine in copy splice; do
 	is "$code" 201 "$engine: 16 KiB PUT: 201"
 	got=$(for f in cl ch ch0 16k; do curl -s --max-time 30 "$U/up/$engine-$f" | sha; done | tr '\n' ' ')
 	is "$got" "${SUM[4m]} ${SUM[1m]} ${SUM[0]} ${SUM[16k]} " "$engine: uploaded bodies fetched back through tandem are identical"
+
+	# ---- a short load: many connections, no error
+	if command -v wrk >/dev/null; then
+		for s in 1k 256k; do
+			wrk -t2 -c64 -d$((2 * SLOW))s "$U/$s" > "$T/wrk.out" 2>&1
+			n=$(awk '/requests in/ { print $1 }' "$T/wrk.out")
+			errs=$(grep -E 'Socket errors|Non-2xx' "$T/wrk.out" | tr -s ' ')
+			ok $([ -z "$errs" ] && [ "${n:-0}" -gt 100 ] && echo 0 || echo 1) \
+				"$engine: wrk -c64 for 2 s on /$s: $n requests, no error${errs:+ ($errs)}"
+		done
+		is "$(metric_sum 'tandem_local_responses_total')" 0 "$engine: no response made by tandem itself under load"
+	fi
 
 	tandem_stop
 	is "$STOP_RC" 0 "$engine: SIGTERM: tandem exits with status 0"
