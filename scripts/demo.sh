@@ -48,9 +48,11 @@ http {
   server { listen 127.0.0.1:$((B + i)); root $T/www; add_header X-Origin be$i; }
 }
 CONF
-	nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
-	sleep 0.2
-	PIDS+=($(cat "$d/nginx.pid"))
+	nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" || exit 1
+	for _ in $(seq 50); do [ -s "$d/nginx.pid" ] && break; sleep 0.05; done
+	m=$(cat "$d/nginx.pid")
+	# the master and, by parent PID, its worker: both ended on exit
+	PIDS+=($m $(pgrep -P "$m"))
 done
 cat > "$T/cluster.ini" <<CONF
 [cluster]
@@ -71,7 +73,9 @@ for i in 1 2; do
 	"$TANDEM" l7 -c "$T/cluster.ini" --node be$i 2> "$T/l7-be$i.log" &
 	PIDS+=($!)
 done
-sleep 0.5
+for i in 1 2; do   # wait until both switches answer, at most 5 s
+	for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$((B + 4 + i))/metrics" && break; sleep 0.1; done
+done
 
 took() { curl -s "http://127.0.0.1:$((B + 4 + $1))/metrics" | awk '$1 ~ /^tandem_requests_total/ { s += $2 } END { print s + 0 }'; }
 served() { wc -l < "$T/be$1/access.log"; }
@@ -107,4 +111,11 @@ echo "  requests served by each nginx:  be1 $(served 1), be2 $(served 2)"
 for i in 1 2; do
 	curl -s "http://127.0.0.1:$((B + 4 + i))/metrics" | awk -v n=be$i '$1 ~ /^tandem_requests_total/ && $2 > 0 { sub(/tandem_requests_total/, ""); printf "  switch %s -> %s %s\n", n, $1, $2 }'
 done
+bad=0
+for i in 1 2; do   # non-2xx forwarded, and responses tandem made itself (400, 502, ...)
+	n=$(curl -s "http://127.0.0.1:$((B + 4 + i))/metrics" |
+		awk '($1 ~ /^tandem_requests_total/ && $1 !~ /code="2xx"/) || $1 ~ /^tandem_local_responses_total/ { s += $2 } END { print s + 0 }')
+	bad=$((bad + n))
+done
+echo "  non-2xx or locally made responses in /metrics: $bad"
 [ $errs = 0 ] && echo "  no socket error, no non-2xx response" || { echo "  wrk reported errors:"; grep -hE 'Socket errors|Non-2xx' "$T"/wrk*.out; }
