@@ -11,6 +11,7 @@
 #include "ev.h"
 #include "h1-t.h"
 #include "lb-t.h"
+#include "qos-t.h"
 #include "relay-t.h"
 
 struct sess;
@@ -88,13 +89,13 @@ struct sess {
 	uint8_t fresh_up;               /* current upstream connection is new */
 	uint8_t connect_req;            /* current request is CONNECT */
 	uint8_t drain_seen;             /* the drain gave this idle session its grace */
-	uint8_t admitted;               /* counted in its class's in-flight requests */
+	uint8_t admitted;               /* counted in flight by the worker's struct qos */
 	int group;                      /* w->lb index of the current request */
 	int cls;                        /* Web-QoS class, -1: none */
 	int inflight_node;              /* node whose in-flight count holds this request, -1 */
 	uint64_t key;                   /* hash of the target (chash, lard) */
-	uint64_t queued_at;
-	struct sess *qnext;             /* class queue */
+	struct qos_waiter qw;           /* its place in a Web-QoS class queue (SS_QUEUED) */
+	unsigned qgen;                  /* generation of the struct qos that admitted it */
 	int node;                       /* chosen node of the current request */
 	uint64_t deadline;              /* ms; 0: none */
 	uint32_t nreq;                  /* requests on this connection */
@@ -126,10 +127,6 @@ struct l7_stats {
 	uint64_t rule_hits[CFG_MAX_RULES + 1];  /* the last one: no rule matched */
 	uint64_t group_req[CFG_MAX_GROUPS + 1];
 	uint64_t group_503[CFG_MAX_GROUPS + 1];
-	uint64_t class_req[CFG_MAX_CLASSES];
-	uint64_t class_queued[CFG_MAX_CLASSES];
-	uint64_t class_503[CFG_MAX_CLASSES];
-	uint64_t class_wait_ms[CFG_MAX_CLASSES];
 	int64_t clients;                /* open client connections */
 	int64_t upstreams;              /* open upstream connections */
 };
@@ -156,11 +153,7 @@ struct l7_worker {
 	int default_lb;                 /* lb index used when no rule matches */
 	struct cfg_group all;           /* the implicit group of every node */
 	int inflight[CFG_MAX_NODES];    /* requests this worker has at each node */
-	int total_inflight;             /* admitted requests of any class */
-	int cls_inflight[CFG_MAX_CLASSES];
-	struct sess *qhead[CFG_MAX_CLASSES], *qtail[CFG_MAX_CLASSES];
-	int qlen[CFG_MAX_CLASSES];
-	int qos_wake;                   /* a class slot was freed: dispatch the queues */
+	struct qos qos;                 /* Web-QoS admission and class queues (qos.h) */
 	struct l7_stats st;
 	char **freebufs;                /* idle session buffers of bufsz bytes */
 	int nfreebufs, maxfreebufs;

@@ -23,6 +23,7 @@
 #include "l7.h"
 #include "lb.h"
 #include "log.h"
+#include "qos.h"
 #include "relay.h"
 #include "sock.h"
 
@@ -41,32 +42,45 @@ static void l7_usage(FILE *f)
 		"Signals: TERM drains and exits, HUP reloads FILE, INT/QUIT stop at once.\n");
 }
 
-/* Takes the newest configuration: group states are rebuilt; requests
- * waiting in class queues of the old one start now (their class may no
- * longer exist), and the in-flight counts carry over. */
+/* Takes the newest configuration: group states and the Web-QoS state are
+ * rebuilt. Requests waiting in class queues of the old file start now,
+ * without a class (their class may no longer exist); requests admitted
+ * under the old file finish uncounted by the new one. Class counters carry
+ * over by class name, so /metrics stays monotonic. */
 static void l7_switch_cfg(struct l7_worker *w)
 {
-	struct sess *q[4096];
-	int nq = 0;
+	const struct cfg *old = w->cfg, *c = w->proc->cfg;
+	struct qos prev = w->qos;
 
-	for (int k = 0; k < CFG_MAX_CLASSES; k++) {
-		while (w->qhead[k] && nq < 4096) {
-			struct sess *s = w->qhead[k];
-			w->qhead[k] = s->qnext;
-			q[nq++] = s;
-		}
-		w->qhead[k] = w->qtail[k] = NULL;
-		w->qlen[k] = 0;
-		w->cls_inflight[k] = 0;
-	}
 	lb_free(w);
 	w->cfg = w->proc->cfg;
 	w->gen = w->proc->gen;
 	w->last_sweep = 0;
 	if (lb_build(w))
 		log_err("reload: out of memory building the groups' state");
-	for (int i = 0; i < nq; i++)
-		l7_requeue(q[i]);
+	qos_init(&w->qos, c);   /* cfg_load refused more than CFG_MAX_CLASSES */
+	for (int k = 0; k < c->nclasses; k++)
+		for (int j = 0; j < prev.nclasses; j++) {
+			struct qos_class *to = &w->qos.cls[k];
+			const struct qos_class *from = &prev.cls[j];
+
+			if (strcmp(c->classes[k].name, old->classes[j].name))
+				continue;
+			to->requests = from->requests;
+			to->queued = from->queued;
+			to->refused = from->refused;
+			to->cancelled = from->cancelled;
+			to->wait_ms = from->wait_ms;
+		}
+	/* the old queues' links live in the sessions: walk them as they were */
+	for (int k = 0; k < prev.nclasses; k++) {
+		struct qos_waiter *qw = prev.cls[k].head, *next;
+
+		for (; qw; qw = next) {
+			next = qw->next;
+			l7_requeue((struct sess *)((char *)qw - offsetof(struct sess, qw)));
+		}
+	}
 }
 
 static void *l7_worker_main(void *arg)
@@ -84,8 +98,7 @@ static void *l7_worker_main(void *arg)
 		}
 		if (ev_run_once(&w->loop, 100) < 0)
 			log_err("epoll_wait() failed: %s", strerror(errno));
-		if (w->qos_wake)
-			l7_qos_dispatch(w);
+		l7_qos_dispatch(w);
 		l7_reap(w);
 		sess_sweep(w);
 		l7_reap(w);
@@ -255,7 +268,7 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	w->cfg = p->cfg;
 	w->gen = p->gen;
 	w->id = id;
-	if (lb_build(w))
+	if (lb_build(w) || qos_init(&w->qos, c))
 		return -ENOMEM;
 	w->engine = c->relay == CFG_RELAY_COPY ? &relay_copy_ops : &relay_splice_ops;
 	w->bufsz = c->l7.max_head + 4096;

@@ -15,6 +15,7 @@
 #include "h1.h"
 #include "l7.h"
 #include "log.h"
+#include "qos.h"
 #include "sock.h"
 
 struct out {
@@ -124,20 +125,15 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		outf(&o, "tandem_group_unavailable_total{group=\"%s\"} %llu\n", name,
 		     (unsigned long long)SUM(st.group_503[g]));
 	}
-	outf(&o, "# HELP tandem_class_requests_total Web-QoS: requests, queued, refused (503) and queue wait by class.\n"
-		 "# TYPE tandem_class_requests_total counter\n");
-	for (int k = 0; k < c->nclasses; k++) {
-		const char *name = c->classes[k].name;
-		outf(&o, "tandem_class_requests_total{class=\"%s\"} %llu\n", name,
-		     (unsigned long long)SUM(st.class_req[k]));
-		outf(&o, "tandem_class_queued_total{class=\"%s\"} %llu\n", name,
-		     (unsigned long long)SUM(st.class_queued[k]));
-		outf(&o, "tandem_class_rejected_total{class=\"%s\"} %llu\n", name,
-		     (unsigned long long)SUM(st.class_503[k]));
-		outf(&o, "tandem_class_queue_wait_ms_total{class=\"%s\"} %llu\n", name,
-		     (unsigned long long)SUM(st.class_wait_ms[k]));
-		outf(&o, "tandem_class_inflight{class=\"%s\"} %lld\n", name, (long long)SUM(cls_inflight[k]));
-		outf(&o, "tandem_class_queue_length{class=\"%s\"} %lld\n", name, (long long)SUM(qlen[k]));
+	{
+		const struct qos *qs[p->nworkers];
+
+		for (int i = 0; i < p->nworkers; i++)
+			qs[i] = &p->workers[i]->qos;
+		if (o.len < o.cap)
+			o.len += qos_metrics_write(qs, p->nworkers, c, o.p + o.len, o.cap - o.len);
+		if (o.len >= o.cap)
+			o.len = o.cap - 1;
 	}
 	return o.len;
 }

@@ -3,7 +3,7 @@
  * included), tried in file order; the first whose matchers all hold wins.
  *
  * What the L7 session calls, and when (doc/internals/routing.md gives the
- * reasons; sess.c does all of this today except qos_*, see below):
+ * reasons; sess.c and l7_main.c do this):
  *
  *   start of a worker / reload:  lb_build(w)  ... lb_free(w)
  *                                qos_init(&q, cfg) (per worker)
@@ -30,15 +30,12 @@
  *   client gone while queued:        qos_cancel(&q, &s->qw)
  *   after every event batch:         while ((qw = qos_next(&q, now)))
  *                                        lb_pick + connect for its session
- *   timer (at qos_deadline(&q), or each sweep):
+ *   each sweep (every SWEEP_MS):
  *     qos_expire(&q, now, fn, arg)   fn answers 503 with
  *                                    "Retry-After: qos_retry_after(&q, cls)"
- *
- * Today sess.c keeps its own class queues (struct l7_worker qhead/qtail,
- * sess_admissible, l7_qos_dispatch); qos.c is the same bookkeeping as a
- * tested module, without the head-of-line blocking described in qos.h.
- * Switching over needs a struct qos in struct l7_worker and a struct
- * qos_waiter in struct sess (l7-t.h).
+ *   reload: requests still queued start without a class; requests
+ *   admitted under the old file are not released into the new struct qos
+ *   (sess->qgen); class counters carry over by class name.
  */
 #ifndef TANDEM_ROUTER_H
 #define TANDEM_ROUTER_H

@@ -11,6 +11,7 @@
  * All sockets are edge-triggered: readiness flags (crd/cwr, u->rd/u->wr)
  * remember an edge until a syscall returns EAGAIN. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "l7.h"
 #include "lb.h"
 #include "log.h"
+#include "qos.h"
 #include "relay.h"
 #include "sock.h"
 
@@ -29,10 +31,8 @@
 void sess_upstream_event(struct upconn *u, uint32_t events);
 static void sess_run(struct sess *s);
 static void sess_dispatch(struct sess *s);
-static void sess_unqueue(struct sess *s);
 static void sess_unflight(struct sess *s);
 static void sess_upstream_failed(struct sess *s, const char *why);
-static int sess_admissible(struct l7_worker *w, int cls);
 static void sess_close(struct sess *s);
 
 static const char *status_text(int code)
@@ -138,7 +138,7 @@ static void sess_local(struct sess *s, int code, const char *extra)
 		s->up = NULL;
 	}
 	if (s->st == SS_QUEUED)
-		sess_unqueue(s);
+		qos_cancel(&w->qos, &s->qw);
 	sess_unflight(s);
 	if (s->resp.rl.ops)
 		s->resp.rl.ops->release(&s->resp.rl);
@@ -535,11 +535,11 @@ static void sess_unflight(struct sess *s)
 		s->inflight_node = -1;
 	}
 	if (s->admitted) {
-		w->total_inflight--;
-		if (s->cls >= 0 && s->cls < CFG_MAX_CLASSES)
-			w->cls_inflight[s->cls]--;
+		/* a request admitted before a reload counts in the old
+		 * struct qos, which is gone */
+		if (s->qgen == w->gen)
+			qos_release(&w->qos, s->cls);
 		s->admitted = 0;
-		w->qos_wake = 1;
 	}
 }
 
@@ -653,81 +653,48 @@ static void sess_dispatch(struct sess *s)
 	sess_connect(s, n, 0);
 }
 
-/* A request of class CLS may start now: under the class's and the worker's
- * limits, and no request of this or a more urgent class waits before it. */
-static int sess_admissible(struct l7_worker *w, int cls)
-{
-	const struct cfg *c = w->cfg;
-
-	if (c->classes[cls].max_inflight && w->cls_inflight[cls] >= c->classes[cls].max_inflight)
-		return 0;
-	if (c->l7.max_inflight && w->total_inflight >= c->l7.max_inflight)
-		return 0;
-	for (int k = 0; k < c->nclasses; k++)
-		if (w->qhead[k] && c->classes[k].priority <= c->classes[cls].priority)
-			return 0;
-	return 1;
-}
-
-static void sess_unqueue(struct sess *s)
-{
-	struct l7_worker *w = s->w;
-	struct sess **pp = &w->qhead[s->cls], *prev = NULL;
-
-	for (; *pp; prev = *pp, pp = &(*pp)->qnext) {
-		if (*pp != s)
-			continue;
-		*pp = s->qnext;
-		if (w->qtail[s->cls] == s)
-			w->qtail[s->cls] = prev;
-		w->qlen[s->cls]--;
-		break;
-	}
-	s->qnext = NULL;
-}
-
 void l7_requeue(struct sess *s)
 {
 	struct l7_worker *w = s->w;
 
-	/* after a reload: class indexes of the old file mean nothing now */
-	s->qnext = NULL;
+	/* after a reload: class indexes of the old file mean nothing now,
+	 * so the request goes on without a class */
+	s->qw.cls = -1;
 	s->cls = -1;
 	if (s->group >= w->nlb)
 		s->group = w->default_lb;
+	qos_admit(&w->qos, -1, NULL, w->loop.now_ms);
 	s->admitted = 1;
-	w->total_inflight++;
+	s->qgen = w->gen;
 	sess_dispatch(s);
 	sess_run(s);
 }
 
 void l7_qos_dispatch(struct l7_worker *w)
 {
-	const struct cfg *c = w->cfg;
+	struct qos_waiter *qw;
 
-	w->qos_wake = 0;
-	for (;;) {
-		int best = -1;
+	/* qos_next counts the request in flight before it is resumed */
+	while ((qw = qos_next(&w->qos, w->loop.now_ms))) {
+		struct sess *s = (struct sess *)((char *)qw - offsetof(struct sess, qw));
 
-		/* the most urgent class with someone waiting... */
-		for (int k = 0; k < c->nclasses; k++)
-			if (w->qhead[k] && (best < 0 || c->classes[k].priority < c->classes[best].priority))
-				best = k;
-		if (best < 0)
-			return;
-		/* ...goes first, if it may */
-		if ((c->classes[best].max_inflight && w->cls_inflight[best] >= c->classes[best].max_inflight) ||
-		    (c->l7.max_inflight && w->total_inflight >= c->l7.max_inflight))
-			return;
-		struct sess *s = w->qhead[best];
-		sess_unqueue(s);
-		w->st.class_wait_ms[best] += w->loop.now_ms - s->queued_at;
 		s->admitted = 1;
-		w->total_inflight++;
-		w->cls_inflight[best]++;
+		s->qgen = w->gen;
 		sess_dispatch(s);
 		sess_run(s);
 	}
+}
+
+/* qos_expire's callback: a request waited past its class's queue_timeout */
+static void sess_refuse(struct qos_waiter *qw, void *arg)
+{
+	struct sess *s = (struct sess *)((char *)qw - offsetof(struct sess, qw));
+	char extra[64];
+
+	(void)arg;
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", qos_retry_after(&s->w->qos, s->cls));
+	sess_local(s, 503, extra);
+	sess_run(s);
 }
 
 /* Parses the request head in cin and starts the exchange. */
@@ -794,28 +761,15 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 	w->st.rule_hits[rule < 0 ? CFG_MAX_RULES : rule]++;
 	w->st.group_req[s->group]++;
 	s->key = lb_key(m->target.p, m->target.len);
-	if (s->cls >= 0) {
-		w->st.class_req[s->cls]++;
-		if (!sess_admissible(w, s->cls)) {
-			/* over its class's limit: wait in the class queue */
-			w->st.class_queued[s->cls]++;
-			s->st = SS_QUEUED;
-			s->queued_at = w->loop.now_ms;
-			s->deadline = w->loop.now_ms + w->cfg->classes[s->cls].queue_timeout;
-			s->qnext = NULL;
-			if (w->qtail[s->cls])
-				w->qtail[s->cls]->qnext = s;
-			else
-				w->qhead[s->cls] = s;
-			w->qtail[s->cls] = s;
-			w->qlen[s->cls]++;
-			return;
-		}
+	s->qgen = w->gen;
+	if (qos_admit(&w->qos, s->cls, &s->qw, w->loop.now_ms)) {
+		/* over a limit: wait in the class queue; qos_expire answers
+		 * 503 at its deadline, the sweep leaves it alone */
+		s->st = SS_QUEUED;
+		s->deadline = 0;
+		return;
 	}
 	s->admitted = 1;
-	w->total_inflight++;
-	if (s->cls >= 0)
-		w->cls_inflight[s->cls]++;
 	sess_dispatch(s);
 }
 
@@ -1076,7 +1030,7 @@ static void sess_close(struct sess *s)
 	if (s->st == SS_DEAD)
 		return;
 	if (s->st == SS_QUEUED)
-		sess_unqueue(s);
+		qos_cancel(&w->qos, &s->qw);
 	sess_unflight(s);
 
 	if (s->up) {
@@ -1331,6 +1285,7 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 		s->node = -1;
 		s->inflight_node = -1;
 		s->cls = -1;
+		s->qw.cls = -1;
 		s->deadline = w->loop.now_ms + c->l7.client_header_timeout;
 		sock_addr_text(&ss, s->peer, sizeof(s->peer));
 		if (ev_add(&w->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
@@ -1357,6 +1312,7 @@ void sess_sweep(struct l7_worker *w)
 	if (now - w->last_sweep < SWEEP_MS)
 		return;
 	w->last_sweep = now;
+	qos_expire(&w->qos, now, sess_refuse, NULL);
 	for (s = w->sessions; s; s = next) {
 		next = s->next;
 		if (!s->deadline || now < s->deadline || s->st == SS_DEAD)
@@ -1375,11 +1331,7 @@ void sess_sweep(struct l7_worker *w)
 			sess_local(s, 504, NULL);
 			sess_run(s);
 			break;
-		case SS_QUEUED:
-			w->st.class_503[s->cls]++;
-			w->st.class_wait_ms[s->cls] += now - s->queued_at;
-			sess_local(s, 503, "Retry-After: 1\r\n");
-			sess_run(s);
+		case SS_QUEUED:         /* no deadline: qos_expire above */
 			break;
 		case SS_EXCHANGE:
 			if (s->resp_started) {
