@@ -5,7 +5,9 @@
 # moves only that node's URLs; weighted rr splits 1:3; wlc avoids a slow
 # origin; weight 0 drains; a dead origin is marked down, probed and put
 # back, with no failed GET meanwhile; a class over max_inflight queues and
-# answers 503 with Retry-After after queue_timeout.
+# answers 503 with Retry-After after queue_timeout; a more urgent class goes
+# first, a class held back by its own limit holds back no other, and a
+# reload starts the queued requests.
 source "$(dirname "$0")/origin.sh"
 
 make_files
@@ -184,5 +186,63 @@ ok $([ $ok_n -ge 1 ] && [ $busy -ge 1 ] && [ $((ok_n + busy)) -eq 5 ] && echo 0 
 	"bulk over max_inflight: $ok_n served in turn, $busy refused after queue_timeout, none lost"
 grep -l ' 503 ' "$T"/q.h* | head -1 | xargs grep -q 'Retry-After: 1'; ok $? "the 503 says Retry-After"
 ok $([ "$(metric 'tandem_class_queued_total{class="bulk"}' $((BASE + 22)))" -ge 1 ] && echo 0 || echo 1) "queued requests counted"
+
+# Web-QoS priority: one request in flight for the whole switch; two "lo"
+# requests queue, then a "hi" one arrives: it is served before both
+conf "$T/p.ini" <<CONF
+[group slow]
+nodes = be3
+[class hi]
+priority = 0
+queue_timeout = 5s
+[class lo]
+priority = 2
+queue_timeout = 5s
+[rule hi]
+path_prefix = /slow/hi
+group = slow
+class = hi
+[rule lo]
+path_prefix = /slow/lo
+group = slow
+class = lo
+CONF
+sed -i 's/^workers = 1$/workers = 1\nmax_inflight = 1/' "$T/p.ini"
+cp "$T/p.ini" "$T/c3.ini"; kill -HUP $TANDEM_PID; sleep 0.5
+fin() { curl -s -o /dev/null "$S2/slow/$1"; echo "$1 $(date +%s%N)" >> "$T/order"; }
+: > "$T/order"; lp=()
+fin lo1 & lp+=($!); sleep 0.1
+fin lo2 & lp+=($!); sleep 0.05
+fin lo3 & lp+=($!); sleep 0.05
+fin hi1 & lp+=($!)
+wait "${lp[@]}"
+is "$(sort -k2 -n "$T/order" | awk '{ printf "%s ", $1 }')" "lo1 hi1 lo2 lo3 " \
+	"max_inflight 1: a later hi request is served before lo requests queued earlier; lo keeps its order"
+is "$(metric 'tandem_class_queued_total{class="lo"}' $((BASE + 22)))" 2 "both waiting lo requests counted as queued"
+
+# a class held back only by its own max_inflight does not hold back a less
+# urgent class that has room
+sed -i 's/^max_inflight = 1$/max_inflight = 8/; s/^priority = 0$/priority = 0\nmax_inflight = 1/' "$T/p.ini"
+cp "$T/p.ini" "$T/c3.ini"; kill -HUP $TANDEM_PID; sleep 0.5
+qhi=$(metric 'tandem_class_queued_total{class="hi"}' $((BASE + 22)))
+qlo=$(metric 'tandem_class_queued_total{class="lo"}' $((BASE + 22)))
+: > "$T/order"; lp=()
+for j in 1 2 3; do fin hi$j & lp+=($!); done
+sleep 0.1
+for j in 1 2; do fin lo$j & lp+=($!); done
+wait "${lp[@]}"
+is "$(wc -l < "$T/order")" 5 "five requests answered"
+is $(($(metric 'tandem_class_queued_total{class="hi"}' $((BASE + 22))) - qhi)) 2 "hi over its own max_inflight 1: two queued"
+is $(($(metric 'tandem_class_queued_total{class="lo"}' $((BASE + 22))) - qlo)) 0 "lo started at once, none queued"
+is "$(metric 'tandem_class_rejected_total{class="hi"}' $((BASE + 22)))" 0 "none refused"
+
+# a reload while requests wait in a class queue: they start, none is lost
+lp=()
+for j in 1 2 3; do curl -s -o /dev/null -w '%{http_code}\n' "$S2/slow/hi$j" > "$T/r.$j" & lp+=($!); done
+sleep 0.1
+kill -HUP $TANDEM_PID
+wait "${lp[@]}"
+is "$(cat "$T"/r.[123] | tr '\n' ' ')" "200 200 200 " "reload with two requests queued: all three answered 200"
+is "$(metric 'tandem_class_queue_length{class="hi"}' $((BASE + 22)))" 0 "nothing left in the queue"
 
 done_testing
