@@ -34,6 +34,19 @@ uint64_t lb_key(const char *p, size_t n)
 	return h;
 }
 
+uint64_t lb_key_msg(const struct h1_msg *m)
+{
+	const char *end = m->target.p + m->target.len, *p;
+	size_t len;
+
+	/* the origin-form part, query included: "http://h/a?b" and "/a?b"
+	 * are one URL to chash and lard */
+	p = router_path(m, &len);
+	if (p == end)
+		return lb_key("/", 1);
+	return lb_key(p, end - p);
+}
+
 int lb_usable(struct l7_worker *w, int n)
 {
 	return w->cfg->nodes[n].weight > 0 && check_up(w->proc, n);

@@ -33,6 +33,11 @@ int lb_usable(struct l7_worker *w, int n);
 
 /* lb_key: the hash of a request target that chash and lard use. */
 uint64_t lb_key(const char *p, size_t n);
+/* lb_key_msg: lb_key of M's target in origin-form (path and query; an
+ * absolute-form target hashes like its origin-form, "" like "/"). The host
+ * is not part of it: a rule per host gives hosts their own groups. */
+struct h1_msg;
+uint64_t lb_key_msg(const struct h1_msg *m);
 
 /* lb_report: the outcome of a connection to node N: OK 1 is
  * check_report_success(), OK 0 check_report_failure(). */

@@ -760,7 +760,7 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 	rule = lb_route(w, m, &s->group, &s->cls);
 	w->st.rule_hits[rule < 0 ? CFG_MAX_RULES : rule]++;
 	w->st.group_req[s->group]++;
-	s->key = lb_key(m->target.p, m->target.len);
+	s->key = lb_key_msg(m);
 	s->qgen = w->gen;
 	if (qos_admit(&w->qos, s->cls, &s->qw, w->loop.now_ms)) {
 		/* over a limit: wait in the class queue; qos_expire answers

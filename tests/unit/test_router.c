@@ -275,8 +275,25 @@ static void test_errors(void)
 	cfg_free(c);
 }
 
+/* chash and lard hash one URL the same whatever form its target takes */
+static void test_key(void)
+{
+	uint64_t k;
+
+	k = lb_key_msg(req("GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"));
+	is_int(lb_key_msg(req("GET http://h/a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")) == k, 1,
+	       "key: absolute-form target hashes like its origin-form");
+	is_int(lb_key_msg(req("GET http://other:8080/a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")) == k, 1,
+	       "key: the authority is not part of it");
+	is_int(lb_key_msg(req("GET /a/b?x=2 HTTP/1.1\r\nHost: h\r\n\r\n")) != k, 1,
+	       "key: the query is");
+	k = lb_key_msg(req("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+	is_int(lb_key_msg(req("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n")) == k, 1, "key: http://h is /");
+}
+
 int main(void)
 {
+	test_key();
 	test_match();
 	test_default_group();
 	test_cost();
