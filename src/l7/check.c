@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "l7.h"
 #include "log.h"
 
 int check_up(const struct l7_proc *p, int n)
@@ -84,7 +85,7 @@ static void *check_main(void *arg)
 
 	while (!p->stop) {
 		/* a reload swaps p->cfg: take the newest at each round */
-		struct cfg *c = __atomic_load_n(&p->cfg, __ATOMIC_ACQUIRE);
+		struct cfg *c = l7_cfg_enter(p, &p->probe_gen);
 		int interval = c->l7.check_interval;
 
 		for (int n = 0; n < c->nnodes && !p->stop; n++) {
@@ -96,6 +97,7 @@ static void *check_main(void *arg)
 				log_info("node %s answers its health check again: marked up", c->nodes[n].name);
 			}
 		}
+		l7_cfg_leave(&p->probe_gen);
 		for (int t = 0; t < interval && !p->stop; t += 50)
 			usleep(50000);
 	}

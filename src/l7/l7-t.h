@@ -136,6 +136,7 @@ struct l7_worker {
 	struct l7_proc *proc;
 	struct cfg *cfg;                /* the configuration this worker runs */
 	unsigned gen;                   /* generation of cfg */
+	unsigned cfg_ack;               /* atomic: gen, published once the worker no longer reads an older cfg */
 	int id;
 	struct ev_io lsn;
 	struct sess *sessions;          /* every open session, for the timeout sweep */
@@ -160,11 +161,19 @@ struct l7_worker {
 	uint32_t bufsz;
 };
 
+#define L7_GEN_NONE 0xffffffffu
+
 /* The process: configuration, its node, workers. */
 struct l7_proc {
 	struct cfg *cfg;                /* the newest configuration */
-	struct cfg *old_cfg;            /* the one before, kept until the next reload */
 	volatile unsigned gen;          /* bumped by each reload */
+	/* Configurations replaced by reloads that a thread may still read,
+	 * freed once no reader is on their generation (l7_cfg_retire). Every
+	 * reader publishes the generation it reads: the workers in cfg_ack,
+	 * the probe and the admin threads here (L7_GEN_NONE: reading none). */
+	struct { struct cfg *cfg; unsigned gen; } retired[16];
+	int nretired;
+	unsigned probe_gen, admin_gen;
 	struct cfg_node *self;
 	int self_idx;
 	int nworkers;

@@ -57,4 +57,20 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap);
  * of its own. Returns 0 or -errno. */
 int l7_admin_start(struct l7_proc *p);
 
+/* l7_cfg_enter: for a thread other than a worker, the newest configuration,
+ * after publishing in *SLOT the generation it reads; l7_cfg_leave when done
+ * (the configuration may be freed from then on). */
+static inline struct cfg *l7_cfg_enter(struct l7_proc *p, unsigned *slot)
+{
+	/* the generation is bumped after the new cfg is stored: the cfg
+	 * loaded below is at least as new as the one published */
+	__atomic_store_n(slot, __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&p->cfg, __ATOMIC_SEQ_CST);
+}
+
+static inline void l7_cfg_leave(unsigned *slot)
+{
+	__atomic_store_n(slot, L7_GEN_NONE, __ATOMIC_RELEASE);
+}
+
 #endif

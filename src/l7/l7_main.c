@@ -49,12 +49,15 @@ static void l7_usage(FILE *f)
  * over by class name, so /metrics stays monotonic. */
 static void l7_switch_cfg(struct l7_worker *w)
 {
-	const struct cfg *old = w->cfg, *c = w->proc->cfg;
+	const struct cfg *old = w->cfg;
+	struct cfg *c;
 	struct qos prev = w->qos;
 
 	lb_free(w);
-	w->cfg = w->proc->cfg;
-	w->gen = w->proc->gen;
+	/* the generation first: the cfg loaded after it is at least as new,
+	 * so cfg_ack never claims a newer cfg than the one in use */
+	w->gen = __atomic_load_n(&w->proc->gen, __ATOMIC_SEQ_CST);
+	w->cfg = c = __atomic_load_n(&w->proc->cfg, __ATOMIC_SEQ_CST);
 	w->last_sweep = 0;
 	if (lb_build(w))
 		log_err("reload: out of memory building the groups' state");
@@ -81,6 +84,8 @@ static void l7_switch_cfg(struct l7_worker *w)
 			l7_requeue((struct sess *)((char *)qw - offsetof(struct sess, qw)));
 		}
 	}
+	/* nothing of the old configuration is read from here on */
+	__atomic_store_n(&w->cfg_ack, w->gen, __ATOMIC_SEQ_CST);
 }
 
 static void *l7_worker_main(void *arg)
@@ -267,6 +272,7 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	w->proc = p;
 	w->cfg = p->cfg;
 	w->gen = p->gen;
+	w->cfg_ack = p->gen;
 	w->id = id;
 	if (lb_build(w) || qos_init(&w->qos, c))
 		return -ENOMEM;
@@ -298,6 +304,44 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	return ev_add(&w->loop, &w->lsn, EPOLLIN);
 }
 
+/* The oldest generation a thread may still read. */
+static unsigned l7_cfg_oldest(struct l7_proc *p)
+{
+	unsigned g = __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST), x;
+
+	for (int i = 0; i < p->nworkers; i++)
+		if ((x = __atomic_load_n(&p->workers[i]->cfg_ack, __ATOMIC_SEQ_CST)) < g)
+			g = x;
+	if ((x = __atomic_load_n(&p->probe_gen, __ATOMIC_SEQ_CST)) < g)
+		g = x;
+	if ((x = __atomic_load_n(&p->admin_gen, __ATOMIC_SEQ_CST)) < g)
+		g = x;
+	return g;
+}
+
+/* Frees the replaced configurations no thread reads any more, waiting up to
+ * WAIT_MS for the workers to take the newest (each takes it at its next
+ * loop turn, within 100 ms) and for a probe round or a scrape to end. What
+ * is still read then stays for the next reload or the exit. */
+static void l7_cfg_retire(struct l7_proc *p, int wait_ms)
+{
+	for (int t = 0;; t += 5) {
+		unsigned oldest = l7_cfg_oldest(p);
+		int k = 0;
+
+		for (int i = 0; i < p->nretired; i++) {
+			if (p->retired[i].gen < oldest)
+				cfg_free(p->retired[i].cfg);
+			else
+				p->retired[k++] = p->retired[i];
+		}
+		p->nretired = k;
+		if (!k || t >= wait_ms)
+			return;
+		usleep(5000);
+	}
+}
+
 /* SIGHUP: reads the cluster file again. A file with errors changes
  * nothing; a good one is taken by each worker at its next loop turn, for
  * requests that start from then on. Listening addresses stay as started. */
@@ -326,14 +370,18 @@ static void l7_reload(struct l7_proc *p, const char *file)
 		log_warn("reload: listening address, relay and workers take a restart to change");
 	c->relay = p->cfg->relay;
 	self->l7 = p->self->l7;
-	/* a worker may still be reading the configuration before last until
-	 * its next turn: that one is freed now, the last one next time */
-	cfg_free(p->old_cfg);
-	p->old_cfg = p->cfg;
-	__atomic_store_n(&p->cfg, c, __ATOMIC_RELEASE);
+	if (p->nretired == (int)(sizeof(p->retired) / sizeof(p->retired[0]))) {
+		log_err("reload: %d earlier configurations are still in use, try again later", p->nretired);
+		cfg_free(c);
+		return;
+	}
+	p->retired[p->nretired].cfg = p->cfg;
+	p->retired[p->nretired++].gen = p->gen;
+	__atomic_store_n(&p->cfg, c, __ATOMIC_SEQ_CST);
 	p->self = self;
 	p->self_idx = self - c->nodes;
-	__atomic_add_fetch(&p->gen, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST);
+	l7_cfg_retire(p, 2000);
 	log_info("reload: %s, %d node(s), generation %u", file, c->nnodes, p->gen);
 }
 
@@ -348,7 +396,8 @@ int l7_main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *file = NULL, *node = NULL;
-	struct l7_proc proc = { .admin_fd = -1, .ctl_fd = -1, .drain_timeout = 10000 };
+	struct l7_proc proc = { .admin_fd = -1, .ctl_fd = -1, .drain_timeout = 10000,
+				.probe_gen = L7_GEN_NONE, .admin_gen = L7_GEN_NONE };
 	pthread_t *threads = NULL;
 	char role[64];
 	sigset_t set;
@@ -506,7 +555,8 @@ out:
 		free(w);
 	}
 	free(proc.workers);
-	cfg_free(proc.old_cfg);
+	for (int i = 0; i < proc.nretired; i++)
+		cfg_free(proc.retired[i].cfg);
 	cfg_free(proc.cfg);
 	free(threads);
 	return rc;

@@ -47,7 +47,7 @@ static void outf(struct out *o, const char *fmt, ...)
 size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 {
 	static const char *codes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
-	struct cfg *c = p->cfg;
+	struct cfg *c = l7_cfg_enter(p, &p->admin_gen);
 	struct out o = { buf, 0, cap };
 
 	outf(&o, "# HELP tandem_requests_total Requests forwarded, by node and status class.\n"
@@ -135,6 +135,7 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		if (o.len >= o.cap)
 			o.len = o.cap - 1;
 	}
+	l7_cfg_leave(&p->admin_gen);
 	return o.len;
 }
 
