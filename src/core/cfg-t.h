@@ -74,7 +74,7 @@ struct cfg_rule {
 	int nm;
 	char group_name[CFG_NAME_MAX], class_name[CFG_NAME_MAX];
 	int group_line, class_line;
-	int group;                      /* index in cfg.groups */
+	int group;                      /* index in cfg.groups; -1: none (the default group) */
 	int cls;                        /* index in cfg.classes, -1: none */
 };
 

@@ -709,14 +709,14 @@ static void cfg_check(struct cfg_parse *p)
 		struct cfg_rule *r = &c->rules[i];
 		int found = -1;
 
-		if (!r->group_name[0]) {
-			cfg_error(p, r->line, "rule '%s' has no group", r->name);
-			continue;
-		}
+		/* a rule without group keeps the default group and only sets
+		 * the class; a rule with neither would do nothing */
+		if (!r->group_name[0] && !r->class_name[0])
+			cfg_error(p, r->line, "rule '%s' has neither group nor class", r->name);
 		for (int g = 0; g < c->ngroups; g++)
 			if (!strcmp(c->groups[g].name, r->group_name))
 				found = g;
-		if (found < 0)
+		if (found < 0 && r->group_name[0])
 			cfg_error(p, r->group_line, "rule '%s' names unknown group '%s'", r->name, r->group_name);
 		r->group = found;
 		if (r->class_name[0]) {

@@ -104,7 +104,8 @@ int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls)
 		*group = w->default_lb;
 		*cls = -1;
 	} else {
-		*group = w->cfg->rules[r].group;
+		/* -1: a rule that only sets the class */
+		*group = w->cfg->rules[r].group < 0 ? w->default_lb : w->cfg->rules[r].group;
 		*cls = w->cfg->rules[r].cls;
 	}
 	return r;

@@ -228,7 +228,7 @@ static void test_errors(void)
 		"@:17: bad regex '([a-z' for 'path_regex' in [rule r1]: ",
 		"@:18: rule 'r1' names unknown group 'nogroup'\n",
 		"@:21: rule 'r2' names unknown class 'noclass'\n",
-		"@:23: rule 'r3' has no group\n",
+		"@:23: rule 'r3' has neither group nor class\n",
 		"@:26: bad value 'NoColon' for 'header' in [rule r4]\n",
 		"@:30: bad value 'random' for 'policy' in [group p]\n",
 		"@:32: bad value '-1' for 'priority' in [class c]\n",
@@ -272,6 +272,10 @@ static void test_errors(void)
 	is_int(c->rules[0].cls, 0, "and a rule may name it");
 	is_int(c->classes[0].priority, 1, "default priority 1");
 	is_int(c->classes[0].queue_timeout, 2000, "default queue_timeout 2 s");
+	cfg_free(c);
+	/* a rule may set only the class: its requests stay in the default group */
+	c = load_ok("[node a]\nweb = 127.0.0.1:1\n[class k]\n[rule r]\npath_prefix = /\nclass = k\n");
+	is_int(c->rules[0].group, -1, "a rule with a class and no group: group -1 (the default)");
 	cfg_free(c);
 }
 
