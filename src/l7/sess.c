@@ -1230,6 +1230,12 @@ static void sess_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
 
 	if (s->st == SS_DEAD)
 		return;         /* closed earlier in this batch of events */
+	if (s->st == SS_QUEUED && (events & (EPOLLHUP | EPOLLERR))) {
+		/* reset while its request waits: nobody is left to answer
+		 * (a half-close, EPOLLRDHUP alone, still wants the response) */
+		sess_close(s);
+		return;
+	}
 	s->crd = rd_flag(s->crd, events);
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		s->cwr = 1;
