@@ -7,6 +7,7 @@
 # past queue_timeout get 503 with Retry-After, each one counted in /metrics.
 # Interactive latency, unloaded and under the flood, is printed (medians and
 # their ratio), not asserted: these machines are too noisy for a threshold.
+# A client that resets while queued leaves the queue at once.
 source "$(dirname "$0")/lib.sh"
 
 command -v wrk >/dev/null || { skip_all "wrk missing"; exit 0; }
@@ -85,6 +86,31 @@ n503=$(grep -l '^HTTP/1.1 503' "$T"/h.* | wc -l)
 ok $([ "$n503" -ge 1 ] && echo 0 || echo 1) "16 requests of 0.6 s at once, room for $BULK_MAX and 1 s of queue: $n503 refused"
 ra=$(grep -l '^HTTP/1.1 503' "$T"/h.* | head -1 | xargs -r grep -h '^Retry-After' | tr -d '\r')
 is "$ra" "Retry-After: 1" "the 503 carries Retry-After: 1 (the class's queue_timeout)"
+
+# a client that resets its connection while its request waits leaves the
+# queue at once (counted as cancelled), it is not answered later
+c0=$(metric 'tandem_class_cancelled_total{class="bulk"}')
+rl=()
+for i in $(seq $BULK_MAX); do curl -s -o /dev/null "$U/slow/1.5" & rl+=($!); done
+bulk_is() { test "$(metric "tandem_class_$1{class=\"bulk\"}")" = "$2"; }
+wait_for 1 bulk_is inflight $BULK_MAX
+python3 - "$L7" "$ADM" <<'PY'
+import socket, struct, sys, time, urllib.request
+def qlen():
+    m = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[2]).read().decode()
+    return [l.split()[1] for l in m.splitlines() if l.startswith('tandem_class_queue_length{class="bulk"}')][0]
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /slow/0.1 HTTP/1.1\r\nHost: t\r\n\r\n")
+t = time.time()
+while qlen() != "1" and time.time() - t < 0.8:
+    time.sleep(0.02)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()   # RST
+PY
+wait_for 1 bulk_is queue_length 0
+is $(( $(metric 'tandem_class_cancelled_total{class="bulk"}') - c0 )) 1 "a client reset while queued: cancelled at once"
+is "$(metric 'tandem_class_queue_length{class="bulk"}')" 0 "and the queue is empty"
+wait "${rl[@]}"
 
 mi=$(median "$T/idle"); mb=$(median "$T/busy")
 echo "# interactive latency, median: unloaded ${mi}s, under the bulk flood ${mb}s ($(awk -v a="$mi" -v b="$mb" 'BEGIN { if (a > 0) printf "%.2fx", b / a; else print "n/a" }'))"
