@@ -139,7 +139,9 @@ for j in $(seq 8); do
 done
 wait "${lp[@]}"
 s3=$(cat "$T"/wlc.* | grep -c be3); tot=$(cat "$T"/wlc.* | wc -l)
-ok $([ $tot -eq 120 ] && [ $s3 -lt 20 ] && echo 0 || echo 1) "wlc: the slow origin got $s3 of $tot requests (rr would give 40)"
+# (about 10 on a quiet box; a loaded one makes every origin slow, so the
+# bound sits between that and rr's share)
+ok $([ $tot -eq 120 ] && [ $s3 -lt 30 ] && echo 0 || echo 1) "wlc: the slow origin got $s3 of $tot requests (rr would give 40)"
 
 # drain and node down
 conf "$T/d.ini" <<CONF

@@ -60,14 +60,16 @@ open(out, "a").write("408 %d\n" % answered)
 time.sleep(1)
 PY
 spid=$!
-for _ in $(seq 200); do grep -q idle "$T/slow.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q idle "$T/slow.out" 2>/dev/null && break; sleep 0.1; done
 rss1=$(awk '/VmRSS/ { print $2 }' /proc/$TANDEM_PID/status)
-for _ in $(seq 100); do grep -q ready "$T/slow.out" 2>/dev/null && break; sleep 0.1; done
-sleep 0.5
+for _ in $(seq 300); do grep -q ready "$T/slow.out" 2>/dev/null && break; sleep 0.1; done
+# counted now: the slowloris connections get their 408 client_header_timeout later
+sleep 0.2
+conns=$(metric tandem_client_connections $ADM)
+sleep 0.3
 loaded=$(lat)
 n=0; for i in $(seq 20); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$L7/1k")" = 200 ] && n=$((n + 1)); done
 echo "$n 200" > "$T/normal"
-conns=$(metric tandem_client_connections $ADM)
 wait $spid
 ok $([ "$conns" -ge 2100 ] && echo 0 || echo 1) "2000 idle keep-alive and 200 slowloris connections open ($conns)"
 per=$(( (rss1 - rss0) * 1024 / 2000 ))
