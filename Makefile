@@ -95,6 +95,12 @@ $(O)/tests/bpf/%: tests/bpf/%.c $(LIB_OBJS)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The bench helper origin of bench/locality (not part of all: tandem does not need it).
+$(O)/bench/cacheorigin: bench/locality/cacheorigin.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $<
+
 build/fuzz/%: tests/fuzz/%.c $(HTTP_SRCS)
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
@@ -144,6 +150,7 @@ help:
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 	@echo "make bench      bench/relay: tandem vs HAProxy vs direct (CSV + plot)"
 	@echo "make demo       the loopback demo (README's first command)"
+	@echo "bench/locality/run.sh  rr vs chash vs lard on origins with bounded caches (CSV + plot)"
 	@echo "make deps       install the Debian packages (root)"
 	@echo "options: V=1 (show commands), SAN=1 (sanitizers, into build/san)"
 
