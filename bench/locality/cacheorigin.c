@@ -2,23 +2,26 @@
  * bounded in-memory cache in front of an emulated disk, so that locality
  * shows on one machine (where every nginx would share the kernel's page
  * cache). It owns one listening socket, one thread per connection, an LRU
- * cache of at most CACHE bytes of bodies and one "disk": a miss waits for
- * the disk in FIFO order, holds it for SEEK plus size/bandwidth (the disk
- * model of Pai et al., ASPLOS 1998), then makes the body and caches it.
- *
+ * cache of at most CACHE bytes of bodies and one "disk": reads are served
+ * one at a time in arrival order, each for SEEK plus size/bandwidth (the
+ * disk model of Pai et al., ASPLOS 1998). The disk is a schedule, not a
+ * lock: a read ends at max(now, end of the previous read) + its time, and
+ * its thread sleeps until then, so a thread that wakes late on a busy
+ * machine delays its own response, not the disk. *
  * HTTP/1.1 keep-alive, GET only; every response has a Content-Length. Any
  * path is an object: its size (in [MIN, MAX]) and its bytes come from a hash
  * of the request target, so a client can recompute them (bench/locality/
  * body.py does). GET /__stats answers the counters as "name value" lines:
- * requests, hits (found in the cache on arrival), misses, reads (disk reads
- * done; a miss that finds its object cached once its turn at the disk comes
- * is not read again), evictions, objects, bytes (cached), disk_busy_us;
+ * requests, hits (cached on arrival), misses, reads (disk reads: misses of
+ * an object already being read wait for that read), evictions, objects,
+ * bytes (cached), disk_busy_us (the disk's service time, all reads);
  * GET /__keys the cached targets, one a line (the bench counts how many
  * nodes cache each object).
  *
  *   cacheorigin -l 127.0.0.1:PORT [-n NAME] [-c CACHE_BYTES] [-s SEEK_US]
  *               [-b BYTES_PER_S] [-z MIN-MAX]
  * Sizes take a k or m suffix (KiB, MiB). SIGTERM or SIGINT end it. */
+#define _GNU_SOURCE             /* memmem, accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -55,24 +58,21 @@ struct blob {
 struct ent {
 	char *key;
 	uint64_t h;
-	struct blob *b;
+	struct blob *b;                 /* NULL while the disk reads it */
 	struct ent *hnext;              /* bucket chain */
-	struct ent *prev, *next;        /* LRU list, head = most recent */
+	struct ent *prev, *next;        /* LRU list (loaded entries only), head = most recent */
 };
 
+/* One lock for the cache and the disk's schedule: both are touched for a
+ * few instructions per request. */
 static struct {
 	pthread_mutex_t mu;
+	pthread_cond_t loaded;          /* broadcast when a read ends */
 	struct ent *bucket[NBUCKETS];
 	struct ent *head, *tail;
 	uint64_t bytes, objects;
-} cache = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-/* The disk: a ticket lock, so misses are served in arrival order. */
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	uint64_t next, serving;
-} disk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	uint64_t disk_free_ns;          /* when the disk ends its last scheduled read */
+} cache = { .mu = PTHREAD_MUTEX_INITIALIZER, .loaded = PTHREAD_COND_INITIALIZER };
 
 static struct {
 	uint64_t requests, hits, misses, reads, evictions, disk_busy_us;
@@ -153,21 +153,29 @@ static void lru_push(struct ent *e)
 		cache.tail = e;
 }
 
-/* cache.mu held: drop the least recently used entry */
-static void cache_evict_one(void)
+/* cache.mu held: unlink E from its bucket and free it (not in the LRU) */
+static void cache_drop(struct ent *e)
 {
-	struct ent *e = cache.tail, **pp;
+	struct ent **pp;
 
-	lru_unlink(e);
 	for (pp = &cache.bucket[e->h % NBUCKETS]; *pp != e; pp = &(*pp)->hnext)
 		;
 	*pp = e->hnext;
+	free(e->key);
+	free(e);
+}
+
+/* cache.mu held: drop the least recently used entry */
+static void cache_evict_one(void)
+{
+	struct ent *e = cache.tail;
+
+	lru_unlink(e);
 	cache.bytes -= e->b->len;
 	cache.objects--;
 	ADD(evictions, 1);
 	blob_put(e->b);
-	free(e->key);
-	free(e);
+	cache_drop(e);
 }
 
 /* cache.mu held: a hit takes a reference and moves to the LRU head */
@@ -179,21 +187,12 @@ static struct blob *cache_take(struct ent *e)
 	return e->b;
 }
 
-static void disk_wait_turn(void)
+static uint64_t now_ns(void)
 {
-	pthread_mutex_lock(&disk.mu);
-	uint64_t t = disk.next++;
-	while (t != disk.serving)
-		pthread_cond_wait(&disk.cv, &disk.mu);
-	pthread_mutex_unlock(&disk.mu);
-}
+	struct timespec ts;
 
-static void disk_done(void)
-{
-	pthread_mutex_lock(&disk.mu);
-	disk.serving++;
-	pthread_cond_broadcast(&disk.cv);
-	pthread_mutex_unlock(&disk.mu);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* The body of KEY, with a reference the caller drops (blob_put); NULL when
@@ -203,71 +202,74 @@ static struct blob *obj_get(const char *key, size_t n, int *hit)
 	uint64_t h = obj_hash(key, n);
 	struct ent *e;
 	struct blob *b;
+	int first = 1;
 
 	pthread_mutex_lock(&cache.mu);
-	e = cache_find(key, n, h);
-	if (e) {
-		b = cache_take(e);
-		pthread_mutex_unlock(&cache.mu);
-		ADD(hits, 1);
-		*hit = 1;
-		return b;
+	for (;;) {
+		e = cache_find(key, n, h);
+		if (first) {
+			*hit = e && e->b;
+			ADD(hits, *hit);
+			ADD(misses, !*hit);
+			first = 0;
+		}
+		if (e && e->b) {
+			b = cache_take(e);
+			pthread_mutex_unlock(&cache.mu);
+			return b;
+		}
+		if (!e)
+			break;
+		/* being read: wait for a read to end, then look again (E may
+		 * be gone by then: evicted, or its read failed) */
+		pthread_cond_wait(&cache.loaded, &cache.mu);
 	}
-	pthread_mutex_unlock(&cache.mu);
-	ADD(misses, 1);
-	*hit = 0;
 
-	disk_wait_turn();
-	/* another miss of the same object may have read it while we queued */
-	pthread_mutex_lock(&cache.mu);
-	e = cache_find(key, n, h);
-	if (e) {
-		b = cache_take(e);
-		pthread_mutex_unlock(&cache.mu);
-		disk_done();
-		return b;
-	}
-	pthread_mutex_unlock(&cache.mu);
-
+	/* ours to read: a placeholder makes other misses of it wait */
 	size_t len = obj_size(h);
-	uint64_t us = opt_seek_us + (opt_bw ? len * 1000000 / opt_bw : 0);
-	struct timespec ts = { us / 1000000, us % 1000000 * 1000 };
-	/* clock_nanosleep returns the error number (EINTR), not -1 */
-	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
-		;
-	ADD(reads, 1);
-	ADD(disk_busy_us, us);
-	b = malloc(sizeof(*b) + len);
-	if (!b) {
-		disk_done();
+	uint64_t us = opt_seek_us + (opt_bw ? len * 1000000 / opt_bw : 0), t = now_ns();
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->key = strndup(key, n))) {
+		pthread_mutex_unlock(&cache.mu);
+		free(e);
 		return NULL;
 	}
-	b->len = len;
-	b->refs = 1;                    /* the caller's */
-	obj_fill(h, b->data, len);
-	if (len <= opt_cache) {
-		e = calloc(1, sizeof(*e));
-		char *k = strndup(key, n);
-		if (e && k) {
-			pthread_mutex_lock(&cache.mu);
-			while (cache.bytes + len > opt_cache)
-				cache_evict_one();
-			e->key = k;
-			e->h = h;
-			e->b = b;
-			b->refs++;
-			e->hnext = cache.bucket[h % NBUCKETS];
-			cache.bucket[h % NBUCKETS] = e;
-			lru_push(e);
-			cache.bytes += len;
-			cache.objects++;
-			pthread_mutex_unlock(&cache.mu);
-		} else {
-			free(e);
-			free(k);
-		}
+	e->h = h;
+	e->hnext = cache.bucket[h % NBUCKETS];
+	cache.bucket[h % NBUCKETS] = e;
+	if (cache.disk_free_ns > t)
+		t = cache.disk_free_ns;
+	t += us * 1000;
+	cache.disk_free_ns = t;
+	pthread_mutex_unlock(&cache.mu);
+	ADD(reads, 1);
+	ADD(disk_busy_us, us);
+
+	struct timespec ts = { t / 1000000000, t % 1000000000 };
+	/* clock_nanosleep returns the error number (EINTR), not -1 */
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+	b = malloc(sizeof(*b) + len);
+	if (b) {
+		b->len = len;
+		b->refs = 1;            /* the caller's */
+		obj_fill(h, b->data, len);
 	}
-	disk_done();
+
+	pthread_mutex_lock(&cache.mu);
+	if (b && len <= opt_cache) {
+		while (cache.bytes + len > opt_cache)
+			cache_evict_one();
+		e->b = b;
+		b->refs++;              /* the cache's */
+		lru_push(e);
+		cache.bytes += len;
+		cache.objects++;
+	} else {
+		cache_drop(e);          /* the waiters read it themselves */
+	}
+	pthread_cond_broadcast(&cache.loaded);
+	pthread_mutex_unlock(&cache.mu);
 	return b;
 }
 

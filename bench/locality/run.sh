@@ -15,7 +15,8 @@
 # Writes bench/results/locality.runs.csv (every run, with the load average),
 # locality.csv (median per policy, ratios to rr) and locality.png/svg.
 # Settings: bench/BENCHMARK.md. Every one is an environment knob:
-#   NODES=4 POLICIES="rr chash lard" REPS=3 WARM=15 DUR=15 CONNS=64
+#   NODES=4 POLICIES="rr chash lard" (also chash:LOAD_FACTOR and
+#   lard:LOW-HIGH, e.g. "chash:2 lard:4-12") REPS=3 WARM=15 DUR=15 CONNS=64
 #   NFILES=4000 ALPHA=0.8 SIZE_MIN=2048 SIZE_MAX=32768 CACHE (bytes per node;
 #   default a third of the working set) SEEK_US=5000 DISK_BW=40m WORKERS=1
 #   RELAY=splice LOAD_FACTOR=1.25 LARD_LOW=25 LARD_HIGH=65 CHECK=24
@@ -125,10 +126,12 @@ write_conf() { # POLICY FILE
 			printf '[node n%d]\nweb = 127.0.0.1:%d\nlocal = 127.0.0.1:%d\nl7 = 127.0.0.1:%d\nadmin = 127.0.0.1:%d\n' \
 				"$i" "$(oport $i)" "$(oport $i)" "$(lport $i)" "$(aport $i)"
 		done
-		printf '[group default]\nnodes = %s\npolicy = %s\n' "$(seq -f 'n%g' -s ' ' "$NODES")" "$1"
+		printf '[group default]\nnodes = %s\npolicy = %s\n' "$(seq -f 'n%g' -s ' ' "$NODES")" "${1%%:*}"
 		case $1 in
 		chash) printf 'load_factor = %s\n' "$LOAD_FACTOR" ;;
+		chash:*) printf 'load_factor = %s\n' "${1#*:}" ;;
 		lard) printf 'lard_low = %s\nlard_high = %s\n' "$LARD_LOW" "$LARD_HIGH" ;;
+		lard:*-*) v=${1#*:}; printf 'lard_low = %s\nlard_high = %s\n' "${v%-*}" "${v#*-}" ;;
 		esac
 	} > "$2"
 	"$TANDEM" -t -c "$2" >/dev/null || die "tandem -t rejects $2"
