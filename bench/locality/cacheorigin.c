@@ -21,7 +21,9 @@
  *   cacheorigin -l 127.0.0.1:PORT [-n NAME] [-c CACHE_BYTES] [-s SEEK_US]
  *               [-b BYTES_PER_S] [-z MIN-MAX]
  * Sizes take a k or m suffix (KiB, MiB). SIGTERM or SIGINT end it. */
-#define _GNU_SOURCE             /* memmem, accept4 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* memmem, accept4; the Makefile sets it too */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
