@@ -21,7 +21,7 @@
 #   default a third of the working set) SEEK_US=5000 DISK_BW=40m WORKERS=1
 #   RELAY=splice LOAD_FACTOR=1.25 LARD_LOW=25 LARD_HIGH=65 CHECK=24
 #   MAX_SECONDS=660 OUT=bench/results
-# QUICK=1: REPS=1 WARM=8 DUR=8, about a minute and a half.
+# QUICK=1: REPS=1 WARM=8 DUR=8, about a minute (the default: about 5).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
