@@ -62,7 +62,7 @@ HTTP_SRCS := $(wildcard src/http/*.c)
 # BPF objects feed the skeletons and the lab: keep them, not as intermediates.
 .SECONDARY: $(BPF_OBJS)
 
-.PHONY: all test unit-test sys-test fuzz bench demo fmt clean help deps
+.PHONY: all test unit-test sys-test fuzz bench bench-l4 demo fmt clean help deps
 all: $(O)/tandem
 
 $(O)/tandem: $(OBJS)
@@ -101,6 +101,12 @@ $(O)/bench/cacheorigin: bench/locality/cacheorigin.c
 	$(call msg,CC,$<)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $<
 
+# Benchmark helpers link the same objects as the tests (bench/l4/xdp_pps).
+$(O)/bench/l4/%: bench/l4/%.c $(LIB_OBJS) | $(BPF_SKELS)
+	@mkdir -p $(@D)
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
 build/fuzz/%: tests/fuzz/%.c $(HTTP_SRCS)
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
@@ -131,6 +137,9 @@ fuzz: $(FUZZ_BINS)
 bench: all
 	bench/relay/run.sh
 
+bench-l4: all $(O)/bench/l4/xdp_pps
+	bench/l4/run.sh
+
 demo: all
 	lab/demo.sh
 
@@ -149,6 +158,7 @@ help:
 	@echo "make unit-test  unit tests only;  make sys-test: system tests only"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 	@echo "make bench      bench/relay: tandem vs HAProxy vs direct (CSV + plot)"
+	@echo "make bench-l4   bench/l4: XDP pps per core, front-end CPU per connection vs nftables"
 	@echo "make demo       the loopback demo (README's first command)"
 	@echo "bench/locality/run.sh  rr vs chash vs lard on origins with bounded caches (CSV + plot)"
 	@echo "make deps       install the Debian packages (root)"
