@@ -266,6 +266,7 @@ plot() { # TERMINAL FILE
 	{
 		echo "set terminal $1"
 		echo "set output '$2'"
+		echo "set termoption noenhanced"
 		echo "set datafile separator ','"
 		echo "set style data histograms"
 		echo "set style histogram clustered gap 1"
@@ -280,7 +281,7 @@ plot() { # TERMINAL FILE
 					for (i = 1; i <= n; i++) if (o[i] in k)
 						printf "%s,%s,%s\n", o[i], (o[i] ",dr") in v ? v[o[i] ",dr"] : "",
 							v[o[i] ",nat"] }' "$OUT/l4_pps.csv" >"$TMP/pps.dat"
-			echo "set title 'XDP program alone: ns per packet, one core (test-run)'"
+			echo "set title 'XDP program alone, one core: ns per packet (test-run repeat; nat_reply: single calls)'"
 			echo "set ylabel 'ns per packet'"
 			echo "plot '$TMP/pps.dat' using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3)"
 		fi
