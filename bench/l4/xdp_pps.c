@@ -155,8 +155,15 @@ static int load_cfg(struct l4 *l, int nat)
 	int fd = mkstemp(path), nerr = 0, err;
 	FILE *f;
 
-	if (fd < 0 || !(f = fdopen(fd, "w")))
+	if (fd < 0)
 		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		unlink(path);
+		return err;
+	}
 	fprintf(f, "[cluster]\nvip = %s:80\n[l4]\niface = v0\nmode = %s\n", VIP_S,
 		nat ? "nat" : "dr");
 	for (int i = 1; i <= NODES; i++) {
