@@ -60,7 +60,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 HTTP_SRCS := $(wildcard src/http/*.c)
 
 # BPF objects feed the skeletons and the lab: keep them, not as intermediates.
-.SECONDARY: $(BPF_OBJS)
+.SECONDARY: $(BPF_OBJS) $(BPF_SKELS)
 
 .PHONY: all test unit-test sys-test fuzz bench bench-l4 demo fmt clean help deps
 all: $(O)/tandem

@@ -1,0 +1,49 @@
+/* relay_sockmap_abi.h: what the sockmap relay program (src/bpf/relay_sockmap.bpf.c)
+ * and its engine (src/relay/relay_sockmap.c) both see: the per-connection
+ * slot that arms a redirect, its results and the counters. A slot lives in
+ * the program's .bss, which user space maps (skeleton), so both sides read
+ * and write single fields in place: each field has one writer, named below.
+ *
+ * Stream offsets count the bytes of one backend socket that the verdict
+ * program has been given since the socket entered the map (it enters before
+ * the first request is sent, so offset 0 is the first response byte). */
+#ifndef TANDEM_RELAY_SOCKMAP_ABI_H
+#define TANDEM_RELAY_SOCKMAP_ABI_H
+
+#include <linux/types.h>
+
+#define RELAY_SM_SLOTS  8192            /* sockets per worker in the map */
+
+/* res: how an arming ended (written with res_gen = the arming's gen) */
+#define RELAY_SM_DONE   1               /* every armed byte was redirected */
+#define RELAY_SM_MISSED 2               /* bytes went to user space after it armed: nothing redirected */
+#define RELAY_SM_ERR    3               /* bytes past the armed end, or no peer: skb dropped */
+
+struct relay_sm_slot {
+	/* written by user space; gen last (the program reads it first) */
+	__u64 cookie;                   /* socket cookie of the backend socket in this slot */
+	__u64 arm_start;                /* stream offset of the first byte to redirect */
+	__u64 arm_end;                  /* offset just past the last one */
+	__u32 peer;                     /* map index of the client socket */
+	__u32 gen;                      /* arming generation; 0: never armed */
+	/* written by the program */
+	__u64 seen;                     /* stream offset: bytes given to the program */
+	__u64 fwd;                      /* bytes redirected under cur_gen */
+	__u64 self_end;                 /* offset just past the last byte passed to user space */
+	__u32 cur_gen;                  /* the arming fwd belongs to */
+	__u32 res_gen;                  /* the arming res belongs to */
+	__u32 res;
+	__u32 pad;
+};
+
+/* Per-CPU counters of the program, indexes of relay_sm_stats. */
+enum {
+	RELAY_SM_C_REDIR_BYTES,         /* bytes redirected to a client */
+	RELAY_SM_C_PASS_BYTES,          /* bytes passed to user space */
+	RELAY_SM_C_DONE,                /* armings that ended with every byte redirected */
+	RELAY_SM_C_MISSED,
+	RELAY_SM_C_ERR,
+	RELAY_SM_C_COUNT,
+};
+
+#endif
