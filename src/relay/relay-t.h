@@ -19,6 +19,7 @@ struct relay;
  * as "arm the redirect for MAX bytes" and reports progress the same way. */
 struct relay_ops {
 	const char *name;
+	int kernel;             /* bytes move without the process: see relay_sockmap.c */
 	ssize_t (*fill)(struct relay *r, int src, size_t max);
 	ssize_t (*flush)(struct relay *r, int dst);
 	void (*release)(struct relay *r);
@@ -34,6 +35,8 @@ struct relay_pipes {
 	int size;               /* F_SETPIPE_SZ asked for each pipe */
 };
 
+struct relay_sm;                /* a worker's sockmap (relay_sockmap.c) */
+
 /* One direction's engine state. */
 struct relay {
 	const struct relay_ops *ops;
@@ -43,6 +46,20 @@ struct relay {
 	uint32_t pos, len;      /* copy: staged bytes are buf[pos..len) */
 	size_t staged;          /* taken from src, not yet delivered to dst */
 	int eof;                /* src reached end of stream */
+	/* sockmap: the armed redirect of one response body */
+	struct relay_sm *sm;
+	uint64_t *got;          /* bytes user space read from src, kept by the caller */
+	int slot, peer;         /* map indexes of src (backend) and dst (client) */
+	int cfd;                /* the client socket */
+	int sfd;                /* the backend socket (peeked bytes to take out) */
+	uint32_t gen;           /* arming generation in the slot */
+	uint8_t armed;          /* a redirect is armed or its bytes not all in cfd yet */
+	uint8_t waiting;        /* unarmed, letting the origin stop before catching up */
+	uint64_t last_seen;     /* the program's offset when waiting began */
+	uint64_t base;          /* cfd's written-byte count when armed */
+	uint64_t arm_start, arm_len;
+	uint64_t fwd_seen;      /* redirected bytes reported by fill */
+	uint64_t dlv;           /* of those, bytes known to be in cfd's send queue */
 };
 
 #endif

@@ -1,6 +1,8 @@
-/* relay: body relay engines behind one ops table (copy, splice). */
+/* relay: body relay engines behind one ops table (copy, splice, sockmap). */
 #ifndef TANDEM_RELAY_H
 #define TANDEM_RELAY_H
+
+#include <string.h>
 
 #include "relay-t.h"
 
@@ -8,18 +10,17 @@
 
 extern const struct relay_ops relay_copy_ops;
 extern const struct relay_ops relay_splice_ops;
+extern const struct relay_ops relay_sockmap_ops;
 
 /* relay_init: an idle state using OPS (splice needs the worker's PIPES). */
 static inline void relay_init(struct relay *r, const struct relay_ops *ops,
 			      struct relay_pipes *pipes)
 {
+	memset(r, 0, sizeof(*r));
 	r->ops = ops;
 	r->pipes = pipes;
 	r->pfd[0] = r->pfd[1] = -1;
-	r->buf = NULL;
-	r->pos = r->len = 0;
-	r->staged = 0;
-	r->eof = 0;
+	r->slot = r->peer = r->cfd = -1;
 }
 
 /* relay_pipes_init: an empty pool keeping at most CAP idle pipes of SIZE
@@ -36,5 +37,47 @@ void relay_pipe_put(struct relay_pipes *p, int pfd[2], int empty);
 /* relay_probe_splice: 0 when splice(2) between a TCP socket and a pipe works
  * on this kernel, else -errno (the caller falls back to copy and says so). */
 int relay_probe_splice(void);
+
+/* ---- sockmap (relay_sockmap.c) ---- */
+
+/* Counters of one worker's sockmap, read racily by the metrics thread. */
+struct relay_sm_stats {
+	uint64_t bytes;         /* body bytes that went client-ward in the kernel */
+	uint64_t handbacks;     /* armings completed: every byte in the client's queue */
+	uint64_t fallbacks;     /* armings that could not redirect (bytes reached user space first) */
+	uint64_t errors;        /* origin sent past the framing, or the client vanished */
+};
+
+/* relay_probe_sockmap: loads the program, attaches it, and moves bytes from
+ * one loopback TCP connection to another through an armed redirect. Returns
+ * 0 when all of it works, else -errno with a reason in WHY (WHYLEN bytes). */
+int relay_probe_sockmap(char *why, size_t whylen);
+
+/* relay_sm_open: one worker's map and program. Returns NULL (errno set). */
+struct relay_sm *relay_sm_open(void);
+void relay_sm_close(struct relay_sm *sm);
+const struct relay_sm_stats *relay_sm_stats(const struct relay_sm *sm);
+/* relay_sm_event_fd: a descriptor that polls readable when an arming ends;
+ * relay_sm_events_drain empties it (call on every event: edge-triggered). */
+int relay_sm_event_fd(const struct relay_sm *sm);
+void relay_sm_events_drain(struct relay_sm *sm);
+
+/* relay_sm_add: puts socket FD into the map, before any byte is read from
+ * it (a backend: before the first request is written; a client: right
+ * after accept). BACKEND gives it a slot the program arms. Returns the map
+ * index, or -errno (-ENOSPC: map full): the socket then stays out and its
+ * bodies are copied. */
+int relay_sm_add(struct relay_sm *sm, int fd, int backend);
+/* relay_sm_del: takes index IDX out of the map; call before closing its fd. */
+void relay_sm_del(struct relay_sm *sm, int idx);
+/* relay_sm_clean: 1 when user space has read every byte the program passed
+ * to it on backend IDX (GOT bytes read), so nothing unexpected is pending. */
+int relay_sm_clean(const struct relay_sm *sm, int idx, uint64_t got);
+
+/* relay_sm_bind: readies R (initialised with relay_sockmap_ops) to redirect
+ * from backend slot SLOT to client index PEER (socket CFD); *GOT counts the
+ * bytes user space reads from the backend socket. */
+void relay_sm_bind(struct relay *r, struct relay_sm *sm, int slot, int peer, int cfd,
+		   uint64_t *got);
 
 #endif
