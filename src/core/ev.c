@@ -48,12 +48,8 @@ void ev_del(struct ev_loop *l, struct ev_io *io)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 }
 
-int ev_run_once(struct ev_loop *l, int timeout_ms)
+static int ev_dispatch(struct ev_loop *l, struct epoll_event *evs, int n)
 {
-	struct epoll_event evs[EV_BATCH];
-	int n;
-
-	n = epoll_wait(l->epfd, evs, EV_BATCH, timeout_ms);
 	l->now_ms = ev_clock_ms();
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -62,4 +58,23 @@ int ev_run_once(struct ev_loop *l, int timeout_ms)
 		io->cb(l, io, evs[i].events);
 	}
 	return n;
+}
+
+int ev_run_once_us(struct ev_loop *l, long timeout_us)
+{
+	struct epoll_event evs[EV_BATCH];
+	struct timespec ts = { timeout_us / 1000000, (timeout_us % 1000000) * 1000 };
+	int n;
+
+	n = epoll_pwait2(l->epfd, evs, EV_BATCH, &ts, NULL);
+	if (n < 0 && errno == ENOSYS)   /* before Linux 5.11: a millisecond */
+		n = epoll_wait(l->epfd, evs, EV_BATCH, timeout_us ? 1 : 0);
+	return ev_dispatch(l, evs, n);
+}
+
+int ev_run_once(struct ev_loop *l, int timeout_ms)
+{
+	struct epoll_event evs[EV_BATCH];
+
+	return ev_dispatch(l, evs, epoll_wait(l->epfd, evs, EV_BATCH, timeout_ms));
 }

@@ -36,6 +36,9 @@ void ev_del(struct ev_loop *l, struct ev_io *io);
  * Returns the number dispatched, or -errno (EINTR is not an error: 0). */
 int ev_run_once(struct ev_loop *l, int timeout_ms);
 
+/* ev_run_once_us: the same with a timeout in microseconds (epoll_pwait2). */
+int ev_run_once_us(struct ev_loop *l, long timeout_us);
+
 /* ev_clock_ms: the monotonic clock in milliseconds. */
 uint64_t ev_clock_ms(void);
 

@@ -37,6 +37,8 @@ struct upconn {
 	uint8_t connecting;
 	uint8_t dead;                   /* closed; freed after the event batch */
 	uint8_t rd, wr;                 /* readiness seen and not yet used up */
+	int sm_idx;                     /* index in the worker's sockmap, -1: not in it */
+	uint64_t got;                   /* bytes read from the socket (sockmap: vs the program's offset) */
 };
 
 /* Per-node pool of idle connections, per worker (no locks). */
@@ -105,6 +107,9 @@ struct sess {
 	struct pump req;                /* client -> upstream */
 	struct pump resp;               /* upstream -> client */
 	uint32_t replay_len;            /* head bytes at the start of req.out to replay; 0: none */
+	int sm_idx;                     /* client socket's index in the worker's sockmap, -1: none */
+	struct sess *smnext, *smprev;   /* the worker's list of sessions with an armed redirect */
+	uint8_t sm_listed;
 	char peer[64];                  /* client IP text, for X-Forwarded-For */
 };
 
@@ -145,6 +150,9 @@ struct l7_worker {
 	struct upool pool[CFG_MAX_NODES];
 	struct relay_pipes pipes;
 	const struct relay_ops *engine;
+	struct relay_sm *sm;            /* relay = sockmap: this worker's map and program */
+	struct ev_io smio;              /* its event ring: an arming ended */
+	struct sess *sm_armed;          /* sessions whose response body is in the kernel */
 	uint64_t rr;                    /* round-robin position */
 	uint64_t last_sweep;
 	int drained;                    /* listener closed, idle sessions closed */
@@ -189,6 +197,7 @@ struct l7_proc {
 	int ninherited;
 	pthread_t admin_thread, ctl_thread, health_thread;
 	int has_admin_thread, has_ctl_thread, has_health_thread;
+	int sm_fallback;                /* relay sockmap/auto asked, the probe failed: splice */
 	int node_down[CFG_MAX_NODES];   /* atomic: marked down by failures */
 	int node_fails[CFG_MAX_NODES];  /* atomic: consecutive failures */
 };

@@ -28,6 +28,10 @@ void l7_qos_dispatch(struct l7_worker *w);
  * configuration that was just replaced. */
 void l7_requeue(struct sess *s);
 
+/* l7_sm_poll: runs every session whose response body is armed in the
+ * worker's sockmap (relay = sockmap), to see what the kernel moved. */
+void l7_sm_poll(struct l7_worker *w);
+
 /* sess_close_all: ends every session of the worker (shutdown). */
 void sess_close_all(struct l7_worker *w);
 

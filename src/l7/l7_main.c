@@ -101,8 +101,13 @@ static void *l7_worker_main(void *arg)
 			 * by the next sweep, busy ones after their response */
 			l7_switch_cfg(w);
 		}
-		if (ev_run_once(&w->loop, 100) < 0)
+		/* bodies in the kernel are polled every 100 us: the ring says
+		 * when the program has redirected a body's last byte, nothing
+		 * says when the psock backlog has written it to the client */
+		if ((w->sm_armed ? ev_run_once_us(&w->loop, 100) : ev_run_once(&w->loop, 100)) < 0)
 			log_err("epoll_wait() failed: %s", strerror(errno));
+		if (w->sm_armed)
+			l7_sm_poll(w);
 		l7_qos_dispatch(w);
 		l7_reap(w);
 		sess_sweep(w);
@@ -264,6 +269,16 @@ fail:
 	return r;
 }
 
+/* The sockmap program ended an arming (a body's last byte redirected, or
+ * bytes it could not take): see what the armed sessions can do now. */
+static void l7_sm_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	struct l7_worker *w = (struct l7_worker *)((char *)io - offsetof(struct l7_worker, smio));
+
+	relay_sm_events_drain(w->sm);
+	l7_sm_poll(w);
+}
+
 static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 {
 	struct cfg *c = p->cfg;
@@ -277,6 +292,16 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	if (lb_build(w) || qos_init(&w->qos, c))
 		return -ENOMEM;
 	w->engine = c->relay == CFG_RELAY_COPY ? &relay_copy_ops : &relay_splice_ops;
+	if (c->relay == CFG_RELAY_SOCKMAP) {
+		/* sockets in the map cannot be spliced from: requests and
+		 * bodies that stay in user space are copied */
+		w->engine = &relay_copy_ops;
+		w->sm = relay_sm_open();
+		if (!w->sm) {
+			log_err("worker %d: loading the sockmap relay failed: %s", id, strerror(errno));
+			return -errno;
+		}
+	}
 	w->bufsz = c->l7.max_head + 4096;
 	if (w->bufsz < 16384)
 		w->bufsz = 16384;
@@ -301,6 +326,13 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 		return r;
 	w->lsn.fd = r;
 	w->lsn.cb = sess_accept;
+	if (w->sm) {
+		w->smio.fd = relay_sm_event_fd(w->sm);
+		w->smio.cb = l7_sm_event;
+		r = ev_add(&w->loop, &w->smio, EPOLLIN);
+		if (r)
+			return r;
+	}
 	return ev_add(&w->loop, &w->lsn, EPOLLIN);
 }
 
@@ -436,16 +468,25 @@ int l7_main(int argc, char **argv)
 		goto out;
 	}
 	proc.self_idx = proc.self - proc.cfg->nodes;
-	if (proc.cfg->relay != CFG_RELAY_COPY) {
+	if (proc.cfg->relay == CFG_RELAY_SOCKMAP || proc.cfg->relay == CFG_RELAY_AUTO) {
+		char why[256];
+
+		r = relay_probe_sockmap(why, sizeof(why));
+		if (r) {
+			log_warn("relay %s: the sockmap engine does not work here (%s): using splice",
+				 cfg_relay_name(proc.cfg->relay), why);
+			proc.cfg->relay = CFG_RELAY_SPLICE;
+			proc.sm_fallback = 1;
+		} else {
+			proc.cfg->relay = CFG_RELAY_SOCKMAP;
+		}
+	}
+	if (proc.cfg->relay == CFG_RELAY_SPLICE) {
 		r = relay_probe_splice();
 		if (r) {
 			log_warn("splice(2) from a socket into a pipe does not work here (%s): "
 				 "relay falls back to copy", strerror(-r));
 			proc.cfg->relay = CFG_RELAY_COPY;
-		} else if (proc.cfg->relay != CFG_RELAY_SPLICE) {
-			log_info("relay %s is not available yet: using splice",
-				 cfg_relay_name(proc.cfg->relay));
-			proc.cfg->relay = CFG_RELAY_SPLICE;
 		}
 	}
 	proc.nworkers = proc.cfg->l7.workers ? proc.cfg->l7.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -547,6 +588,7 @@ out:
 			free(w->freebufs[b]);
 		free(w->freebufs);
 		relay_pipes_free(&w->pipes);
+		relay_sm_close(w->sm);
 		lb_free(w);
 		if (!w->drained && w->lsn.fd > 0)
 			close(w->lsn.fd);

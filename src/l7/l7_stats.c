@@ -14,6 +14,7 @@
 
 #include "h1.h"
 #include "l7.h"
+#include "relay.h"
 #include "log.h"
 #include "qos.h"
 #include "sock.h"
@@ -44,6 +45,13 @@ static void outf(struct out *o, const char *fmt, ...)
 		s_ += p->workers[w_]->field; \
 	s_; })
 
+/* a counter of the workers' sockmaps (relay = sockmap), summed */
+#define SM_SUM(field) ({ uint64_t s_ = 0; \
+	for (int w_ = 0; w_ < p->nworkers; w_++) \
+		if (p->workers[w_]->sm) \
+			s_ += relay_sm_stats(p->workers[w_]->sm)->field; \
+	s_; })
+
 size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 {
 	static const char *codes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -72,8 +80,24 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 	outf(&o, "# HELP tandem_relay_bytes_total Body bytes moved, by relay engine.\n"
 		 "# TYPE tandem_relay_bytes_total counter\n"
 		 "tandem_relay_bytes_total{engine=\"splice\"} %llu\n"
-		 "tandem_relay_bytes_total{engine=\"copy\"} %llu\n",
-		 (unsigned long long)SUM(st.bytes_splice), (unsigned long long)SUM(st.bytes_copy));
+		 "tandem_relay_bytes_total{engine=\"copy\"} %llu\n"
+		 "tandem_relay_bytes_total{engine=\"sockmap\"} %llu\n",
+		 (unsigned long long)SUM(st.bytes_splice), (unsigned long long)SUM(st.bytes_copy),
+		 (unsigned long long)SM_SUM(bytes));
+	outf(&o, "# HELP tandem_relay_sockmap_handbacks_total Bodies redirected in the kernel and handed back.\n"
+		 "# TYPE tandem_relay_sockmap_handbacks_total counter\n"
+		 "tandem_relay_sockmap_handbacks_total %llu\n"
+		 "# HELP tandem_relay_sockmap_fallbacks_total Bodies armed in the kernel but copied: bytes reached user space first.\n"
+		 "# TYPE tandem_relay_sockmap_fallbacks_total counter\n"
+		 "tandem_relay_sockmap_fallbacks_total %llu\n"
+		 "# HELP tandem_relay_sockmap_errors_total Redirects cut off: bytes past the framing, or the client gone.\n"
+		 "# TYPE tandem_relay_sockmap_errors_total counter\n"
+		 "tandem_relay_sockmap_errors_total %llu\n"
+		 "# HELP tandem_relay_sockmap_unavailable 1: relay sockmap or auto was asked for, the probe failed, splice is used.\n"
+		 "# TYPE tandem_relay_sockmap_unavailable gauge\n"
+		 "tandem_relay_sockmap_unavailable %d\n",
+		 (unsigned long long)SM_SUM(handbacks), (unsigned long long)SM_SUM(fallbacks),
+		 (unsigned long long)SM_SUM(errors), p->sm_fallback);
 	outf(&o, "# HELP tandem_pool_reused_total Requests sent on a pooled connection.\n"
 		 "# TYPE tandem_pool_reused_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)

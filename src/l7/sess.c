@@ -34,6 +34,7 @@ static void sess_dispatch(struct sess *s);
 static void sess_unflight(struct sess *s);
 static void sess_upstream_failed(struct sess *s, const char *why);
 static void sess_close(struct sess *s);
+static void sess_sm_track(struct sess *s);
 
 static const char *status_text(int code)
 {
@@ -404,6 +405,23 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 	ssize_t n;
 
 	for (;;) {
+		if (p->rl.ops->kernel && p->rl.armed) {
+			/* the body runs in the kernel: collect what it redirected
+			 * and what reached dst; nothing else goes to dst before
+			 * all of it is in dst's send queue (the hand-back) */
+			n = p->rl.ops->fill(&p->rl, src, 0);
+			if (n < 0)
+				return PUMP_E_SRC;      /* bytes past the framing, or no client */
+			p->moved += n;
+			p->remaining -= n;
+			p->done = !p->remaining;
+			n = p->rl.ops->flush(&p->rl, dst);
+			if (n < 0)
+				return n;
+			if (p->rl.armed)
+				return PUMP_WAIT;
+			continue;
+		}
 		/* body bytes already read go out in the same write as what is
 		 * queued before them (a small response: head and body at once);
 		 * never while the pipe holds earlier bytes */
@@ -445,12 +463,36 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 		}
 		if (p->done)
 			return PUMP_DONE;
+		uint64_t raw = pump_raw(p);
+		if (p->rl.ops->kernel && p->kind == H1_BODY_LENGTH && !buf_avail(in) &&
+		    raw >= (uint64_t)w->cfg->l7.splice_min) {
+			/* everything before the run is in dst now: arm it. Not
+			 * armed: user space was given bytes of it, which the
+			 * engine reads (and flush writes) first */
+			n = p->rl.ops->fill(&p->rl, src, raw > (1u << 30) ? (1u << 30) : raw);
+			if (n < 0)
+				return PUMP_E_SRC;
+			if (p->rl.armed)
+				continue;
+			if (n > 0) {
+				w->st.bytes_copy += n;
+				p->moved += n;
+				p->remaining -= n;
+				p->done = !p->remaining;
+				continue;
+			}
+			if (p->rl.eof)
+				return PUMP_E_SRC_EOF;
+			if (p->rl.waiting) {
+				*src_rd = 0;
+				return PUMP_WAIT;
+			}
+		}
 		if (!*src_rd)
 			return PUMP_WAIT;
-		uint64_t raw = pump_raw(p);
 		if (p->limit && raw > p->limit - p->moved + 1)
 			raw = p->limit - p->moved + 1;  /* one byte over is enough to know */
-		if (raw && raw >= (uint64_t)w->cfg->l7.splice_min && !buf_avail(in)) {
+		if (raw && raw >= (uint64_t)w->cfg->l7.splice_min && !buf_avail(in) && !p->rl.ops->kernel) {
 			n = p->rl.ops->fill(&p->rl, src, raw > (1u << 30) ? (1u << 30) : raw);
 			if (n == -EBUSY || n == -EMFILE || n == -ENFILE) {
 				/* no pipe to be had: this body is copied instead */
@@ -474,6 +516,8 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 				w->st.bytes_splice += n;
 			else
 				w->st.bytes_copy += n;
+			if (p == &s->resp && s->up)
+				s->up->got += n;
 			p->moved += n;
 			if (p->kind == H1_BODY_LENGTH) {
 				p->remaining -= n;
@@ -499,6 +543,8 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 		 * every later arrival, so skip the read that would say EAGAIN */
 		if ((uint32_t)n < in->cap - in->len && *src_rd == 1)
 			*src_rd = 0;
+		if (p == &s->resp && s->up)
+			s->up->got += n;
 		if (n == 0) {
 			if (p->kind != H1_BODY_CLOSE)
 				return PUMP_E_SRC_EOF;
@@ -782,7 +828,8 @@ static void sess_finish(struct sess *s)
 
 	reuse = s->up && !s->up_close && s->up->rd != 2 && s->req.done && !s->req.tunnel &&
 		s->resp.kind != H1_BODY_CLOSE && !buf_avail(&s->uin) &&
-		!s->req.rl.staged && !s->resp.rl.staged;
+		!s->req.rl.staged && !s->resp.rl.staged &&
+		(!w->sm || relay_sm_clean(w->sm, s->up->sm_idx, s->up->got));
 	if (s->up)
 		s->up->requests++;
 	sess_release_up(s, reuse);
@@ -857,6 +904,7 @@ static int sess_response_head(struct sess *s)
 			if ((uint32_t)n < s->uin.cap - s->uin.len && u->rd == 1)
 				u->rd = 0;      /* drained: see pump_run */
 			s->uin.len += n;
+			u->got += n;
 			continue;
 		}
 		if (n < 0 && errno == EAGAIN) {
@@ -903,6 +951,14 @@ static int sess_response_head(struct sess *s)
 	if (m->body == H1_BODY_CLOSE)
 		s->keepalive = 0;
 	pump_frame(&s->resp, m->body, m->content_length);
+	if (w->sm && m->body == H1_BODY_LENGTH && s->sm_idx >= 0 && u->sm_idx >= 0) {
+		/* a Content-Length body may run in the kernel; chunked and
+		 * close-delimited ones are read and written here (copy: a
+		 * socket in the map cannot be spliced from) */
+		s->resp.rl.ops->release(&s->resp.rl);
+		relay_init(&s->resp.rl, &relay_sockmap_ops, &w->pipes);
+		relay_sm_bind(&s->resp.rl, w->sm, u->sm_idx, s->sm_idx, s->io.fd, &u->got);
+	}
 	if (sess_write_response(s, m, &s->resp.out)) {
 		sess_local(s, 502, NULL);
 		return -1;
@@ -923,6 +979,12 @@ static void sess_connected(struct sess *s)
 		return;
 	}
 	u->connecting = 0;
+	if (s->w->sm && u->sm_idx < 0) {
+		/* into the map before the request goes out, so that the
+		 * program sees every byte of every response from the first */
+		int i = relay_sm_add(s->w->sm, u->io.fd, 1);
+		u->sm_idx = i < 0 ? -1 : i;
+	}
 	s->st = SS_EXCHANGE;
 	s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
 }
@@ -994,6 +1056,7 @@ static void sess_exchange(struct sess *s)
 	if (r == PUMP_WAIT)
 		return;
 	if (r < 0) {
+		log_debug("response pump ended with %d", r);
 		if (r == PUMP_E_SRC_EOF || r == PUMP_E_FRAMING || r == PUMP_E_SRC)
 			s->w->st.upstream_fail[s->node]++;
 		sess_abort(s, r == PUMP_E_SRC_EOF ? "server closed inside the response body"
@@ -1016,6 +1079,46 @@ static void sess_exchange(struct sess *s)
 		s->keepalive = 0;
 	}
 	sess_finish(s);
+}
+
+/* ---- bodies in the kernel ---------------------------------------------- */
+
+/* Keeps S on its worker's list of sessions with an armed redirect exactly
+ * while it has one: nothing wakes a session when the kernel moves its body,
+ * so the worker polls the list (l7_sm_poll). */
+static void sess_sm_track(struct sess *s)
+{
+	struct l7_worker *w = s->w;
+	int want = s->st != SS_DEAD && s->resp.rl.ops && (s->resp.rl.armed || s->resp.rl.waiting);
+
+	if (want == s->sm_listed)
+		return;
+	if (want) {
+		s->smprev = NULL;
+		s->smnext = w->sm_armed;
+		if (w->sm_armed)
+			w->sm_armed->smprev = s;
+		w->sm_armed = s;
+	} else {
+		if (s->smprev)
+			s->smprev->smnext = s->smnext;
+		else
+			w->sm_armed = s->smnext;
+		if (s->smnext)
+			s->smnext->smprev = s->smprev;
+		s->smnext = s->smprev = NULL;
+	}
+	s->sm_listed = want;
+}
+
+void l7_sm_poll(struct l7_worker *w)
+{
+	struct sess *s, *next;
+
+	for (s = w->sm_armed; s; s = next) {
+		next = s->smnext;
+		sess_run(s);
+	}
 }
 
 /* ---- the client side ---------------------------------------------------- */
@@ -1041,6 +1144,9 @@ static void sess_close(struct sess *s)
 		s->req.rl.ops->release(&s->req.rl);
 	if (s->resp.rl.ops)
 		s->resp.rl.ops->release(&s->resp.rl);
+	sess_sm_track(s);
+	if (s->sm_idx >= 0)
+		relay_sm_del(w->sm, s->sm_idx);
 	l7_buf_put(w, &s->cin);
 	l7_buf_put(w, &s->uin);
 	l7_buf_put(w, &s->req.out);
@@ -1194,12 +1300,20 @@ static void sess_run(struct sess *s)
 		case SS_EXCHANGE: {
 			uint32_t nreq = s->nreq;
 			struct upconn *u = s->up;
+			uint8_t armed = s->resp.rl.armed;
+			uint64_t moved = s->resp.rl.dlv + s->resp.moved + s->req.moved;
 
 			sess_exchange(s);
 			if (s->st == SS_EXCHANGE && s->nreq == nreq && s->up == u) {
-				s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
+				/* a body in the kernel is polled: only progress
+				 * holds its deadline off (a stuck client) */
+				if (!armed || !s->resp.rl.armed ||
+				    moved != s->resp.rl.dlv + s->resp.moved + s->req.moved)
+					s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
+				sess_sm_track(s);
 				return;
 			}
+			sess_sm_track(s);
 			break;
 		}
 		case SS_CLOSING:
@@ -1239,6 +1353,11 @@ static void sess_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	s->crd = rd_flag(s->crd, events);
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		s->cwr = 1;
+	if ((events & (EPOLLHUP | EPOLLERR)) && s->resp.rl.armed) {
+		/* the kernel would drop the rest: no write would tell us */
+		sess_abort(s, "client gone while its body ran in the kernel");
+		return;
+	}
 	sess_run(s);
 }
 
@@ -1282,6 +1401,12 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 			continue;
 		}
 		sock_tune(fd);
+		s->sm_idx = -1;
+		if (w->sm) {
+			/* into the map before anything is read from it */
+			int i = relay_sm_add(w->sm, fd, 0);
+			s->sm_idx = i < 0 ? -1 : i;
+		}
 		s->io.fd = fd;
 		s->io.cb = sess_event;
 		s->w = w;

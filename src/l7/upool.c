@@ -12,6 +12,7 @@
 
 #include "l7.h"
 #include "log.h"
+#include "relay.h"
 #include "sock.h"
 
 void sess_upstream_event(struct upconn *u, uint32_t events);
@@ -87,6 +88,7 @@ struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fres
 	u->node = node;
 	u->owner = s;
 	u->connecting = 1;
+	u->sm_idx = -1;
 	r = ev_add(&w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
 	if (r) {
 		close(fd);
@@ -129,6 +131,8 @@ void upconn_close(struct l7_worker *w, struct upconn *u)
 
 	if (!u->owner)
 		upool_unlink(p, u);
+	if (u->sm_idx >= 0)
+		relay_sm_del(w->sm, u->sm_idx);
 	ev_del(&w->loop, &u->io);
 	close(u->io.fd);
 	p->nopen--;
