@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # core_relay.t: tandem l7 between a real client (curl, python sockets) and two
-# real nginx origins, with both relay engines: bodies of 0 B to 64 MiB are
+# real nginx origins, with every relay engine (copy, splice, sockmap): bodies of 0 B to 64 MiB are
 # byte-identical to the files, over one keep-alive connection whose
 # successive requests alternate between the origins; chunked responses,
 # HEAD, 204, 304, uploads with 100-continue and chunked uploads, pipelined
@@ -13,8 +13,8 @@ origin_start be2 $((BASE + 2)) || { echo "Bail out! nginx be2"; exit 1; }
 
 sizes="0 1 1k 16k 256k 1m 4m 64m"
 
-for engine in copy splice; do
-	case $engine in copy) L7=$((BASE + 10)); ADM=$((BASE + 11));; splice) L7=$((BASE + 20)); ADM=$((BASE + 21));; esac
+for engine in copy splice sockmap; do
+	case $engine in copy) L7=$((BASE + 10)); ADM=$((BASE + 11));; splice) L7=$((BASE + 20)); ADM=$((BASE + 21));; sockmap) L7=$((BASE + 40)); ADM=$((BASE + 41));; esac
 	cat > "$T/$engine.ini" <<CONF
 [cluster]
 relay = $engine
@@ -149,7 +149,13 @@ PY
 	if [ $engine = splice ]; then
 		ok $([ "${spliced:-0}" -gt 67108864 ] && echo 0 || echo 1) "splice: large bodies were spliced ($spliced bytes)"
 	else
-		is "${spliced:-x}" 0 "copy: nothing spliced"
+		is "${spliced:-x}" 0 "$engine: nothing spliced"
+	fi
+	if [ $engine = sockmap ]; then
+		inkernel=$(metric 'tandem_relay_bytes_total{engine="sockmap"}' $ADM)
+		hb=$(metric 'tandem_relay_sockmap_handbacks_total' $ADM)
+		ok $([ "${inkernel:-0}" -gt 67108864 ] && echo 0 || echo 1) "sockmap: large bodies went through the kernel ($inkernel bytes, $hb hand-backs)"
+		is "$(metric 'tandem_relay_sockmap_errors_total' $ADM)" 0 "sockmap: no redirect cut off"
 	fi
 	kill -TERM $TANDEM_PID; wait $TANDEM_PID 2>/dev/null
 done
