@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# l7_bodies.t: response and request bodies through tandem l7, with both relay
+# l7_bodies.t: response and request bodies through tandem l7, with every relay
 # engines, are byte-identical to the files the origins serve. Sizes 0 B to
 # 64 MiB over one keep-alive client connection whose successive requests
 # alternate between two real nginx origins; eight clients at once; uploads
@@ -27,10 +27,10 @@ is "$bad" 0 "direct: both nginx origins serve every file byte-identical"
 is "$(curl -s -D - -o /dev/null "http://127.0.0.1:$O2/1k" | tr -d '\r' | grep '^X-Origin')" \
 	"X-Origin: be2" "direct: origins name themselves in X-Origin"
 
-for engine in copy splice; do
+for engine in copy splice sockmap; do
 	alloc_port L7; alloc_port ADM
-	# two workers (SO_REUSEPORT) for splice, one for copy
-	WORKERS=1; [ $engine = splice ] && WORKERS=2
+	# two workers (SO_REUSEPORT) for splice and sockmap, one for copy
+	WORKERS=1; [ $engine != copy ] && WORKERS=2
 	cluster_ini "$T/$engine.ini" $engine be1=$O1:$L7:$ADM be2=$O2
 	tandem_start "$T/$engine.ini" be1 || { echo "Bail out! tandem $engine"; exit 1; }
 	U=http://127.0.0.1:$L7
@@ -70,6 +70,10 @@ for engine in copy splice; do
 	total=$(for s in $SEQ; do stat -c %s "$T/www/$s"; done | awk '{ s += $1 } END { print s }')
 	if [ $engine = splice ]; then
 		ok $([ "${spl:-0}" -ge $((64 << 20)) ] && echo 0 || echo 1) "splice: the large bodies were spliced ($spl B spliced, $cpy B copied)"
+	elif [ $engine = sockmap ]; then
+		krn=$(metric 'tandem_relay_bytes_total{engine="sockmap"}')
+		ok $([ "${spl:-x}" = 0 ] && [ "${krn:-0}" -ge $((16 << 20)) ] && [ $((krn + cpy)) -ge "$total" ] && echo 0 || echo 1) \
+			"sockmap: large bodies went through the kernel, nothing spliced ($krn B in the kernel, $cpy B copied of $total)"
 	else
 		ok $([ "${spl:-x}" = 0 ] && [ "${cpy:-0}" -ge "$total" ] && echo 0 || echo 1) \
 			"copy: every body copied, nothing spliced ($cpy B copied of $total, $spl B spliced)"

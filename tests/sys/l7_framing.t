@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# l7_framing.t: message framing through tandem l7, with both relay engines,
+# l7_framing.t: message framing through tandem l7, with every relay engine,
 # seen byte-exact by a raw-socket client: chunked responses, HEAD, 204, 304,
 # Expect: 100-continue, request bodies on a keep-alive connection, pipelined
 # requests in one write and split at every byte (responses in order although
@@ -14,7 +14,7 @@ ETAG=$(curl -s -I "http://127.0.0.1:$O1/4m" | tr -d '\r' | awk -F': ' 'tolower($
 LASTMOD=$(curl -s -I "http://127.0.0.1:$O1/4m" | tr -d '\r' | awk -F': ' 'tolower($1) == "last-modified" { print $2 }')
 [ -n "$ETAG" ] || echo "# no ETag from nginx?"
 
-for engine in copy splice; do
+for engine in copy splice sockmap; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine be1=$O1:$L7:$ADM be2=$O2
 	tandem_start "$T/$engine.ini" be1 || { echo "Bail out! tandem $engine"; exit 1; }

@@ -4,14 +4,14 @@
 # do not grow); also after a valid request on the same keep-alive connection.
 # Limits: an oversized head or too many headers -> 431, a body over
 # client_max_body -> 413, a head not finished in time -> 408, an idle client
-# closed after keepalive_timeout; each counted in /metrics. Both engines.
+# closed after keepalive_timeout; each counted in /metrics. Every engine.
 source "$(dirname "$0")/lib.sh"
 
 alloc_port O1; alloc_port O2
 origin_start be1 $O1 || { echo "Bail out! nginx be1"; exit 1; }
 origin_start be2 $O2 || { echo "Bail out! nginx be2"; exit 1; }
 
-for engine in splice copy; do
+for engine in splice copy sockmap; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine be1=$O1:$L7:$ADM be2=$O2 -- \
 		"max_head = 4k" "max_headers = 20" "client_max_body = 1m" \
