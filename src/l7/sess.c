@@ -465,7 +465,9 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 			return PUMP_DONE;
 		uint64_t raw = pump_raw(p);
 		if (p->rl.ops->kernel && p->kind == H1_BODY_LENGTH && !buf_avail(in) &&
-		    raw >= (uint64_t)w->cfg->l7.splice_min) {
+		    (raw >= (uint64_t)w->cfg->l7.splice_min || p->rl.pend)) {
+			/* (bytes the engine peeked are taken out by it, never
+			 * read again below) */
 			/* everything before the run is in dst now: arm it. Not
 			 * armed: user space was given bytes of it, which the
 			 * engine reads (and flush writes) first */
@@ -1300,14 +1302,14 @@ static void sess_run(struct sess *s)
 		case SS_EXCHANGE: {
 			uint32_t nreq = s->nreq;
 			struct upconn *u = s->up;
-			uint8_t armed = s->resp.rl.armed;
+			uint8_t polled = s->sm_listed;
 			uint64_t moved = s->resp.rl.dlv + s->resp.moved + s->req.moved;
 
 			sess_exchange(s);
 			if (s->st == SS_EXCHANGE && s->nreq == nreq && s->up == u) {
 				/* a body in the kernel is polled: only progress
-				 * holds its deadline off (a stuck client) */
-				if (!armed || !s->resp.rl.armed ||
+				 * holds its deadline off (a stuck client or origin) */
+				if (!polled || !s->sm_listed ||
 				    moved != s->resp.rl.dlv + s->resp.moved + s->req.moved)
 					s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
 				sess_sm_track(s);

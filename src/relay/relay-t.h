@@ -52,6 +52,7 @@ struct relay {
 	int slot, peer;         /* map indexes of src (backend) and dst (client) */
 	int cfd;                /* the client socket */
 	int sfd;                /* the backend socket (peeked bytes to take out) */
+	uint64_t pend;          /* bytes peeked (and written to dst), still in src */
 	uint32_t gen;           /* arming generation in the slot */
 	uint8_t armed;          /* a redirect is armed or its bytes not all in cfd yet */
 	uint8_t waiting;        /* unarmed, letting the origin stop before catching up */

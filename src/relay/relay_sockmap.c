@@ -262,10 +262,11 @@ static int sm_written(int fd, uint64_t *out, int exact)
 	return 0;
 }
 
-/* Arms the redirect of the next MAX bytes of SRC, if they start exactly at
- * the program's stream offset; else leaves it to the caller to read the
- * bytes user space has been given first. */
-static void sm_arm(struct relay *r, size_t max)
+/* Arms the redirect of the MAX bytes that follow the program's stream
+ * offset, if user space has everything before them: what it read (got)
+ * plus PEND bytes it peeked and wrote to the client but has not taken out
+ * of the socket yet. Returns 1 when armed. */
+static int sm_arm(struct relay *r, size_t max, uint64_t pend)
 {
 	struct relay_sm *sm = r->sm;
 	struct relay_sm_slot *s = &sm->slots[r->slot];
@@ -273,14 +274,14 @@ static void sm_arm(struct relay *r, size_t max)
 	uint32_t gen;
 	int e = -EAGAIN;
 
-	if (seen != *r->got)
-		return;         /* bytes wait in the socket for user space */
+	if (seen != *r->got + pend)
+		return 0;       /* more bytes wait in the socket for user space */
 	for (int i = 0; i < 8 && e == -EAGAIN; i++)
 		e = sm_written(r->cfd, &base, 1);
 	if (e) {
 		/* acks kept arriving, or no TCP_INFO: this run is copied */
 		sm->st.fallbacks++;
-		return;
+		return 0;
 	}
 	gen = s->gen + 1;
 	if (!gen)
@@ -297,6 +298,87 @@ static void sm_arm(struct relay *r, size_t max)
 	r->arm_len = max;
 	r->fwd_seen = 0;
 	r->dlv = 0;
+	return 1;
+}
+
+/* Takes the R->pend peeked bytes, all written to the client now, out of the
+ * socket. They are its next bytes: the program hands user space bytes in
+ * stream order and only this engine reads the socket while a run is
+ * pending (an arming that missed leaves its bytes behind these). Returns 0
+ * or -EIO. */
+static int sm_consume(struct relay *r)
+{
+	uint64_t left = r->pend;
+
+	while (left) {
+		ssize_t k = read(r->sfd, r->buf, left);
+
+		if (k <= 0)
+			return -EIO;
+		left -= k;
+	}
+	*r->got += r->pend;
+	r->pend = 0;
+	r->pos = r->len = 0;
+	return 0;
+}
+
+/* Not armed: arm, or catch up with what the program gave user space. */
+static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
+{
+	struct relay_sm *sm = r->sm;
+	uint64_t seen, pend;
+	int armed;
+	ssize_t k;
+
+	r->waiting = 0;
+	if (!max || r->pos < r->len)
+		return 0;       /* peeked bytes still to write */
+	/* peeked bytes are in the client socket: arm right behind them, and
+	 * only then take them out, which reopens the origin's window */
+	pend = r->pend;
+	armed = sm_arm(r, max, pend);
+	if (pend && sm_consume(r))
+		return -EIO;
+	if (armed)
+		return 0;
+	/* the origin is still sending: let it fill its window first (the
+	 * worker polls us), so that it waits while we catch up */
+	seen = __atomic_load_n(&sm->slots[r->slot].seen, __ATOMIC_ACQUIRE);
+	if (seen != r->last_seen && seen - *r->got < max) {
+		r->last_seen = seen;
+		r->waiting = 1;
+		return 0;
+	}
+	if (!r->buf) {
+		r->buf = malloc(RELAY_SM_BUF);
+		if (!r->buf)
+			return -ENOMEM;
+	}
+	r->pos = r->len = 0;
+	r->sfd = src;
+	if (seen - *r->got >= max) {
+		/* the rest of the body is here: no arming will follow, read it */
+		k = read(src, r->buf, max < RELAY_SM_BUF ? max : RELAY_SM_BUF);
+		if (k > 0)
+			*r->got += k;
+	} else {
+		/* peeked, not read: the bytes stay charged to the socket, so
+		 * its receive window stays shut while flush writes them */
+		k = recv(src, r->buf, max < RELAY_SM_BUF ? max : RELAY_SM_BUF, MSG_PEEK);
+		if (k > 0)
+			r->pend = k;
+	}
+	if (k > 0) {
+		r->len = k;
+		r->staged += k;
+		return k;
+	}
+	if (k == 0) {
+		r->eof = 1;
+		return 0;
+	}
+	return errno == EAGAIN ? 0 : -errno;
 }
 
 /* fill: unarmed, arms (returns 0); armed, returns the bytes redirected since
@@ -311,51 +393,8 @@ static ssize_t sm_fill(struct relay *r, int src, size_t max)
 	uint64_t fwd, n;
 	uint32_t res_gen;
 
-	if (!r->armed) {
-		ssize_t k;
-
-		uint64_t seen;
-
-		r->waiting = 0;
-		if (!max || r->pos < r->len)
-			return 0;
-		sm_arm(r, max);
-		if (r->armed)
-			return 0;
-		/* the origin is still sending: let it fill its window first
-		 * (the worker polls us), so that it waits while we catch up */
-		seen = __atomic_load_n(&sm->slots[r->slot].seen, __ATOMIC_ACQUIRE);
-		if (seen != r->last_seen && seen - *r->got < max) {
-			r->last_seen = seen;
-			r->waiting = 1;
-			return 0;
-		}
-		/* the program gave user space bytes of this run: take all of
-		 * them in one read, so that the next arming finds the socket
-		 * caught up with the program before the origin refills it */
-		if (!r->buf) {
-			r->buf = malloc(RELAY_SM_BUF);
-			if (!r->buf)
-				return -ENOMEM;
-		}
-		/* peeked, not read: the bytes stay charged to the socket, so
-		 * its receive window stays shut and the origin waits until
-		 * flush has written them and takes them out; the arming right
-		 * after that usually beats the origin's next skb */
-		r->pos = r->len = 0;
-		k = recv(src, r->buf, max < RELAY_SM_BUF ? max : RELAY_SM_BUF, MSG_PEEK);
-		if (k > 0) {
-			r->len = k;
-			r->staged += k;
-			r->sfd = src;
-			return k;
-		}
-		if (k == 0) {
-			r->eof = 1;
-			return 0;
-		}
-		return errno == EAGAIN ? 0 : -errno;
-	}
+	if (!r->armed)
+		return sm_catch_up(r, src, max);
 	s = &sm->slots[r->slot];
 	res_gen = __atomic_load_n(&s->res_gen, __ATOMIC_ACQUIRE);
 	fwd = __atomic_load_n(&s->cur_gen, __ATOMIC_ACQUIRE) == r->gen
@@ -389,29 +428,6 @@ static ssize_t sm_fill(struct relay *r, int src, size_t max)
 	return n;
 }
 
-/* Takes the peeked bytes, all written to the client now, out of the
- * socket. They are the next ones in it: the program never hands user
- * space bytes out of order, and only this engine reads the socket while
- * a run is pending. Returns 0 or -EIO. */
-static int sm_consume(struct relay *r)
-{
-	uint32_t left = r->len;
-
-	while (left) {
-		ssize_t k = read(r->sfd, r->buf, left);
-
-		if (k <= 0) {
-			log_debug("sockmap: taking %u peeked bytes out: read() = %zd (%s), %u left",
-				  r->len, k, k < 0 ? strerror(errno) : "end", left);
-			return -EIO;
-		}
-		left -= k;
-	}
-	*r->got += r->len;
-	r->pos = r->len = 0;
-	return 0;
-}
-
 /* flush: the redirected bytes that entered the client's send queue since
  * the last call; when all armed bytes are there, the arming is over. */
 static ssize_t sm_flush(struct relay *r, int dst)
@@ -429,8 +445,6 @@ static ssize_t sm_flush(struct relay *r, int dst)
 			return k < 0 && errno != EAGAIN ? -errno : 0;
 		r->pos += k;
 		r->staged -= k;
-		if (r->pos == r->len && sm_consume(r) < 0)
-			return -EIO;
 		return k;
 	}
 	if (sm_written(r->cfd, &w, 0))
@@ -464,6 +478,7 @@ static void sm_release(struct relay *r)
 	free(r->buf);
 	r->buf = NULL;
 	r->pos = r->len = 0;
+	r->pend = 0;
 }
 
 const struct relay_ops relay_sockmap_ops = {
