@@ -48,7 +48,7 @@ struct relay {
 	int eof;                /* src reached end of stream */
 	/* sockmap: the armed redirect of one response body */
 	struct relay_sm *sm;
-	uint64_t *got;          /* bytes user space read from src, kept by the caller */
+	uint64_t *got;          /* src bytes accounted for: read by user space, or redirected by a finished arming */
 	int slot, peer;         /* map indexes of src (backend) and dst (client) */
 	int cfd;                /* the client socket */
 	int sfd;                /* the backend socket (peeked bytes to take out) */

@@ -462,7 +462,10 @@ static ssize_t sm_flush(struct relay *r, int dst)
 	r->dlv = d;
 	r->staged -= n;
 	if (r->dlv == r->arm_len) {
+		/* the hand-back: the program's offset moved past the run, and
+		 * so does what user space has accounted for */
 		r->armed = 0;
+		*r->got += r->arm_len;
 		r->sm->st.handbacks++;
 	}
 	r->sm->st.bytes += n;
