@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/relay: req/s, p99 and proxy CPU per request of tandem l7 (copy and
-# splice engines) against HAProxy (splice-response) and nginx directly, for
+# bench/relay: req/s, p99 and proxy CPU of tandem l7 (copy, splice and sockmap
+# engines) against HAProxy (splice-response) and nginx directly, for
 # 1 KiB .. 4 MiB bodies over keep-alive connections, side by side in one run.
 # Pinning as in ../shared/BASELINE.md: the client on CPU 0, the proxy and the
 # origin together on CPU 1, so the ratio to direct shows the proxy's own cost.
@@ -8,8 +8,11 @@
 # (every run) and relay.png/svg.
 # relay.runs.csv also has the origin's CPU per request, wrk's error count and
 # the load average, since other jobs may share the machine.
+# CPU per GB counts what a relay costs wherever it runs: the proxy's threads,
+# plus CPU 1's softirq time (/proc/stat) and its kworkers (the sockmap
+# engine's psock backlog sends from a workqueue), per GB of bodies.
 #   DUR=10 REPS=3 CONNS=32 SIZES="1k 16k 256k 4m" TARGETS="direct tandem-copy
-#   tandem-splice haproxy" MAX_SECONDS=600 bench/relay/run.sh
+#   tandem-splice tandem-sockmap haproxy" MAX_SECONDS=600 bench/relay/run.sh
 # Quick look: DUR=2 REPS=1 bench/relay/run.sh (about 1 min).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,7 +22,7 @@ DUR=${DUR:-10}
 REPS=${REPS:-3}
 CONNS=${CONNS:-32}
 SIZES=${SIZES:-"1k 16k 256k 4m"}
-TARGETS=${TARGETS:-"direct tandem-copy tandem-splice haproxy"}
+TARGETS=${TARGETS:-"direct tandem-copy tandem-splice tandem-sockmap haproxy"}
 MAX_SECONDS=${MAX_SECONDS:-600}   # refuse a plan longer than this
 OUT=${OUT:-$ROOT/bench/results}   # where the CSV and plots go
 mkdir -p "$OUT"
@@ -40,8 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-P=$((30000 + $$ % 300 * 4))    # below the ephemeral range (32768+)
-ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3))
+P=$((30000 + $$ % 300 * 5))    # below the ephemeral range (32768+)
+ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3)); TSOCKMAP=$((P + 4))
 
 mkdir -p "$T/www" "$T/o"
 for s in $SIZES; do
@@ -72,8 +75,8 @@ PIDS+=($(cat "$T/o/nginx.pid"))
 ORIGIN_WORKER=$(pgrep -P "$(cat "$T/o/nginx.pid")" | head -1)   # by parent PID: our own worker
 PIDS+=($ORIGIN_WORKER)
 
-for eng in copy splice; do
-	port=$TCOPY; [ $eng = splice ] && port=$TSPLICE
+for eng in copy splice sockmap; do
+	case $eng in copy) port=$TCOPY;; splice) port=$TSPLICE;; sockmap) port=$TSOCKMAP;; esac
 	cat > "$T/$eng.ini" <<CONF
 [cluster]
 relay = $eng
@@ -87,6 +90,9 @@ CONF
 	PIDS+=($!)
 	eval "PID_tandem_$eng=$!"
 done
+sleep 0.3
+grep -q 'relay sockmap' "$T/sockmap.log" ||
+	echo "bench/relay: the sockmap engine is not available here, tandem-sockmap runs splice: $(grep -o 'relay .*' "$T/sockmap.log" | head -1)" >&2
 cat > "$T/haproxy.cfg" <<CONF
 global
   nbthread 1
@@ -114,8 +120,23 @@ cpu_ns() { # PID: CPU time of all its threads, ns
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
 }
 
-port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; haproxy) echo $HAP;; esac; }
-pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; haproxy) echo $PID_haproxy;; esac; }
+port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; tandem-sockmap) echo $TSOCKMAP;; haproxy) echo $HAP;; esac; }
+pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; tandem-sockmap) echo $PID_tandem_sockmap;; haproxy) echo $PID_haproxy;; esac; }
+
+# CPU 1's softirq time in ns (/proc/stat counts USER_HZ ticks)
+softirq1_ns() {
+	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu1" { printf "%.0f", $8 * 1e9 / hz }' /proc/stat
+}
+# CPU time of CPU 1's kworker threads in ns: the workqueue that runs the
+# sockmap engine's psock backlog (other kernel work there is counted too)
+kworker1_ns() {
+	local f s=0
+	for f in /proc/[0-9]*/task/[0-9]*; do
+		case "$(cat "$f/comm" 2>/dev/null)" in kworker/1:*) ;; *) continue;; esac
+		s=$((s + $(cut -d' ' -f1 "$f/schedstat" 2>/dev/null || echo 0)))
+	done
+	echo $s
+}
 
 p99_ms() { # wrk --latency output on stdin
 	awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } printf "%.3f", v }'
@@ -134,7 +155,7 @@ done
 echo "bench/relay: every target serves every size byte-identical (sha256)"
 
 RUNS=$OUT/relay.runs.csv
-echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1" > "$RUNS"
+echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1,proxy_cpu_s_per_gb,softirq1_ms,kworker1_ms" > "$RUNS"
 total=$(( $(echo $TARGETS | wc -w) * $(echo $SIZES | wc -w) * REPS ))
 eta=$(( total * (DUR + 2) + 10 ))
 echo "bench/relay: $total runs of ${DUR}s (+1s warm-up each), about $((eta / 60)) min $((eta % 60)) s; load now $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -149,20 +170,25 @@ for rep in $(seq "$REPS"); do
 			taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$s" > /dev/null
 			a=0; [ -n "$pid" ] && a=$(cpu_ns "$pid")
 			oa=$(cpu_ns "$ORIGIN_WORKER")
+			sa=$(softirq1_ns); ka=$(kworker1_ns)
 			taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$port/$s" > "$T/wrk.out"
 			b=0; [ -n "$pid" ] && b=$(cpu_ns "$pid")
 			ob=$(cpu_ns "$ORIGIN_WORKER")
+			sb=$(softirq1_ns); kb=$(kworker1_ns)
 			rps=$(awk '/^Requests\/sec/ { printf "%d", $2 }' "$T/wrk.out")
 			n=$(awk '/requests in/ { print $1 }' "$T/wrk.out")
 			p99=$(p99_ms < "$T/wrk.out")
 			errs=$(grep -E 'Socket errors|Non-2xx' "$T/wrk.out" || true)
 			nerr=$(awk '/Socket errors/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 } /Non-2xx/ { e += $NF } END { print e + 0 }' "$T/wrk.out")
-			cpu=""; ocpu=""
+			cpu=""; ocpu=""; gb=""
+			case $s in *k) bytes=$(( ${s%k} * 1024 ));; *m) bytes=$(( ${s%m} * 1048576 ));; *) bytes=$s;; esac
 			[ -n "$pid" ] && [ "${n:-0}" -gt 0 ] && cpu=$(awk -v d=$((b - a)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
+			[ -n "$pid" ] && [ "${n:-0}" -gt 0 ] && gb=$(awk -v d=$((b - a + sb - sa + kb - ka)) -v n="$n" -v z="$bytes" \
+				'BEGIN { printf "%.3f", d / 1e9 / (n * z / 1e9) }')
 			[ "${n:-0}" -gt 0 ] && ocpu=$(awk -v d=$((ob - oa)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
-			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg)" >> "$RUNS"
-			printf '[%3d/%d] %-14s %-5s rep %d: %8s req/s  p99 %8s ms  proxy %6s us/req %s\n' \
-				"$i" "$total" "$t" "$s" "$rep" "$rps" "$p99" "${cpu:--}" "${errs:+($errs)}"
+			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg),$gb,$(( (sb - sa) / 1000000 )),$(( (kb - ka) / 1000000 ))" >> "$RUNS"
+			printf '[%3d/%d] %-14s %-5s rep %d: %8s req/s  p99 %8s ms  proxy %6s us/req %7s s/GB %s\n' \
+				"$i" "$total" "$t" "$s" "$rep" "$rps" "$p99" "${cpu:--}" "${gb:--}" "${errs:+($errs)}"
 		done
 	done
 done
@@ -173,13 +199,15 @@ import csv, statistics, sys
 runs, out, targets, sizes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 rows = list(csv.DictReader(open(runs)))
 with open(out, "w") as f:
-    f.write("target,size,rps,p99_ms,proxy_cpu_us_per_req\n")
+    f.write("target,size,rps,p99_ms,proxy_cpu_us_per_req,proxy_cpu_s_per_gb\n")
     for s in sizes:
         for t in targets:
             r = [x for x in rows if x["target"] == t and x["size"] == s]
             med = lambda k: statistics.median(float(x[k]) for x in r) if r and r[0][k] else None
             rps, p99, cpu = med("rps"), med("p99_ms"), med("proxy_cpu_us_per_req")
-            f.write("%s,%s,%d,%.3f,%s\n" % (t, s, rps, p99, "" if cpu is None else "%.2f" % cpu))
+            gb = med("proxy_cpu_s_per_gb")
+            f.write("%s,%s,%d,%.3f,%s,%s\n" % (t, s, rps, p99, "" if cpu is None else "%.2f" % cpu,
+                                               "" if gb is None else "%.3f" % gb))
 PY
 echo
 column -s, -t "$OUT/relay.csv"
