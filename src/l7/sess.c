@@ -415,6 +415,10 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 			p->moved += n;
 			p->remaining -= n;
 			p->done = !p->remaining;
+			/* the client's count costs two syscalls: asked for only
+			 * once the program has redirected the whole run */
+			if (p->rl.fwd_seen < p->rl.arm_len)
+				return PUMP_WAIT;
 			n = p->rl.ops->flush(&p->rl, dst);
 			if (n < 0)
 				return n;
