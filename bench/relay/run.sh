@@ -130,10 +130,9 @@ softirq1_ns() {
 # CPU time of CPU 1's kworker threads in ns: the workqueue that runs the
 # sockmap engine's psock backlog (other kernel work there is counted too)
 kworker1_ns() {
-	local f s=0
-	for f in /proc/[0-9]*/task/[0-9]*; do
-		case "$(cat "$f/comm" 2>/dev/null)" in kworker/1:*) ;; *) continue;; esac
-		s=$((s + $(cut -d' ' -f1 "$f/schedstat" 2>/dev/null || echo 0)))
+	local f t s=0
+	for f in $(grep -l '^kworker/1:' /proc/[0-9]*/task/[0-9]*/comm 2>/dev/null); do
+		read -r t _ < "${f%comm}schedstat" 2>/dev/null && s=$((s + t))
 	done
 	echo $s
 }
