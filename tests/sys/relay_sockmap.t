@@ -169,5 +169,7 @@ ok $? "client connections back to 0"
 alive $TANDEM_PID; ok $? "tandem still running"
 tandem_stop
 is "$STOP_RC" 0 "SIGTERM: exit status 0"
+grep -qiE 'AddressSanitizer|LeakSanitizer|runtime error' "$T/tandem-be1.log"
+ok $((! $?)) "no sanitizer report in tandem's log"
 
 done_testing
