@@ -7,7 +7,7 @@ pkgs=(
 	build-essential clang llvm libclang-rt-14-dev pkg-config make
 	libinih-dev libbpf-dev bpftool linux-libc-dev
 	nginx-light libnginx-mod-http-echo haproxy wrk apache2-utils curl
-	iproute2 nftables procps psmisc gnuplot-nox python3
+	iproute2 nftables procps psmisc gnuplot-nox python3 valgrind
 )
 
 missing=()

@@ -6,7 +6,9 @@
 #   origin_stop NAME           SIGKILL its master and worker (a crash, mid-response)
 #   access_count [NAME]        request lines in one origin's access log, or in all
 #   tandem_start CONF NODE     tandem l7 in the background; waits for its l7 and
-#                              admin ports; sets TANDEM_PID, L7_PORT, ADMIN_PORT
+#                              admin ports; sets TANDEM_PID, L7_PORT, ADMIN_PORT;
+#                              TANDEM_WRAP (words) runs it under a tool that
+#                              keeps the PID, e.g. valgrind
 #   tandem_stop [PID]          SIGTERM and wait; STOP_RC: its exit status (124: hung)
 #   metric 'name{labels}' [ADMIN_PORT]   one value ('' when absent)
 #   metric_sum PREFIX [ADMIN_PORT]       sum of every series starting with PREFIX
@@ -203,7 +205,8 @@ tandem_start() { # CONF NODE
 	l7=$(ini_get "$conf" "node $node" l7)
 	adm=$(ini_get "$conf" "node $node" admin)
 	L7_PORT=${l7##*:}; ADMIN_PORT=${adm##*:}
-	"$TANDEM" l7 -c "$conf" --node "$node" >> "$log" 2>&1 &
+	# shellcheck disable=SC2086
+	${TANDEM_WRAP:-} "$TANDEM" l7 -c "$conf" --node "$node" >> "$log" 2>&1 &
 	TANDEM_PID=$!
 	PIDS+=($TANDEM_PID)
 	if wait_for 10 eval "tcp_open $L7_PORT || ! alive $TANDEM_PID" &&
