@@ -7,6 +7,10 @@ l7_faults.t (stdlib only). Keep-alive; answers by path:
   /chunked-cut  two chunks, then closes without the last chunk
   /close        no length: 100000 bytes delimited by the close
   /trickle      a valid 5-byte response sent one byte every 10 ms
+  /drop         as the first request of a connection: 200 "fresh\n";
+                later on a kept-alive connection: reads it, closes without
+                a byte (the race of a server closing an idle connection
+                just as a proxy reuses it)
   anything else 200 "ok\\n"
 Exits after LIFETIME_S (default 120) seconds whatever happens."""
 import os
@@ -22,6 +26,7 @@ BODY = bytes(i % 251 for i in range(100000))
 
 def serve(c):
     buf = b""
+    nreq = 0
     try:
         while True:
             while b"\r\n\r\n" not in buf:
@@ -31,6 +36,12 @@ def serve(c):
                 buf += d
             head, buf = buf.split(b"\r\n\r\n", 1)
             path = head.split(b" ")[1].decode()
+            nreq += 1
+            if path == "/drop":
+                if nreq > 1:
+                    return
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nfresh\n")
+                continue
             if path == "/silent":
                 while c.recv(65536):
                     pass

@@ -6,8 +6,10 @@
 # connection, never a short body passed off as complete, and a restarted
 # origin is used again; an origin that sends a broken, short or
 # close-delimited response, trickles, or never answers (a fake origin,
-# l7_fake_origin.py); an origin that refuses connections -> 502/503, never a
-# hang; origins that close idle or used-up keep-alive connections.
+# l7_fake_origin.py); a pooled connection closed as a request arrives (a
+# GET is replayed once, a POST gets 502); an origin that refuses connections
+# -> 502/503, never a hang; origins that close idle or used-up keep-alive
+# connections.
 source "$(dirname "$0")/lib.sh"
 
 alloc_port O1; alloc_port O2; alloc_port FAKE; alloc_port REFUSED
@@ -139,7 +141,29 @@ r, rd, dt = one("/silent")
 check("an origin that never answers: 504 after server_timeout (1 s)", (r and r.status, 0.8 < dt < 5), (504, True))
 rs, rd = exchange(port, request("/") + request("/trickle") + request("/"), ["GET"] * 3)
 check("then three pipelined requests: served", [(r.status, r.body) for r in rs], [(200, b"ok\n"), (200, b"hello"), (200, b"ok\n")])
+# a pooled connection the origin closes as the next request arrives: a
+# bodiless GET is replayed once on a new connection, a POST with a body gets
+# 502 (its body may have been consumed), and so does a POST without one
+s = connect(port); rd = Reader(s)
+got = []
+for req in [request("/"), request("/drop"), request("/"), request("/drop", "POST", body=b"x" * 100),
+            request("/"), request("/drop", "POST", headers=["Content-Length: 0"])]:
+    if rd.eof:
+        s = connect(port); rd = Reader(s)
+    s.sendall(req)
+    try:
+        r = read_response(rd)
+        got.append((r.status, r.body))
+        if r.close:
+            rd.rest()
+    except (Closed, ConnectionResetError):
+        got.append(None)
+check("pooled connection closed under a GET: replayed on a new one; under a POST: 502", got,
+      [(200, b"ok\n"), (200, b"fresh\n"), (200, b"ok\n"), (502, b"Bad Gateway\n"), (200, b"ok\n"),
+       (502, b"Bad Gateway\n")])
 PY
+	n=$(metric tandem_retries_total)
+	is "${n:-0}" 1 "$engine: one replay counted (the GET)"
 	tandem_stop
 
 	# ---- an origin that refuses connections: 502/503 at once, never a hang
