@@ -42,6 +42,11 @@ def serve(c):
                     return
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nfresh\n")
                 continue
+            if path == "/early":
+                c.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig\n")
+                while c.recv(65536):
+                    pass
+                return
             if path == "/silent":
                 while c.recv(65536):
                     pass

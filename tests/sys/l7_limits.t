@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# l7_limits.t: the answers README promises for limits and unusable nodes,
+# with both relay engines. max_clients: a connection over it is closed at
+# accept with no byte; pool_max_per_node: a request that needs one more
+# upstream connection gets 503; a group whose only node refuses: 502 for
+# the first fail_down (3) requests, then the node is down and the group
+# answers 503 with Retry-After; a server that answers before reading the
+# request body: its response whole, then the connection closed.
+source "$(dirname "$0")/lib.sh"
+
+alloc_port FAKE; alloc_port REFUSED
+python3 "$SYS_DIR/l7_fake_origin.py" $FAKE $((60 * SLOW)) &
+PIDS+=($!)
+wait_for 5 tcp_open $FAKE || { echo "Bail out! fake origin"; exit 1; }
+
+for engine in copy splice; do
+	alloc_port L7; alloc_port ADM
+	cluster_ini "$T/$engine.ini" $engine f=$FAKE:$L7:$ADM r=$REFUSED -- \
+		"max_clients = 3" "pool_max_per_node = 1" "server_timeout = 2s" "connect_timeout = 1s" \
+		"[group dead]" "nodes = r" "policy = rr" \
+		"[group default]" "nodes = f" "policy = rr" \
+		"[rule dead]" "path_prefix = /dead/" "group = dead"
+	tandem_start "$T/$engine.ini" f || { echo "Bail out! tandem $engine"; exit 1; }
+	py_checks "$engine: " "$L7" <<'PY'
+import socket, sys, time
+from l7_client import *
+port = int(sys.argv[1])
+
+# pool_max_per_node = 1: one request holds the node's only connection
+a = connect(port); a.sendall(request("/silent")); time.sleep(0.3)
+rs, rd = exchange(port, request("/"), ["GET"])
+check("pool_max_per_node reached: 503 and close", (rs[0].status if rs else None, rd.closed_soon()), (503, True))
+rd.s.close()    # a closed session lingers until the client closes too
+ra = read_response(Reader(a))
+check("... while the request holding the connection ends in 504 (server_timeout)", ra.status, 504)
+a.close()
+time.sleep(0.3)
+
+# max_clients = 3: the fourth connection is closed at accept, no byte
+held = [connect(port) for _ in range(3)]
+for h in held:
+    h.sendall(request("/")); read_response(Reader(h))
+x = connect(port)
+try:
+    x.sendall(request("/"))
+    got = x.recv(100)
+except ConnectionResetError:
+    got = b""
+check("max_clients (3) reached: a 4th connection is closed with no byte", got, b"")
+x.close()
+for h in held:
+    h.close()
+time.sleep(0.3)
+rs, rd = exchange(port, request("/"), ["GET"])
+check("... and served again once the others left", rs[0].status if rs else None, 200)
+rd.s.close()
+
+# a group whose only node refuses: 502 until fail_down, then 503 + Retry-After
+got = []
+for i in range(5):
+    rs, rd = exchange(port, request("/dead/x"), ["GET"])
+    got.append((rs[0].status, rs[0].header("retry-after")) if rs else None)
+    rd.s.close()
+check("a refusing node alone in its group: 502 x3, then marked down: 503 Retry-After: 1", got,
+      [(502, None)] * 3 + [(503, "1")] * 2)
+
+# a server answering before it read the request body
+s = connect(port); rd = Reader(s)
+s.sendall(request("/early", "POST", headers=["Content-Length: 1048576"]) + b"x" * 65536)
+r = read_response(rd)
+check("server answers 413 before reading the body: the response whole, then closed",
+      (r.status, r.body, r.complete, rd.closed_soon()), (413, b"big\n", True, True))
+PY
+	n=$(metric 'tandem_local_responses_total{code="503"}')
+	ok "$([ "${n:-0}" -ge 4 ]; echo $?)" "$engine: local 503s counted ($n: pool, max_clients, group)"
+	is "$(metric 'tandem_node_up{node="r"}')" 0 "$engine: the refusing node is down in /metrics"
+	tandem_stop
+	is "$STOP_RC" 0 "$engine: SIGTERM: exit status 0"
+done
+
+done_testing
