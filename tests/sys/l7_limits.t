@@ -4,27 +4,49 @@
 # accept with no byte; pool_max_per_node: a request that needs one more
 # upstream connection gets 503; a group whose only node refuses: 502 for
 # the first fail_down (3) requests, then the node is down and the group
-# answers 503 with Retry-After; a server that answers before reading the
+# answers 503 with Retry-After; a connect timeout (a listener whose full
+# queue drops SYNs) gives 504 and is not retried; a server that answers before reading the
 # request body: its response whole, then the connection closed.
 source "$(dirname "$0")/lib.sh"
 
-alloc_port FAKE; alloc_port REFUSED
+alloc_port FAKE; alloc_port REFUSED; alloc_port BH
 python3 "$SYS_DIR/l7_fake_origin.py" $FAKE $((60 * SLOW)) &
 PIDS+=($!)
 wait_for 5 tcp_open $FAKE || { echo "Bail out! fake origin"; exit 1; }
 
 for engine in copy splice; do
 	alloc_port L7; alloc_port ADM
-	cluster_ini "$T/$engine.ini" $engine f=$FAKE:$L7:$ADM r=$REFUSED -- \
+	cluster_ini "$T/$engine.ini" $engine f=$FAKE:$L7:$ADM r=$REFUSED bh=$BH -- \
 		"max_clients = 3" "pool_max_per_node = 1" "server_timeout = 2s" "connect_timeout = 1s" \
 		"[group dead]" "nodes = r" "policy = rr" \
 		"[group default]" "nodes = f" "policy = rr" \
-		"[rule dead]" "path_prefix = /dead/" "group = dead"
+		"[group black]" "nodes = bh f" "policy = rr" \
+		"[rule dead]" "path_prefix = /dead/" "group = dead" \
+		"[rule black]" "path_prefix = /black/" "group = black"
 	tandem_start "$T/$engine.ini" f || { echo "Bail out! tandem $engine"; exit 1; }
-	py_checks "$engine: " "$L7" <<'PY'
+	py_checks "$engine: " "$L7" "$BH" <<'PY'
 import socket, sys, time
 from l7_client import *
-port = int(sys.argv[1])
+port, bh = int(sys.argv[1]), int(sys.argv[2])
+
+# connect timeout: a listener that never accepts, its queue full, drops
+# every further SYN (Linux: accept queue full -> SYN dropped)
+L = socket.socket(); L.bind(("127.0.0.1", bh)); L.listen(0)
+fill = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", bh)); fill.append(c)
+time.sleep(0.2)
+got = []
+for i in range(2):      # rr over bh and f: one each
+    t0 = time.time()
+    rs, rd = exchange(port, request("/black/%d" % i), ["GET"])
+    dt = time.time() - t0
+    got.append((rs[0].status if rs else None, "at once" if dt < 0.8 else "after ~1 s" if dt < 4 else "late"))
+    rd.s.close()
+check("connect timeout (1 s) to a node that never answers the SYN: 504, not retried on the other node",
+      sorted(got), [(200, "at once"), (504, "after ~1 s")])
+for c in fill: c.close()
+L.close()
 
 # pool_max_per_node = 1: one request holds the node's only connection
 a = connect(port); a.sendall(request("/silent")); time.sleep(0.3)
@@ -74,6 +96,7 @@ PY
 	n=$(metric 'tandem_local_responses_total{code="503"}')
 	ok "$([ "${n:-0}" -ge 4 ]; echo $?)" "$engine: local 503s counted ($n: pool, max_clients, group)"
 	is "$(metric 'tandem_node_up{node="r"}')" 0 "$engine: the refusing node is down in /metrics"
+	is "$(metric tandem_retries_total)" 0 "$engine: no retry counted (no other node to retry on, or a timeout)"
 	tandem_stop
 	is "$STOP_RC" 0 "$engine: SIGTERM: exit status 0"
 done
