@@ -30,6 +30,10 @@ static const uint8_t MAC_BE[2][6] = { { 0x02, 0, 0, 0, 0, 0xb1 }, { 0x02, 0, 0, 
 static uint32_t VIP, CLIENT, OTHER, BE[2];
 
 struct pkt {
+	/* the kernel's NET_IP_ALIGN: 2 bytes before the 14-byte Ethernet
+	 * header put the IP header on a 4-byte boundary, as UBSan wants for
+	 * struct iphdr accesses (the struct itself is 4-aligned by len) */
+	uint8_t ip_align[2];
 	uint8_t b[256];
 	uint32_t len;
 };
