@@ -53,12 +53,15 @@ struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fres
 
 	while (!fresh && p->head) {
 		u = p->head;
-		upool_unlink(p, u);
 		if (w->loop.now_ms - u->idle_since >= (uint64_t)c->l7.pool_idle_timeout ||
 		    u->gen != w->gen) {
+			/* still linked and ownerless: upconn_close unlinks it
+			 * (unlinked here first, the second unlink would set
+			 * head to NULL and lose the rest of the idle list) */
 			upconn_close(w, u);
 			continue;
 		}
+		upool_unlink(p, u);
 		u->owner = s;
 		w->st.pool_reused[node]++;
 		return u;

@@ -101,4 +101,50 @@ PY
 	is "$STOP_RC" 0 "$engine: SIGTERM: exit status 0"
 done
 
+# ---- idle pooled connections of an older configuration, reused after a
+# reload before the sweep closes them: each is closed, the rest of the idle
+# list stays in the pool (a double unlink used to drop the list, leaking its
+# connections and their pool_max_per_node slots)
+for engine in copy splice; do
+	alloc_port L7; alloc_port ADM
+	cluster_ini "$T/re-$engine.ini" $engine f=$FAKE:$L7:$ADM -- "pool_max_per_node = 4"
+	tandem_start "$T/re-$engine.ini" f || { echo "Bail out! tandem re-$engine"; exit 1; }
+	ups() { metric tandem_upstream_connections; }
+	py_checks "$engine: " "$L7" "$TANDEM_PID" <<'PY'
+import os, signal, sys, threading, time
+from l7_client import *
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+def trickle(out):
+    rs, rd = exchange(port, request("/trickle"), ["GET"])
+    out.append(rs[0].status if rs else None)
+    rd.s.close()
+for rnd in range(3):
+    # four requests at once: four upstream connections, then all idle
+    out = []
+    th = [threading.Thread(target=trickle, args=(out,)) for _ in range(4)]
+    for t in th: t.start()
+    for t in th: t.join()
+    # a reload, then requests every 20 ms: the first one after the worker
+    # switched configuration meets the old idle connections
+    os.kill(pid, signal.SIGHUP)
+    s = connect(port); rd = Reader(s)
+    for i in range(15):
+        s.sendall(request("/"))
+        out.append(read_response(rd).status)
+        time.sleep(0.02)
+    s.close()
+    time.sleep(0.3)
+    check("round %d: 4 concurrent requests, a reload, 15 requests: all 200" % rnd, out, [200] * 19)
+# pool_max_per_node = 4: leaked slots would turn some of these into 503
+out = []
+th = [threading.Thread(target=trickle, args=(out,)) for _ in range(4)]
+for t in th: t.start()
+for t in th: t.join()
+check("then 4 requests at once still find 4 connection slots", sorted(out), [200] * 4)
+PY
+	sleep 0.3
+	is "$(ups)" 4 "$engine: upstream connections open at the end: the 4 pooled ones ($(ls /proc/$TANDEM_PID/fd | wc -l) fds)"
+	tandem_stop
+done
+
 done_testing

@@ -4,8 +4,9 @@
 # with real nginx origins: keep-alive, 20 pipelined requests, chunked and
 # Content-Length uploads fetched back, 4 MiB and chunked downloads, clients
 # that abort mid-response (FIN and RST) and mid-head, malformed requests
-# (400), a node that refuses connections (retried elsewhere), /metrics, a
-# SIGHUP reload and an idle keep-alive client at SIGTERM. After SIGTERM,
+# (400), a node that refuses connections (retried elsewhere), /metrics, 5
+# SIGHUP reloads during the mix and one after, and an idle keep-alive
+# client at SIGTERM. After SIGTERM,
 # valgrind must report 0 errors and no definitely lost block (it exits 99
 # on either: --error-exitcode, --errors-for-leak-kinds=definite).
 # Skipped under SAN=1: ASan's shadow memory and valgrind cannot share a
@@ -41,7 +42,7 @@ is "$(cat /proc/${VPID[copy]}/comm)" "memcheck-amd64-" "tandem runs under memche
 
 # the mix, both engines at once
 mix() { # ENGINE
-	python3 - "${VPORT[$1]}" "$T/www" "$1" > "$T/mix-$1.out" 2> "$T/mix-$1.err" <<'PY'
+	timeout 300 python3 - "${VPORT[$1]}" "$T/www" "$1" > "$T/mix-$1.out" 2> "$T/mix-$1.err" <<'PY'
 import hashlib, os, socket, struct, sys, time
 from l7_client import *
 port, www, engine = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -121,9 +122,18 @@ check("refused node: 6 x /16k answered by be1", [(r.status, r.header("x-origin")
       [(200, "be1")] * 6)
 PY
 }
+r0=$(grep -c 'reload:' "$T/tandem-be1.log")
 mix copy & mc=$!
 mix splice & ms=$!
+# reloads while requests are in flight: an old configuration must outlive
+# every reader of it (memcheck sees a use after free)
+for _ in 1 2 3 4 5; do
+	sleep 0.3
+	kill -HUP "${VPID[copy]}" "${VPID[splice]}"
+done
 wait $mc; wait $ms
+wait_for 10 eval '[ "$(grep -c "reload:" "$T/tandem-be1.log")" -ge $((r0 + 10)) ]'
+ok $? "5 SIGHUP reloads of each switch during the mix ($(($(grep -c 'reload:' "$T/tandem-be1.log") - r0)) reload lines)"
 for engine in copy splice; do
 	while IFS=$'\t' read -r desc got want; do is "$got" "$want" "$engine: $desc"; done < "$T/mix-$engine.out"
 	[ -s "$T/mix-$engine.err" ] && sed 's/^/#   /' "$T/mix-$engine.err" | tail -5
@@ -131,8 +141,11 @@ for engine in copy splice; do
 
 	# a reload, /metrics, then an idle keep-alive client while it stops
 	ADMIN_PORT=${VADM[$engine]}
+	# both switches log into tandem-be1.log: wait for one more reload line
+	n0=$(grep -c 'reload:' "$T/tandem-be1.log")
 	kill -HUP "${VPID[$engine]}"
-	wait_for 5 eval "grep -q 'reload' '$T/tandem-be1.log'"
+	wait_for 5 eval '[ "$(grep -c "reload:" "$T/tandem-be1.log")" -gt "$n0" ]'
+	ok $? "$engine: SIGHUP: the file reloaded"
 	r=$(metric_sum tandem_retries_total)
 	ok "$([ "${r:-0}" -ge 1 ]; echo $?)" "$engine: /metrics answers after SIGHUP ($r retries counted)"
 	exec 7<>"/dev/tcp/127.0.0.1/${VPORT[$engine]}"
