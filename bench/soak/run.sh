@@ -4,15 +4,18 @@
 # loaded for SOAK_SECONDS by its own client (bench/soak/soak.py: keep-alive,
 # pipelining, chunked and Content-Length uploads fetched back, 4-64 MiB
 # downloads, client aborts with FIN and RST), every response body checked
-# by sha256. Every SAMPLE seconds the fd count (/proc/PID/fd) and RSS
+# by sha256; every SOAK_RELOAD seconds each tandem gets a SIGHUP (a reload of
+# the same file: pooled connections of the old configuration are retired
+# while requests are in flight). Every SAMPLE seconds the fd count (/proc/PID/fd) and RSS
 # (/proc/PID/status VmRSS) of each tandem and its request count (/metrics)
 # go to bench/results/soak.csv; idle fds and RSS are taken after a warm-up
+# (with the same load and reloads)
 # and again after the soak, both after the same load and a 3 s pause.
 # Writes soak.csv, soak.summary.csv, soak.png/svg; exits 1 on a mismatch,
 # an error, or growth (idle fds up by more than FD_SLACK, idle RSS by more
 # than RSS_SLACK_PCT percent). Not in CI.
 #   SOAK_SECONDS=300 SOAK_ENGINES="copy splice sockmap" SOAK_THREADS=6
-#   SOAK_WORKERS=2 WARMUP=15 SAMPLE=5 SEED=1 FD_SLACK=16 RSS_SLACK_PCT=10
+#   SOAK_WORKERS=2 SOAK_RELOAD=10 WARMUP=15 SAMPLE=5 SEED=1 FD_SLACK=16 RSS_SLACK_PCT=10
 #   OUT=bench/results bench/soak/run.sh
 # An engine that `tandem -t` refuses (sockmap, until it lands) is skipped
 # with a note. Quick look: SOAK_SECONDS=60 OUT=/tmp/soak bench/soak/run.sh
@@ -23,6 +26,7 @@ SOAK_SECONDS=${SOAK_SECONDS:-300}
 SOAK_ENGINES=${SOAK_ENGINES:-"copy splice sockmap"}
 SOAK_THREADS=${SOAK_THREADS:-6}
 SOAK_WORKERS=${SOAK_WORKERS:-2}
+SOAK_RELOAD=${SOAK_RELOAD:-10}     # seconds between SIGHUPs; 0: none
 WARMUP=${WARMUP:-15}
 SAMPLE=${SAMPLE:-5}
 SEED=${SEED:-1}
@@ -89,7 +93,20 @@ load() { # SECONDS TAG: one client per engine, all at once; waits for them
 	LOAD_PIDS=("${pids[@]}")
 }
 
-echo "bench/soak: engines ${ENGINES[*]}; warm-up ${WARMUP}s, then ${SOAK_SECONDS}s with $SOAK_THREADS client threads per engine"
+echo "bench/soak: engines ${ENGINES[*]}; warm-up ${WARMUP}s, then ${SOAK_SECONDS}s with $SOAK_THREADS client threads per engine, a SIGHUP every ${SOAK_RELOAD}s"
+# reloads from the warm-up on: the first ones grow RSS once (about 0.5 MB:
+# new allocations while the old configuration is still read), which must
+# land before the idle "start" sample, not inside the soak
+RELOAD_PID=
+if [ "$SOAK_RELOAD" -gt 0 ]; then
+	( n=0
+	  while sleep "$SOAK_RELOAD"; do
+		for e in "${ENGINES[@]}"; do kill -HUP "${TPID[$e]}"; done
+		n=$((n + 1)); echo $n >"$T/reloads"
+	  done ) &
+	RELOAD_PID=$!
+	PIDS+=($RELOAD_PID)
+fi
 load "$WARMUP" warmup
 wait "${LOAD_PIDS[@]}"
 sleep 3
@@ -117,13 +134,15 @@ while :; do
 	sleep "$SAMPLE"
 done
 wait "${LOAD_PIDS[@]}"
+[ -n "$RELOAD_PID" ] && kill "$RELOAD_PID" 2>/dev/null
+RELOADS=$(cat "$T/reloads" 2>/dev/null || echo 0)
 sleep 3
 for e in "${ENGINES[@]}"; do
 	FD1[$e]=$(fds "${TPID[$e]}"); RSS1[$e]=$(rss "${TPID[$e]}"); PIPE1[$e]=$(pipes "${TPID[$e]}")
 done
 
 SUM=$OUT/soak.summary.csv
-echo "engine,seconds,requests,responses,bytes_down,bytes_up,mismatches,errors,aborts,tandem_requests,idle_fds_start,idle_fds_end,idle_pipe_fds_start,idle_pipe_fds_end,idle_rss_kb_start,idle_rss_kb_end,rss_kb_max" >"$SUM"
+echo "engine,seconds,reloads,requests,responses,bytes_down,bytes_up,mismatches,errors,aborts,tandem_requests,idle_fds_start,idle_fds_end,idle_pipe_fds_start,idle_pipe_fds_end,idle_rss_kb_start,idle_rss_kb_end,rss_kb_max" >"$SUM"
 fail=0
 for e in "${ENGINES[@]}"; do
 	python3 - "$T/soak-$e.json" >"$T/sum-$e" <<'PY'
@@ -134,7 +153,7 @@ for s in d["samples"]:
     print("# " + s)
 PY
 	rmax=$(awk -F, -v e="$e" '$2 == e && $4 > m { m = $4 } END { print m + 0 }' "$CSV")
-	echo "$e,$SOAK_SECONDS,$(head -1 "$T/sum-$e"),$(reqs "$e"),${FD0[$e]},${FD1[$e]},${PIPE0[$e]},${PIPE1[$e]},${RSS0[$e]},${RSS1[$e]},$rmax" >>"$SUM"
+	echo "$e,$SOAK_SECONDS,$RELOADS,$(head -1 "$T/sum-$e"),$(reqs "$e"),${FD0[$e]},${FD1[$e]},${PIPE0[$e]},${PIPE1[$e]},${RSS0[$e]},${RSS1[$e]},$rmax" >>"$SUM"
 	grep '^#' "$T/sum-$e" | sed "s/^# /bench\/soak: $e: /" | head -10
 	IFS=, read -r _ _ _ _ mis err _ <<<"$(head -1 "$T/sum-$e")"
 	[ "$mis" = 0 ] && [ "$err" = 0 ] || { echo "bench/soak: $e: $mis mismatches, $err errors"; fail=1; }
