@@ -33,7 +33,7 @@ MAX_REQUESTS = 200000  # over everything: the load is bounded in count too
 
 class Conn:
     def __init__(self, vip):
-        self.s = socket.create_connection((vip, 80), timeout=3)
+        self.s = socket.create_connection((vip, 80), timeout=10)
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
