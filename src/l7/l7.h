@@ -2,6 +2,8 @@
 #ifndef TANDEM_L7_H
 #define TANDEM_L7_H
 
+#include <stddef.h>
+
 #include "l7-t.h"
 
 /* sess_accept: takes every pending connection of the worker's listener. */
@@ -27,6 +29,12 @@ void l7_qos_dispatch(struct l7_worker *w);
 /* l7_requeue: starts a request that waited in a class queue of a
  * configuration that was just replaced. */
 void l7_requeue(struct sess *s);
+
+/* sess_of_waiter: the session whose struct qos_waiter QW is. */
+static inline struct sess *sess_of_waiter(struct qos_waiter *qw)
+{
+	return (struct sess *)((char *)qw - offsetof(struct sess, qw));
+}
 
 /* l7_sm_poll: runs every session whose response body is armed in the
  * worker's sockmap (relay = sockmap), to see what the kernel moved. */

@@ -81,7 +81,7 @@ static void l7_switch_cfg(struct l7_worker *w)
 
 		for (; qw; qw = next) {
 			next = qw->next;
-			l7_requeue((struct sess *)((char *)qw - offsetof(struct sess, qw)));
+			l7_requeue(sess_of_waiter(qw));
 		}
 	}
 	/* nothing of the old configuration is read from here on */

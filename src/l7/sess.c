@@ -728,7 +728,7 @@ void l7_qos_dispatch(struct l7_worker *w)
 
 	/* qos_next counts the request in flight before it is resumed */
 	while ((qw = qos_next(&w->qos, w->loop.now_ms))) {
-		struct sess *s = (struct sess *)((char *)qw - offsetof(struct sess, qw));
+		struct sess *s = sess_of_waiter(qw);
 
 		s->admitted = 1;
 		s->qgen = w->gen;
@@ -740,7 +740,7 @@ void l7_qos_dispatch(struct l7_worker *w)
 /* qos_expire's callback: a request waited past its class's queue_timeout */
 static void sess_refuse(struct qos_waiter *qw, void *arg)
 {
-	struct sess *s = (struct sess *)((char *)qw - offsetof(struct sess, qw));
+	struct sess *s = sess_of_waiter(qw);
 	char extra[64];
 
 	(void)arg;
