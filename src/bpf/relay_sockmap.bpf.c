@@ -9,7 +9,16 @@
  * (psock ingress), where user space reads it: response heads, chunked bodies,
  * bytes that arrived before the arming. An skb that would cross arm_end
  * carries bytes beyond the response's framing: an origin error, dropped, and
- * user space closes both sides. See doc/internals/sockmap.md. */
+ * user space closes both sides.
+ *
+ * Head mode (RELAY_SM_HEAD), armed before the request goes out: the program
+ * checks the response head in the first skb itself (see head_check). A head
+ * that passes (a final status with a body, one Content-Length of at least
+ * min_body, no hop-by-hop field but "Connection: keep-alive", every byte
+ * what tandem's own parser accepts) is redirected with its body: the whole
+ * response stays in the kernel, and the arming becomes the range
+ * [arm_start, kend). Any other head is passed to user space (MISSED), which
+ * reads it as usual. See doc/internals/sockmap.md. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -44,6 +53,11 @@ struct {
 
 struct relay_sm_slot relay_slots[RELAY_SM_SLOTS];
 
+/* head mode's scratch: one CPU's copy of the head being checked (a verdict
+ * runs with migration disabled, start to end on one CPU) */
+#define HEAD_CPUS 64
+static __u8 relay_head_buf[HEAD_CPUS][RELAY_SM_HEAD_MAX];
+
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
 #define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 
@@ -64,6 +78,242 @@ static __always_inline void finish(struct relay_sm_slot *s, __u32 idx, __u32 gen
 	WRITE_ONCE(s->res_gen, gen);
 	count(c, 1);
 	bpf_ringbuf_output(&relay_sm_events, &ev, sizeof(ev), 0);
+}
+
+/* ---- head mode: checking a response head ------------------------------- */
+
+enum { H_REASON, H_EOL, H_LINE, H_END, H_NAME, H_OWS, H_VALUE };
+
+/* the header names a fast-path head may not carry (hop-by-hop, framing),
+ * and the two it acts on; bit k of hc.cand: names[k] still matches */
+#define N_CL   0
+#define N_CONN 1
+#define N_NAMES 7
+static const char names[N_NAMES][32] = {
+	"content-length", "connection", "transfer-encoding", "te", "upgrade",
+	"keep-alive", "proxy-connection",
+};
+static const __u8 name_len[N_NAMES] = { 14, 10, 17, 2, 7, 10, 16 };
+
+struct hc {
+	__u32 len;              /* bytes of the head buffer to scan */
+	__u32 st;
+	__u32 nlen;             /* length of the name so far */
+	__u32 cand;             /* names[] the name may still be */
+	__u32 kind;             /* N_CL, N_CONN or N_NAMES (another field) */
+	__u32 vi;               /* value bytes so far */
+	__u32 lines;
+	__u32 ncl;
+	__u32 conn_ok;
+	__u32 cl_trail;         /* blanks after the Content-Length digits */
+	__u32 end;              /* head length, 0 until the empty line */
+	__u32 bad;
+	__u64 cl;
+};
+
+static __always_inline int tchar(__u8 c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return 1;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+	case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+		return 1;
+	}
+	return 0;
+}
+
+/* HTAB, SP, VCHAR, obs-text: the bytes of a field value or reason phrase */
+static __always_inline int vchar(__u8 c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static __always_inline __u8 lower(__u8 c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* the scanner's state, one per CPU: in a map value, not on the stack, so
+ * that the verifier sees unknown scalars and checks head_step once,
+ * instead of once per distinct constant state */
+static struct hc relay_head_state[HEAD_CPUS];
+
+/* One byte of the head, from just after "HTTP/1.1 NNN " (bpf_loop; CTX
+ * points to the CPU number). */
+static long head_step(__u64 k, void *ctx)
+{
+	__u32 cpu = *(__u32 *)ctx;
+	__u64 i = k + 13;
+	struct hc *h;
+	__u8 c;
+
+	if (cpu >= HEAD_CPUS)
+		return 1;
+	h = &relay_head_state[cpu];
+	if (i >= h->len) {
+		h->bad = 1;             /* the head does not end in the buffer */
+		return 1;
+	}
+	c = relay_head_buf[cpu][i & (RELAY_SM_HEAD_MAX - 1)];
+	switch (h->st) {
+	case H_REASON:
+		if (c == '\r')
+			h->st = H_EOL;
+		else if (!vchar(c))
+			h->bad = 1;
+		break;
+	case H_EOL:
+		if (c != '\n')
+			h->bad = 1;
+		h->st = H_LINE;
+		break;
+	case H_LINE:
+		if (c == '\r') {
+			h->st = H_END;
+			break;
+		}
+		/* a blank here is obs-fold; an empty name or a bare LF is bad */
+		if (!tchar(c) || ++h->lines > RELAY_SM_HEAD_LINES) {
+			h->bad = 1;
+			break;
+		}
+		h->st = H_NAME;
+		h->nlen = 0;
+		h->cand = (1u << N_NAMES) - 1;
+		/* fall through */
+	case H_NAME:
+		if (c == ':') {
+			__u32 k = N_NAMES;
+
+			for (int j = 0; j < N_NAMES; j++)
+				if ((h->cand & (1u << j)) && name_len[j] == h->nlen)
+					k = j;
+			if (k != N_NAMES && k != N_CL && k != N_CONN)
+				h->bad = 1;     /* hop by hop, or chunked: user space */
+			h->kind = k;
+			h->vi = 0;
+			if (k == N_CL) {
+				h->cl = 0;
+				h->cl_trail = 0;
+			}
+			h->st = H_OWS;
+			break;
+		}
+		if (!tchar(c)) {
+			h->bad = 1;     /* blanks before the colon, a bad name byte */
+			break;
+		}
+		for (int j = 0; j < N_NAMES; j++) {
+			__u32 n = h->nlen;
+
+			if (n >= 18 || names[j][n & 31] != lower(c))
+				h->cand &= ~(1u << j);
+		}
+		h->nlen++;
+		break;
+	case H_OWS:
+		if (c == ' ' || c == '\t')
+			break;
+		h->st = H_VALUE;
+		/* fall through */
+	case H_VALUE:
+		if (c == '\r') {
+			if (h->kind == N_CL) {
+				if (!h->vi)
+					h->bad = 1;
+				h->ncl++;
+			} else if (h->kind == N_CONN) {
+				if (h->vi != 10)
+					h->bad = 1;
+				h->conn_ok = 1;
+			}
+			h->st = H_EOL;
+			break;
+		}
+		if (!vchar(c)) {
+			h->bad = 1;
+			break;
+		}
+		if (h->kind == N_CL) {
+			/* 1*DIGIT *( SP / HTAB ): lists and signs go to user space */
+			if (c >= '0' && c <= '9' && !h->cl_trail) {
+				h->cl = h->cl * 10 + (c - '0');
+				if (h->cl >= (1ULL << 50))
+					h->bad = 1;
+				h->vi++;
+			} else if (c == ' ' || c == '\t') {
+				h->cl_trail = 1;
+			} else {
+				h->bad = 1;
+			}
+		} else if (h->kind == N_CONN) {
+			/* exactly "keep-alive": any other token may name
+			 * fields user space would have to strip */
+			__u32 n = h->vi;
+
+			if (n >= 10 || names[5][n & 31] != lower(c))
+				h->bad = 1;
+			h->vi++;
+		}
+		break;
+	case H_END:
+		if (c != '\n')
+			h->bad = 1;
+		else
+			h->end = i + 1;
+		return 1;
+	}
+	return h->bad ? 1 : 0;
+}
+
+/* Checks the response head at byte OFF of SKB (0: its start). Returns its
+ * length and sets *STATUS and *CL when the whole response may go through
+ * the kernel, else 0. */
+static __always_inline __u32 head_check(struct __sk_buff *skb, __u32 off, __u32 *status, __u64 *cl,
+					__u64 min_body)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 n = skb->len;     /* 64 bits: no zero-extended copy gets the tests */
+	struct hc *h;
+	__u8 *b;
+
+	if (cpu >= HEAD_CPUS)
+		return 0;
+	b = relay_head_buf[cpu];
+	/* the verifier needs both bounds on n itself: keep clang from
+	 * folding the two tests into one on n - 16 */
+	if (n < off)
+		return 0;
+	n -= off;
+	if (n > RELAY_SM_HEAD_MAX)
+		n = RELAY_SM_HEAD_MAX;
+	asm volatile("" : "+r"(n));
+	if (n < 16)
+		return 0;
+	asm volatile("" : "+r"(n));
+	if (bpf_skb_load_bytes(skb, off, b, n))
+		return 0;
+	/* "HTTP/1.1 " status-code SP: user space handles 1.0, an absent
+	 * reason, interim answers and bodiless statuses */
+	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' ||
+	    b[5] != '1' || b[6] != '.' || b[7] != '1' || b[8] != ' ' || b[12] != ' ')
+		return 0;
+	if (b[9] < '2' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
+		return 0;
+	*status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+	if (*status == 204 || *status == 304)
+		return 0;
+	h = &relay_head_state[cpu];
+	__builtin_memset(h, 0, sizeof(*h));
+	h->len = n;
+	h->st = H_REASON;
+	h->kind = N_NAMES;
+	bpf_loop(RELAY_SM_HEAD_MAX - 13, head_step, &cpu, 0);
+	if (h->bad || !h->end || h->ncl != 1 || h->cl < min_body)
+		return 0;
+	*cl = h->cl;
+	return h->end;
 }
 
 SEC("sk_skb")
@@ -101,6 +351,29 @@ int relay_sm_verdict(struct __sk_buff *skb)
 		WRITE_ONCE(s->fwd, 0);
 	}
 	fwd = s->fwd;
+	if (READ_ONCE(s->mode) == RELAY_SM_HEAD) {
+		__u32 status = 0, hl;
+		__u64 cl = 0;
+
+		if (fwd) {
+			end = s->kend;
+		} else {
+			/* the response's first skb: all of it kernel's, or
+			 * all of it user space's */
+			hl = a == start ? head_check(skb, 0, &status, &cl, READ_ONCE(s->min_body)) : 0;
+			if (!hl || a + len > start + hl + cl) {
+				count(RELAY_SM_C_HEADS_PASSED, 1);
+				finish(s, idx, gen, RELAY_SM_MISSED, RELAY_SM_C_MISSED);
+				goto pass;
+			}
+			end = start + hl + cl;
+			/* before fwd moves: user space reads them once it does */
+			WRITE_ONCE(s->kstatus, status);
+			WRITE_ONCE(s->khead, hl);
+			WRITE_ONCE(s->kend, end);
+			count(RELAY_SM_C_HEADS, 1);
+		}
+	}
 	if (a != start + fwd) {
 		/* bytes between the arming's start and this skb went to user
 		 * space: redirecting now would put these ahead of them */
@@ -125,6 +398,25 @@ pass:
 	 * self_end can no longer redirect anything (see the engine) */
 	WRITE_ONCE(s->self_end, a + len);
 	count(RELAY_SM_C_PASS_BYTES, len);
+	return SK_PASS;
+}
+
+/* head_check alone, for BPF_PROG_TEST_RUN (which sk_skb programs lack, so
+ * this one is a tc program and the head follows a 14-byte Ethernet header):
+ * the start-up probe and the unit test (tests/unit/test_sm_head.c) run
+ * heads through it and read the verdict here. Never attached. */
+struct relay_head_result relay_head_out;
+
+SEC("tc")
+int relay_sm_head_probe(struct __sk_buff *skb)
+{
+	__u32 status = 0;
+	__u64 cl = 0;
+	__u32 hl = head_check(skb, 14, &status, &cl, 0);
+
+	relay_head_out.head_len = hl;
+	relay_head_out.status = hl ? status : 0;
+	relay_head_out.content_length = hl ? cl : 0;
 	return SK_PASS;
 }
 

@@ -110,6 +110,12 @@ struct sess {
 	int sm_idx;                     /* client socket's index in the worker's sockmap, -1: none */
 	struct sess *smnext, *smprev;   /* the worker's list of sessions with an armed redirect */
 	uint8_t sm_listed;
+	uint8_t sm_tick;                /* listed, and polled every 100 us (see sess_sm_track) */
+	uint8_t kprearmed;              /* the current upstream's response was armed in head mode */
+	uint8_t kpend;                  /* bytes redirected to the client may not all be in its queue */
+	uint8_t kwait;                  /* ... and the session waits for them to be (polled) */
+	uint64_t ktarget;               /* kpend: the client's written count once they are */
+	uint64_t kseen;                 /* that count when last looked at (progress) */
 	char peer[64];                  /* client IP text, for X-Forwarded-For */
 };
 
@@ -153,6 +159,7 @@ struct l7_worker {
 	struct relay_sm *sm;            /* relay = sockmap: this worker's map and program */
 	struct ev_io smio;              /* its event ring: an arming ended */
 	struct sess *sm_armed;          /* sessions whose response body is in the kernel */
+	int sm_nticks;                  /* of those, how many want polling every 100 us */
 	uint64_t rr;                    /* round-robin position */
 	uint64_t last_sweep;
 	int drained;                    /* listener closed, idle sessions closed */

@@ -101,12 +101,13 @@ static void *l7_worker_main(void *arg)
 			 * by the next sweep, busy ones after their response */
 			l7_switch_cfg(w);
 		}
-		/* bodies in the kernel are polled every 100 us: the ring says
-		 * when the program has redirected a body's last byte, nothing
-		 * says when the psock backlog has written it to the client */
-		if ((w->sm_armed ? ev_run_once_us(&w->loop, 100) : ev_run_once(&w->loop, 100)) < 0)
+		/* the ring says when the program has redirected a body's last
+		 * byte; nothing says when the psock backlog has written it to
+		 * the client, or when an origin stopped sending: sessions that
+		 * wait for either are polled every 100 us */
+		if ((w->sm_nticks ? ev_run_once_us(&w->loop, 100) : ev_run_once(&w->loop, 100)) < 0)
 			log_err("epoll_wait() failed: %s", strerror(errno));
-		if (w->sm_armed)
+		if (w->sm_nticks)
 			l7_sm_poll(w);
 		l7_qos_dispatch(w);
 		l7_reap(w);

@@ -84,6 +84,9 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		 "tandem_relay_bytes_total{engine=\"sockmap\"} %llu\n",
 		 (unsigned long long)SUM(st.bytes_splice), (unsigned long long)SUM(st.bytes_copy),
 		 (unsigned long long)SM_SUM(bytes));
+	outf(&o, "# HELP tandem_relay_sockmap_heads_total Responses taken whole into the kernel: the program checked the head and sent it with the body.\n"
+		 "# TYPE tandem_relay_sockmap_heads_total counter\n"
+		 "tandem_relay_sockmap_heads_total %llu\n", (unsigned long long)SM_SUM(heads));
 	outf(&o, "# HELP tandem_relay_sockmap_handbacks_total Bodies redirected in the kernel and handed back.\n"
 		 "# TYPE tandem_relay_sockmap_handbacks_total counter\n"
 		 "tandem_relay_sockmap_handbacks_total %llu\n"

@@ -35,6 +35,7 @@ static void sess_unflight(struct sess *s);
 static void sess_upstream_failed(struct sess *s, const char *why);
 static void sess_close(struct sess *s);
 static void sess_sm_track(struct sess *s);
+static void sess_abort(struct sess *s, const char *why);
 
 static const char *status_text(int code)
 {
@@ -395,6 +396,36 @@ enum { PUMP_WAIT = 0, PUMP_DONE = 1 };
 #define PUMP_E_SRC      (-10002)        /* read error on src (errno lost) */
 #define PUMP_E_TOO_BIG  (-10003)        /* more body than the pump's limit */
 
+/* Accounts N bytes the kernel moved for P. When the arming is over, the
+ * client has bytes in flight that user space must not overtake: kpend. */
+static void pump_kernel(struct sess *s, struct pump *p, ssize_t n)
+{
+	p->moved += n;
+	p->remaining -= n;
+	p->done = !p->remaining;
+	if (p->rl.kdone) {
+		s->kpend = 1;
+		s->ktarget = p->rl.ktarget;
+		s->kseen = p->rl.base;  /* progress is counted from the arming */
+		p->rl.kdone = 0;
+	}
+}
+
+/* 1 when no byte the kernel redirected to the client is still on its way to
+ * the client's send queue, so user space may write to it (or close it).
+ * Else 0, and the session is polled until then (kwait). */
+static int sess_kclear(struct sess *s)
+{
+	if (!s->kpend)
+		return 1;
+	if (!relay_sm_delivered(s->w->sm, s->io.fd, s->ktarget)) {
+		s->kwait = 1;
+		return 0;
+	}
+	s->kpend = s->kwait = 0;
+	return 1;
+}
+
 /* Runs one direction as far as it can go. Returns PUMP_DONE when every byte
  * of the body was delivered to dst, PUMP_WAIT when a socket would block, or
  * <0: PUMP_E_* for src-side failures, -errno for dst write errors. */
@@ -406,26 +437,20 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 
 	for (;;) {
 		if (p->rl.ops->kernel && p->rl.armed) {
-			/* the body runs in the kernel: collect what it redirected
-			 * and what reached dst; nothing else goes to dst before
-			 * all of it is in dst's send queue (the hand-back) */
+			/* the body runs in the kernel: collect what it redirected */
 			n = p->rl.ops->fill(&p->rl, src, 0);
 			if (n < 0)
 				return PUMP_E_SRC;      /* bytes past the framing, or no client */
-			p->moved += n;
-			p->remaining -= n;
-			p->done = !p->remaining;
-			/* the client's count costs two syscalls: asked for only
-			 * once the program has redirected the whole run */
-			if (p->rl.fwd_seen < p->rl.arm_len)
-				return PUMP_WAIT;
-			n = p->rl.ops->flush(&p->rl, dst);
-			if (n < 0)
-				return n;
+			pump_kernel(s, p, n);
 			if (p->rl.armed)
 				return PUMP_WAIT;
 			continue;
 		}
+		/* nothing goes to dst before what the kernel sent it is in its
+		 * send queue (the hand-back) */
+		if (s->kpend && p == &s->resp && (buf_avail(&p->out) || p->rl.staged || !p->done) &&
+		    !sess_kclear(s))
+			return PUMP_WAIT;
 		/* body bytes already read go out in the same write as what is
 		 * queued before them (a small response: head and body at once);
 		 * never while the pipe holds earlier bytes */
@@ -603,6 +628,7 @@ static int sess_connect(struct sess *s, int n, int fresh)
 	int err = 0;
 
 	s->node = n;
+	s->kprearmed = 0;       /* a new upstream: its response may be armed */
 	if (s->inflight_node >= 0)
 		w->inflight[s->inflight_node]--;
 	w->inflight[n]++;
@@ -862,13 +888,70 @@ static void sess_finish(struct sess *s)
 	s->req_hdr_seen = 0;
 	s->resp_started = 0;
 	s->resp_head_done = 0;
-	s->deadline = w->loop.now_ms + w->cfg->l7.keepalive_timeout;
+	/* bytes of the response still on their way: the sweep looks at
+	 * their progress, as server_timeout would inside the exchange */
+	s->deadline = w->loop.now_ms + (s->kpend ? w->cfg->l7.server_timeout
+						 : w->cfg->l7.keepalive_timeout);
 }
 
 static int code_class(int status)
 {
 	int k = status / 100 - 1;
 	return k < 0 ? 0 : k > 4 ? 4 : k;
+}
+
+/* Head mode (sess_prearm): has the program taken the response? Returns 1
+ * when it did (the whole response runs in the kernel, as a body of head
+ * plus Content-Length bytes), 0 when user space is to read the head (or
+ * wait for it), -1 when the session was closed. */
+static int sess_kernel_head(struct sess *s)
+{
+	struct l7_worker *w = s->w;
+	struct relay *rl = &s->resp.rl;
+	ssize_t n = rl->ops->fill(rl, s->up->io.fd, 0);
+
+	if (n < 0) {
+		sess_abort(s, "the kernel could not send the response to the client");
+		return -1;
+	}
+	if (rl->khead)
+		return 0;       /* nothing yet: a read finds EAGAIN, or what was passed */
+	if (!rl->arm_len) {
+		/* the head failed a check and was passed to user space */
+		rl->ops->release(rl);
+		relay_init(rl, w->engine, &w->pipes);
+		return 0;
+	}
+	s->resp_started = 1;
+	s->resp_head_done = 1;
+	lb_report(w, s->node, 1);
+	s->up_close = 0;        /* the program took only "Connection: keep-alive" */
+	w->st.requests[s->node][code_class(rl->kstatus)]++;
+	pump_frame(&s->resp, H1_BODY_LENGTH, rl->arm_len);
+	pump_kernel(s, &s->resp, n);
+	return 1;
+}
+
+/* Before the request goes out on the upstream: arms its response in head
+ * mode when the whole of it may run in the kernel (the program checks the
+ * head): a GET-like request of a keep-alive HTTP/1.1 client, with nothing
+ * of an earlier response still on its way to the client. */
+static void sess_prearm(struct sess *s)
+{
+	struct l7_worker *w = s->w;
+	struct upconn *u = s->up;
+	struct relay *rl = &s->resp.rl;
+
+	s->kprearmed = 1;
+	if (!w->sm || s->sm_idx < 0 || u->sm_idx < 0 || s->req.kind != H1_BODY_NONE ||
+	    s->head_req || s->connect_req || s->upgrade || !s->keepalive || s->client_minor != 1 ||
+	    s->kpend || buf_avail(&s->resp.out))
+		return;
+	rl->ops->release(rl);
+	relay_init(rl, &relay_sockmap_ops, &w->pipes);
+	relay_sm_bind(rl, w->sm, u->sm_idx, s->sm_idx, s->io.fd, &u->got);
+	if (!relay_sm_prearm(rl, w->cfg->l7.splice_min))
+		relay_init(rl, w->engine, &w->pipes);
 }
 
 /* Reads and parses the response head; forwards interim responses. Returns
@@ -882,6 +965,11 @@ static int sess_response_head(struct sess *s)
 	ssize_t n;
 	int r;
 
+	if (s->resp.rl.khead) {
+		r = sess_kernel_head(s);
+		if (r)
+			return r;
+	}
 	for (;;) {
 		if (buf_avail(&s->uin)) {
 			m->max_hdrs = 0;
@@ -906,6 +994,13 @@ static int sess_response_head(struct sess *s)
 			return 0;
 		buf_compact(&s->uin);
 		n = read(u->io.fd, s->uin.data + s->uin.len, s->uin.cap - s->uin.len);
+		if (n >= 0 && s->resp.rl.khead) {
+			/* the program passed the head (or the end of stream) to
+			 * user space: the arming is over, read it here */
+			relay_sm_disarm(&s->resp.rl);
+			s->resp.rl.ops->release(&s->resp.rl);
+			relay_init(&s->resp.rl, w->engine, &w->pipes);
+		}
 		if (n > 0) {
 			if ((uint32_t)n < s->uin.cap - s->uin.len && u->rd == 1)
 				u->rd = 0;      /* drained: see pump_run */
@@ -1010,6 +1105,8 @@ static void sess_exchange(struct sess *s)
 	struct upconn *u = s->up;
 	int r;
 
+	if (!s->kprearmed)
+		sess_prearm(s);
 	if (s->req.active && !(s->req.done && !buf_avail(&s->req.out) && !s->req.rl.staged)) {
 		r = pump_run(s, &s->req, s->io.fd, u->io.fd, &s->cin, &s->crd, &u->wr);
 		if (r == PUMP_E_TOO_BIG) {
@@ -1090,13 +1187,21 @@ static void sess_exchange(struct sess *s)
 /* ---- bodies in the kernel ---------------------------------------------- */
 
 /* Keeps S on its worker's list of sessions with an armed redirect exactly
- * while it has one: nothing wakes a session when the kernel moves its body,
- * so the worker polls the list (l7_sm_poll). */
+ * while it has one, or waits for the kernel: the ring wakes the list when
+ * the program ends an arming (l7_sm_poll). Sessions that wait for what
+ * nothing announces (the client's queue to take redirected bytes, an origin
+ * to stop sending) are also polled every 100 us: sm_tick. */
 static void sess_sm_track(struct sess *s)
 {
 	struct l7_worker *w = s->w;
-	int want = s->st != SS_DEAD && s->resp.rl.ops && (s->resp.rl.armed || s->resp.rl.waiting);
+	int live = s->st != SS_DEAD && s->resp.rl.ops;
+	int tick = live && (s->resp.rl.waiting || s->kwait);
+	int want = tick || (live && s->resp.rl.armed);
 
+	if (tick != s->sm_tick) {
+		w->sm_nticks += tick ? 1 : -1;
+		s->sm_tick = tick;
+	}
 	if (want == s->sm_listed)
 		return;
 	if (want) {
@@ -1150,6 +1255,7 @@ static void sess_close(struct sess *s)
 		s->req.rl.ops->release(&s->req.rl);
 	if (s->resp.rl.ops)
 		s->resp.rl.ops->release(&s->resp.rl);
+	s->kpend = s->kwait = 0;
 	sess_sm_track(s);
 	if (s->sm_idx >= 0)
 		relay_sm_del(w->sm, s->sm_idx);
@@ -1258,6 +1364,13 @@ static void sess_closing(struct sess *s)
 	char sink[4096];
 	ssize_t n;
 
+	/* closing or shutting down would cut off the kernel's bytes */
+	if (!sess_kclear(s)) {
+		sess_sm_track(s);
+		return;
+	}
+	sess_sm_track(s);
+
 	while (buf_avail(&s->resp.out)) {
 		if (!s->cwr)
 			return;
@@ -1294,6 +1407,13 @@ static void sess_run(struct sess *s)
 	for (int guard = 0; guard < 1000; guard++) {
 		switch (s->st) {
 		case SS_IDLE:
+			/* a next request (or the end) waits until the last
+			 * response's kernel bytes are in the client's queue */
+			if (s->kpend && (s->crd || buf_avail(&s->cin)) && !sess_kclear(s)) {
+				sess_sm_track(s);
+				return;
+			}
+			sess_sm_track(s);
 			/* -1: answered (now CLOSING) or closed (DEAD): go on */
 			if (sess_read_head(s) == 0)
 				return;
@@ -1307,14 +1427,14 @@ static void sess_run(struct sess *s)
 			uint32_t nreq = s->nreq;
 			struct upconn *u = s->up;
 			uint8_t polled = s->sm_listed;
-			uint64_t moved = s->resp.rl.dlv + s->resp.moved + s->req.moved;
+			uint64_t moved = s->resp.moved + s->req.moved;
 
 			sess_exchange(s);
 			if (s->st == SS_EXCHANGE && s->nreq == nreq && s->up == u) {
-				/* a body in the kernel is polled: only progress
-				 * holds its deadline off (a stuck client or origin) */
-				if (!polled || !s->sm_listed ||
-				    moved != s->resp.rl.dlv + s->resp.moved + s->req.moved)
+				/* a body in the kernel is looked at without an
+				 * event of its own: only progress holds its
+				 * deadline off (a stuck client or origin) */
+				if (!polled || !s->sm_listed || moved != s->resp.moved + s->req.moved)
 					s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
 				sess_sm_track(s);
 				return;
@@ -1359,7 +1479,7 @@ static void sess_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	s->crd = rd_flag(s->crd, events);
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		s->cwr = 1;
-	if ((events & (EPOLLHUP | EPOLLERR)) && s->resp.rl.armed) {
+	if ((events & (EPOLLHUP | EPOLLERR)) && (s->resp.rl.armed || s->kpend)) {
 		/* the kernel would drop the rest: no write would tell us */
 		sess_abort(s, "client gone while its body ran in the kernel");
 		return;
@@ -1441,6 +1561,22 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	}
 }
 
+/* Where the client is with the kernel's bytes: 2 it has all of them in its
+ * queue (kpend ends), 1 it took more since the last look, 0 it did not. */
+static int sess_kprogress(struct sess *s)
+{
+	uint64_t seen = s->kseen;
+
+	if (relay_sm_written(s->io.fd, &s->kseen))
+		return 0;
+	if (s->kseen >= s->ktarget) {
+		s->kpend = s->kwait = 0;
+		sess_sm_track(s);
+		return 2;
+	}
+	return s->kseen != seen;
+}
+
 void sess_sweep(struct l7_worker *w)
 {
 	uint64_t now = w->loop.now_ms;
@@ -1452,8 +1588,30 @@ void sess_sweep(struct l7_worker *w)
 	qos_expire(&w->qos, now, sess_refuse, NULL);
 	for (s = w->sessions; s; s = next) {
 		next = s->next;
+		if (s->kpend && (s->st == SS_IDLE || s->st == SS_CLOSING)) {
+			/* the last response is still on its way to the client:
+			 * server_timeout without progress cuts it off, as it
+			 * would a body user space relays (the psock queue has
+			 * no bound of its own), so progress is looked at on
+			 * every sweep */
+			int k = sess_kprogress(s);
+
+			if (k == 1)
+				s->deadline = now + w->cfg->l7.server_timeout;
+			else if (k == 2)
+				s->deadline = now + (s->st != SS_IDLE ? 5000 : s->drain_seen ? 1000
+						     : w->cfg->l7.keepalive_timeout);
+		}
 		if (!s->deadline || now < s->deadline || s->st == SS_DEAD)
 			continue;
+		if (s->st == SS_EXCHANGE && s->resp.rl.armed) {
+			/* nothing reports a body's progress in the kernel
+			 * before its end: look now (progress moves the
+			 * deadline) */
+			sess_run(s);
+			if (s->st == SS_DEAD || !s->deadline || now < s->deadline)
+				continue;
+		}
 		switch (s->st) {
 		case SS_IDLE:
 			if (buf_avail(&s->cin)) {

@@ -54,13 +54,16 @@ struct relay {
 	int sfd;                /* the backend socket (peeked bytes to take out) */
 	uint64_t pend;          /* bytes peeked (and written to dst), still in src */
 	uint32_t gen;           /* arming generation in the slot */
-	uint8_t armed;          /* a redirect is armed or its bytes not all in cfd yet */
+	uint8_t armed;          /* a redirect is armed and not all of it redirected yet */
+	uint8_t khead;          /* armed in head mode, the program has not taken the head (yet) */
+	uint8_t kdone;          /* an arming just ended with every byte redirected: see ktarget */
 	uint8_t waiting;        /* unarmed, letting the origin stop before catching up */
 	uint64_t last_seen;     /* the program's offset when waiting began */
 	uint64_t base;          /* cfd's written-byte count when armed */
-	uint64_t arm_start, arm_len;
+	uint64_t ktarget;       /* kdone: cfd's count once every redirected byte is in its queue */
+	uint64_t arm_start, arm_len;    /* arm_len 0: head mode, length not known yet */
 	uint64_t fwd_seen;      /* redirected bytes reported by fill */
-	uint64_t dlv;           /* of those, bytes known to be in cfd's send queue */
+	uint32_t kstatus, khlen;        /* head mode: the status and head length the program saw */
 };
 
 #endif

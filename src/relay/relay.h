@@ -42,8 +42,9 @@ int relay_probe_splice(void);
 
 /* Counters of one worker's sockmap, read racily by the metrics thread. */
 struct relay_sm_stats {
-	uint64_t bytes;         /* body bytes that went client-ward in the kernel */
-	uint64_t handbacks;     /* armings completed: every byte in the client's queue */
+	uint64_t bytes;         /* bytes redirected client-ward in the kernel */
+	uint64_t heads;         /* responses whose head the program checked and sent */
+	uint64_t handbacks;     /* client sockets seen with every redirected byte in their queue */
 	uint64_t fallbacks;     /* armings that could not redirect (bytes reached user space first) */
 	uint64_t errors;        /* origin sent past the framing, or the client vanished */
 };
@@ -73,6 +74,23 @@ void relay_sm_del(struct relay_sm *sm, int idx);
 /* relay_sm_clean: 1 when user space has read every byte the program passed
  * to it on backend IDX (GOT bytes read), so nothing unexpected is pending. */
 int relay_sm_clean(const struct relay_sm *sm, int idx, uint64_t got);
+
+/* relay_sm_prearm: arms R (bound, nothing pending from the backend) in head
+ * mode before the request is written: the program then takes the whole
+ * response into the kernel if its head passes its checks and its
+ * Content-Length body has at least MIN_BODY bytes, else passes the head to
+ * user space. Returns 1 when armed. relay_sm_disarm drops an arming that
+ * user space no longer wants (it read the head itself). */
+int relay_sm_prearm(struct relay *r, uint64_t min_body);
+void relay_sm_disarm(struct relay *r);
+/* relay_sm_delivered: 1 when client socket FD's written-byte count reached
+ * TARGET (an arming's ktarget): every byte redirected to it is in its send
+ * queue, behind what was written before, and user space may write again
+ * (the hand-back, counted). Else 0. */
+int relay_sm_delivered(struct relay_sm *sm, int fd, uint64_t target);
+/* relay_sm_written: a lower bound of the bytes ever queued on socket FD
+ * (what relay_sm_delivered compares). 0 or -errno. */
+int relay_sm_written(int fd, uint64_t *out);
 
 /* relay_sm_bind: readies R (initialised with relay_sockmap_ops) to redirect
  * from backend slot SLOT to client index PEER (socket CFD); *GOT counts the

@@ -262,11 +262,12 @@ static int sm_written(int fd, uint64_t *out, int exact)
 	return 0;
 }
 
-/* Arms the redirect of the MAX bytes that follow the program's stream
- * offset, if user space has everything before them: what it read (got)
- * plus PEND bytes it peeked and wrote to the client but has not taken out
- * of the socket yet. Returns 1 when armed. */
-static int sm_arm(struct relay *r, size_t max, uint64_t pend)
+/* Arms the slot: MODE RELAY_SM_RANGE redirects the ARG bytes that follow
+ * the program's stream offset; RELAY_SM_HEAD a whole response from there
+ * whose body has at least ARG bytes. Only if user space has everything
+ * before them: what it read (got) plus PEND bytes it peeked and wrote to the
+ * client but has not taken out of the socket yet. Returns 1 when armed. */
+static int sm_arm(struct relay *r, uint32_t mode, uint64_t arg, uint64_t pend)
 {
 	struct relay_sm *sm = r->sm;
 	struct relay_sm_slot *s = &sm->slots[r->slot];
@@ -287,17 +288,55 @@ static int sm_arm(struct relay *r, size_t max, uint64_t pend)
 	if (!gen)
 		gen = 1;
 	s->peer = r->peer;
+	s->mode = mode;
 	s->arm_start = seen;
-	s->arm_end = seen + max;
+	s->arm_end = mode == RELAY_SM_RANGE ? seen + arg : 0;
+	s->min_body = mode == RELAY_SM_HEAD ? arg : 0;
 	/* the range before the generation: the program reads gen first */
 	__atomic_store_n(&s->gen, gen, __ATOMIC_SEQ_CST);
 	r->gen = gen;
 	r->armed = 1;
+	r->khead = mode == RELAY_SM_HEAD;
+	r->kdone = 0;
 	r->base = base;
 	r->arm_start = seen;
-	r->arm_len = max;
+	r->arm_len = mode == RELAY_SM_RANGE ? arg : 0;
 	r->fwd_seen = 0;
-	r->dlv = 0;
+	return 1;
+}
+
+int relay_sm_prearm(struct relay *r, uint64_t min_body)
+{
+	return sm_arm(r, RELAY_SM_HEAD, min_body, 0);
+}
+
+void relay_sm_disarm(struct relay *r)
+{
+	struct relay_sm_slot *s;
+
+	if (!r->armed)
+		return;
+	s = &r->sm->slots[r->slot];
+	/* an offset no skb starts at: whatever the program sees next is
+	 * not contiguous with the arming, so it passes it (MISSED) */
+	__atomic_store_n(&s->arm_start, UINT64_MAX, __ATOMIC_SEQ_CST);
+	r->armed = r->khead = 0;
+}
+
+int relay_sm_written(int fd, uint64_t *out)
+{
+	return sm_written(fd, out, 0);
+}
+
+int relay_sm_delivered(struct relay_sm *sm, int fd, uint64_t target)
+{
+	uint64_t w;
+
+	if (sm_written(fd, &w, 0))
+		return 0;       /* the client's errors show on its own socket */
+	if (w < target)
+		return 0;
+	sm->st.handbacks++;
 	return 1;
 }
 
@@ -337,7 +376,7 @@ static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
 	/* peeked bytes are in the client socket: arm right behind them, and
 	 * only then take them out, which reopens the origin's window */
 	pend = r->pend;
-	armed = sm_arm(r, max, pend);
+	armed = sm_arm(r, RELAY_SM_RANGE, max, pend);
 	if (pend && sm_consume(r))
 		return -EIO;
 	if (armed)
@@ -385,7 +424,12 @@ static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
  * the last call, 0, or -EPROTO when the program dropped bytes past the
  * framing (or had no client to send to). An arming that could not redirect
  * anything (its first bytes were passed to user space) is dropped, armed
- * goes back to 0, and the caller reads the body itself. */
+ * goes back to 0, and the caller reads the body itself. In head mode,
+ * arm_len becomes known (and khead 0) once the program took the head.
+ * When the last byte has been redirected, armed goes to 0 and kdone to 1:
+ * the backend's bytes are all accounted for, and ktarget is the client's
+ * written-byte count at which they are all in its queue (the hand-back,
+ * relay_sm_delivered); until then nothing else may be written to it. */
 static ssize_t sm_fill(struct relay *r, int src, size_t max)
 {
 	struct relay_sm *sm = r->sm;
@@ -404,79 +448,72 @@ static ssize_t sm_fill(struct relay *r, int src, size_t max)
 
 		if (res == RELAY_SM_ERR) {
 			sm->st.errors++;
-			r->armed = 0;
+			r->armed = r->khead = 0;
 			return -EPROTO;
 		}
 		if (res == RELAY_SM_MISSED && !fwd) {
-			sm->st.fallbacks++;
-			r->armed = 0;
+			/* head mode: a head for user space, not a miss */
+			if (!r->khead)
+				sm->st.fallbacks++;
+			r->armed = r->khead = 0;
 			return 0;
 		}
 	} else if (!fwd && __atomic_load_n(&s->self_end, __ATOMIC_ACQUIRE) > r->arm_start) {
 		/* the program took the run's first skb before it saw the
 		 * arming and passed it to user space: it will redirect none
 		 * of this arming, whatever comes next */
-		sm->st.fallbacks++;
-		r->armed = 0;
+		if (!r->khead)
+			sm->st.fallbacks++;
+		r->armed = r->khead = 0;
 		return 0;
+	}
+	if (r->khead) {
+		if (!fwd)
+			return 0;
+		/* written before fwd moved */
+		r->arm_len = __atomic_load_n(&s->kend, __ATOMIC_ACQUIRE) - r->arm_start;
+		r->kstatus = __atomic_load_n(&s->kstatus, __ATOMIC_ACQUIRE);
+		r->khlen = __atomic_load_n(&s->khead, __ATOMIC_ACQUIRE);
+		r->khead = 0;
+		sm->st.heads++;
 	}
 	if (fwd > r->arm_len)
 		fwd = r->arm_len;
 	n = fwd - r->fwd_seen;
 	r->fwd_seen = fwd;
-	r->staged += n;
+	sm->st.bytes += n;
+	if (fwd == r->arm_len) {
+		/* the program's offset moved past the run, and so does what
+		 * user space has accounted for */
+		r->armed = 0;
+		r->kdone = 1;
+		r->ktarget = r->base + r->arm_len;
+		*r->got += r->arm_len;
+	}
 	return n;
 }
 
-/* flush: the redirected bytes that entered the client's send queue since
- * the last call; when all armed bytes are there, the arming is over. */
+/* flush: writes bytes copied while catching up (an armed run is written by
+ * the kernel: see fill). */
 static ssize_t sm_flush(struct relay *r, int dst)
 {
-	uint64_t w, d, n;
+	ssize_t k;
 
-	if (!r->armed) {
-		/* bytes copied while catching up */
-		ssize_t k;
-
-		if (r->pos == r->len)
-			return 0;
-		k = send(dst, r->buf + r->pos, r->len - r->pos, MSG_NOSIGNAL);
-		if (k <= 0)
-			return k < 0 && errno != EAGAIN ? -errno : 0;
-		r->pos += k;
-		r->staged -= k;
-		return k;
-	}
-	if (sm_written(r->cfd, &w, 0))
-		return 0;       /* the client's errors show on its own socket */
-	d = w - r->base;
-	if ((int64_t)d < 0)
-		d = 0;
-	if (d > r->fwd_seen)
-		d = r->fwd_seen;
-	/* the count can come out lower than a previous one (see
-	 * sm_written): it only ever says "at least" */
-	if (d <= r->dlv)
+	if (r->armed || r->pos == r->len)
 		return 0;
-	n = d - r->dlv;
-	r->dlv = d;
-	r->staged -= n;
-	if (r->dlv == r->arm_len) {
-		/* the hand-back: the program's offset moved past the run, and
-		 * so does what user space has accounted for */
-		r->armed = 0;
-		*r->got += r->arm_len;
-		r->sm->st.handbacks++;
-	}
-	r->sm->st.bytes += n;
-	return n;
+	k = send(dst, r->buf + r->pos, r->len - r->pos, MSG_NOSIGNAL);
+	if (k <= 0)
+		return k < 0 && errno != EAGAIN ? -errno : 0;
+	r->pos += k;
+	r->staged -= k;
+	return k;
 }
 
 static void sm_release(struct relay *r)
 {
 	/* an arming still running belongs to a session that is closing both
 	 * sockets: the backend's slot dies with it */
-	r->armed = 0;
+	r->armed = r->khead = r->kdone = 0;
 	r->staged = 0;
 	free(r->buf);
 	r->buf = NULL;
@@ -576,11 +613,11 @@ int relay_probe_sockmap(char *why, size_t whylen)
 	}
 	for (int i = 0; i < 200 && rl.armed; i++) {
 		sm_fill(&rl, be, 0);
-		sm_flush(&rl, cl);
 		if (rl.armed)
 			usleep(1000);
 	}
-	if (have != sizeof(sent) || memcmp(got, sent, have) || rl.armed) {
+	if (have != sizeof(sent) || memcmp(got, sent, have) || rl.armed ||
+	    !relay_sm_delivered(sm, cl, rl.ktarget)) {
 		r = -EIO;
 		snprintf(why, whylen, "a redirect between two loopback TCP sockets moved %zu of %zu bytes%s",
 			 have, sizeof(sent), rl.armed ? " and never completed" : "");

@@ -130,6 +130,10 @@ hb=$(metric tandem_relay_sockmap_handbacks_total)
 fb=$(metric tandem_relay_sockmap_fallbacks_total)
 ok $([ "${krn:-0}" -gt $((64 << 20)) ] && [ "${hb:-0}" -ge 100 ] && echo 0 || echo 1) \
 	"bodies ran in the kernel: $krn bytes, $hb hand-backs ($fb fallbacks to copy)"
+# head mode: a response armed before its request went out, whose head the
+# program checked, runs whole in the kernel (most bodies here are >= 16 KiB)
+heads=$(metric tandem_relay_sockmap_heads_total)
+ok $([ "${heads:-0}" -ge 500 ] && echo 0 || echo 1) "whole responses (head and body) ran in the kernel: $heads"
 is "$(metric tandem_relay_sockmap_errors_total)" 0 "no redirect cut off by the program"
 is "$(metric_sum 'tandem_local_responses_total{code="5')" 0 "tandem made no 5xx of its own"
 reused=$(metric_sum tandem_pool_reused_total)

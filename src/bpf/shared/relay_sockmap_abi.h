@@ -19,13 +19,22 @@
 #define RELAY_SM_MISSED 2               /* bytes went to user space after it armed: nothing redirected */
 #define RELAY_SM_ERR    3               /* bytes past the armed end, or no peer: skb dropped */
 
+/* mode: what an arming redirects */
+#define RELAY_SM_RANGE  0               /* exactly [arm_start, arm_end) */
+#define RELAY_SM_HEAD   1               /* a whole response from arm_start, if its head passes the checks */
+#define RELAY_SM_HEAD_MAX 1024          /* head mode: the head must end within this many bytes of its skb */
+#define RELAY_SM_HEAD_LINES 100         /* and have at most this many header lines */
+
 struct relay_sm_slot {
 	/* written by user space; gen last (the program reads it first) */
 	__u64 cookie;                   /* socket cookie of the backend socket in this slot */
 	__u64 arm_start;                /* stream offset of the first byte to redirect */
 	__u64 arm_end;                  /* offset just past the last one */
 	__u32 peer;                     /* map index of the client socket */
+	__u32 mode;                     /* RELAY_SM_RANGE or RELAY_SM_HEAD */
+	__u64 min_body;                 /* head mode: smaller Content-Length bodies go to user space */
 	__u32 gen;                      /* arming generation; 0: never armed */
+	__u32 pad0;
 	/* written by the program */
 	__u64 seen;                     /* stream offset: bytes given to the program */
 	__u64 fwd;                      /* bytes redirected under cur_gen */
@@ -33,7 +42,19 @@ struct relay_sm_slot {
 	__u32 cur_gen;                  /* the arming fwd belongs to */
 	__u32 res_gen;                  /* the arming res belongs to */
 	__u32 res;
-	__u32 pad;
+	/* head mode, written before the first redirect (fwd > 0 shows them) */
+	__u32 kstatus;                  /* the response's status code */
+	__u64 kend;                     /* offset just past its body */
+	__u32 khead;                    /* its head length */
+	__u32 pad1;
+};
+
+/* What relay_sm_head_probe says of one head: head_len 0 when it would go to
+ * user space. */
+struct relay_head_result {
+	__u32 head_len;
+	__u32 status;
+	__u64 content_length;
 };
 
 /* Per-CPU counters of the program, indexes of relay_sm_stats. */
@@ -43,6 +64,8 @@ enum {
 	RELAY_SM_C_DONE,                /* armings that ended with every byte redirected */
 	RELAY_SM_C_MISSED,
 	RELAY_SM_C_ERR,
+	RELAY_SM_C_HEADS,               /* head mode: responses taken whole into the kernel */
+	RELAY_SM_C_HEADS_PASSED,        /* head mode: heads that failed a check, passed to user space */
 	RELAY_SM_C_COUNT,
 };
 
