@@ -1,0 +1,240 @@
+/* test_sm_head: the sockmap program's response-head check (head mode: a
+ * head that passes is sent to the client by the kernel as the origin wrote
+ * it, so user space never parses it). Heads go through the program's
+ * relay_sm_head_probe by the kernel's test-run hook. Two things must hold:
+ *  - the table: what must pass, and every reason a head must go to user
+ *    space (hop-by-hop fields, chunked, close, 1.0, bodiless statuses,
+ *    malformed lines) does send it there;
+ *  - differential: for 30,000 mutations of real heads, whatever the program
+ *    passes, tandem's own parser (h1_parse_response) accepts too, with the
+ *    same head length, status and Content-Length, and with no field that
+ *    user space would have stripped. A head the program takes is never one
+ *    user space would have refused or rewritten beyond Connection.
+ * Needs root (CAP_BPF); says SKIP otherwise. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "h1.h"
+#include "relay_sockmap_abi.h"
+#include "relay_sockmap.skel.h"
+#include "tap.h"
+
+static struct relay_sockmap_bpf *skel;
+
+/* The program's verdict on HEAD (LEN bytes): head length, 0 = user space. */
+static uint32_t kcheck(const char *head, size_t len, uint32_t *status, uint64_t *cl)
+{
+	static char pkt[14 + 4096];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = 14 + len);
+
+	if (len > sizeof(pkt) - 14)
+		len = sizeof(pkt) - 14;
+	memset(pkt, 0, 14);     /* the Ethernet header a tc program sees first */
+	memcpy(pkt + 14, head, len);
+	o.data_size_in = 14 + len;
+	skel->bss->relay_head_out.head_len = 0xdead;
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.relay_sm_head_probe), &o))
+		return 0xffffffff;
+	*status = skel->bss->relay_head_out.status;
+	*cl = skel->bss->relay_head_out.content_length;
+	return skel->bss->relay_head_out.head_len;
+}
+
+static int hop(struct h1_str n)
+{
+	static const char *names[] = { "connection", "keep-alive", "te", "upgrade",
+				       "transfer-encoding", "proxy-connection" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (h1_str_ieq(n, names[i]))
+			return 1;
+	return 0;
+}
+
+/* 1 when user space agrees with a head the program took: it parses, with
+ * the same length, status and Content-Length framing, and its only
+ * hop-by-hop field is Connection: keep-alive. */
+static int user_agrees(const char *buf, size_t len, uint32_t hl, uint32_t status, uint64_t cl,
+		       char *why, size_t whylen)
+{
+	static struct h1_msg m;
+	int r;
+
+	m.max_hdrs = 0;
+	r = h1_parse_response(&m, buf, len, 0);
+	if (r <= 0) {
+		snprintf(why, whylen, "h1 refuses it (%d, %s at %u)", r, h1_err_name(m.err), m.err_off);
+		return 0;
+	}
+	if ((uint32_t)r != hl || m.status != (int)status || m.body != H1_BODY_LENGTH ||
+	    m.content_length != cl) {
+		snprintf(why, whylen, "h1: len %d status %d body %d cl %llu", r, m.status, m.body,
+			 (unsigned long long)m.content_length);
+		return 0;
+	}
+	if (m.flags & H1_F_CONN_CLOSE) {
+		snprintf(why, whylen, "Connection: close");
+		return 0;
+	}
+	for (unsigned i = 0; i < m.nhdrs; i++) {
+		struct h1_hdr *h = &m.hdrs[i];
+
+		if (hop(h->name) && !(h1_str_ieq(h->name, "connection") && h1_str_ieq(h->value, "keep-alive"))) {
+			snprintf(why, whylen, "hop-by-hop field %.*s", (int)h->name.len, h->name.p);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+#define NGINX "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 29 Nov 2026 17:00:00 GMT\r\n" \
+	"Content-Type: application/octet-stream\r\nContent-Length: 4194304\r\n" \
+	"Last-Modified: Sun, 29 Nov 2026 16:00:00 GMT\r\nConnection: keep-alive\r\n" \
+	"ETag: \"6929a1c0-400000\"\r\nAccept-Ranges: bytes\r\n\r\n"
+
+static const struct { const char *head; uint32_t status; uint64_t cl; const char *what; } cases[] = {
+	{ NGINX "body bytes", 200, 4194304, "nginx's head, body bytes after it" },
+	{ "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 404, 0, "no Connection field, empty body" },
+	{ "HTTP/1.1 206 \r\ncontent-length:17\r\n\r\n", 206, 17, "empty reason, lower case, no blank" },
+	{ "HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 5  \r\nConnection: Keep-Alive\r\n\r\n", 200, 5, "upper case, blanks after the digits" },
+	{ "HTTP/1.1 500 x\t\x80\xff\r\nX: \x80\t\r\nContent-Length: 1\r\n\r\n", 500, 1, "obs-text and HTAB in reason and value" },
+	{ "HTTP/1.1 200 OK\r\nX-Empty:\r\nContent-Length: 3\r\n\r\n", 200, 3, "an empty value" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", 0, 0, "Connection: close" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-A\r\n\r\n", 0, 0, "Connection naming a field" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive \r\n\r\n", 0, 0, "Connection with a trailing blank (left to user space)" },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 0, "chunked" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0, 0, "two Content-Length fields" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", 0, 0, "a Content-Length list" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n", 0, 0, "a signed Content-Length" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 5 5\r\n\r\n", 0, 0, "digits after blanks" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", 0, 0, "an empty Content-Length" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 1125899906842624\r\n\r\n", 0, 0, "Content-Length of 2^50" },
+	{ "HTTP/1.1 200 OK\r\n\r\n", 0, 0, "no Content-Length (close-delimited)" },
+	{ "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 5\r\n\r\n", 0, 0, "Keep-Alive" },
+	{ "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\n", 0, 0, "Upgrade" },
+	{ "HTTP/1.1 200 OK\r\nTE: trailers\r\nContent-Length: 5\r\n\r\n", 0, 0, "TE" },
+	{ "HTTP/1.1 200 OK\r\nProxy-Connection: x\r\nContent-Length: 5\r\n\r\n", 0, 0, "Proxy-Connection" },
+	{ "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", 0, 0, "HTTP/1.0" },
+	{ "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", 0, 0, "204" },
+	{ "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", 0, 0, "304" },
+	{ "HTTP/1.1 100 Continue\r\n\r\n", 0, 0, "an interim response" },
+	{ "HTTP/1.1 101 Switching\r\nContent-Length: 5\r\n\r\n", 0, 0, "101" },
+	{ "HTTP/1.1 600 x\r\nContent-Length: 5\r\n\r\n", 0, 0, "status 600" },
+	{ "HTTP/1.1 200\r\nContent-Length: 5\r\n\r\n", 0, 0, "no blank after the status (left to user space)" },
+	{ "HTTP/1.1 200 OK\r\n X: folded\r\nContent-Length: 5\r\n\r\n", 0, 0, "obs-fold" },
+	{ "HTTP/1.1 200 OK\nContent-Length: 5\r\n\r\n", 0, 0, "a bare LF" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\n", 0, 0, "a bare LF at the end" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n", 0, 0, "a blank before the colon" },
+	{ "HTTP/1.1 200 OK\r\n: x\r\nContent-Length: 5\r\n\r\n", 0, 0, "an empty name" },
+	{ "HTTP/1.1 200 OK\r\nX@Y: 1\r\nContent-Length: 5\r\n\r\n", 0, 0, "a bad name byte" },
+	{ "HTTP/1.1 200 OK\r\nX: a\x7f\r\nContent-Length: 5\r\n\r\n", 0, 0, "DEL in a value" },
+	{ "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 5\r\n\r\n", 0, 0, "a lone CR in a value" },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", 0, 0, "a head that does not end" },
+};
+
+static void mutate(char *b, size_t *len, unsigned *seed)
+{
+	static const char alpha[] = "\r\n: \t,aZ0-9xX\x7f\x80";
+	int n = 1 + rand_r(seed) % 3;
+
+	while (n--) {
+		size_t at = *len ? rand_r(seed) % *len : 0;
+		char c = alpha[rand_r(seed) % (sizeof(alpha) - 1)];
+
+		switch (rand_r(seed) % 3) {
+		case 0:
+			b[at] = c;
+			break;
+		case 1:         /* insert */
+			if (*len < 1000) {
+				memmove(b + at + 1, b + at, *len - at);
+				b[at] = c;
+				(*len)++;
+			}
+			break;
+		case 2:         /* delete */
+			if (*len > 1) {
+				memmove(b + at, b + at + 1, *len - at - 1);
+				(*len)--;
+			}
+			break;
+		}
+	}
+}
+
+int main(void)
+{
+	static const char *seeds[] = {
+		NGINX,
+		"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\nConnection: keep-alive\r\n\r\n",
+		"HTTP/1.1 404 Not Found\r\nServer: x\r\nContent-Length: 12\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: close\r\nContent-Length: 7\r\n\r\n",
+	};
+	unsigned seed = 20261129, taken = 0, agreed = 0;
+	char buf[1100], why[128];
+	uint32_t st, hl;
+	uint64_t cl;
+
+	skel = relay_sockmap_bpf__open_and_load();
+	if (!skel) {
+		printf("1..0 # SKIP the sockmap program does not load here (root, CAP_BPF): %s\n",
+		       strerror(errno));
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *h = cases[i].head;
+
+		st = 0;
+		cl = 0;
+		hl = kcheck(h, strlen(h), &st, &cl);
+		if (cases[i].status) {
+			const char *end = strstr(h, "\r\n\r\n");
+			ok(hl == (uint32_t)(end + 4 - h) && st == cases[i].status && cl == cases[i].cl,
+			   "kernel takes: %s", cases[i].what);
+			if (!user_agrees(h, strlen(h), hl, st, cl, why, sizeof(why)))
+				ok(0, "user space agrees: %s (%s)", cases[i].what, why);
+		} else {
+			is_int(hl, 0, "to user space: %s", cases[i].what);
+		}
+	}
+	/* a head past the program's window goes to user space */
+	memset(buf, 0, sizeof(buf));
+	strcpy(buf, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: ");
+	memset(buf + strlen(buf), 'a', RELAY_SM_HEAD_MAX);
+	strcpy(buf + RELAY_SM_HEAD_MAX + 30, "\r\n\r\n");
+	is_int(kcheck(buf, strlen(buf), &st, &cl), 0, "a head longer than %d bytes: user space", RELAY_SM_HEAD_MAX);
+
+	for (int i = 0; i < 30000; i++) {
+		const char *s0 = seeds[i % 4];
+		size_t len = strlen(s0);
+
+		memcpy(buf, s0, len);
+		mutate(buf, &len, &seed);
+		hl = kcheck(buf, len, &st, &cl);
+		if (hl == 0xffffffff) {
+			ok(0, "test run failed: %s", strerror(errno));
+			break;
+		}
+		if (!hl)
+			continue;
+		taken++;
+		if (user_agrees(buf, len, hl, st, cl, why, sizeof(why))) {
+			agreed++;
+			continue;
+		}
+		ok(0, "mutation %d taken by the kernel but not by user space: %s", i, why);
+		printf("#   head: ");
+		for (size_t k = 0; k < len && k < 300; k++)
+			printf(buf[k] >= 32 && buf[k] < 127 ? "%c" : "\\x%02x", (unsigned char)buf[k]);
+		printf("\n");
+		break;
+	}
+	printf("# mutations: %u taken by the kernel, %u of them agreed with h1_parse_response\n", taken, agreed);
+	ok(taken > 1000 && taken == agreed, "every mutated head the kernel takes, user space takes alike");
+	relay_sockmap_bpf__destroy(skel);
+	return done_testing();
+}
