@@ -398,11 +398,22 @@ enum { PUMP_WAIT = 0, PUMP_DONE = 1 };
 
 /* Accounts N bytes the kernel moved for P. When the arming is over, the
  * client has bytes in flight that user space must not overtake: kpend. */
-static void pump_kernel(struct sess *s, struct pump *p, ssize_t n)
+/* N raw body bytes of P went to dst, or are on their way there, outside
+ * pump_take: the framing moves on. */
+static void pump_advance(struct pump *p, uint64_t n)
 {
 	p->moved += n;
-	p->remaining -= n;
-	p->done = !p->remaining;
+	if (p->kind == H1_BODY_LENGTH) {
+		p->remaining -= n;
+		p->done = !p->remaining;
+	} else if (p->kind == H1_BODY_CHUNKED) {
+		h1_chunk_data(&p->ch, n);
+	}
+}
+
+static void pump_kernel(struct sess *s, struct pump *p, ssize_t n)
+{
+	pump_advance(p, n);
 	if (p->rl.kdone) {
 		s->kpend = 1;
 		s->ktarget = p->rl.ktarget;
@@ -507,9 +518,7 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 				continue;
 			if (n > 0) {
 				w->st.bytes_copy += n;
-				p->moved += n;
-				p->remaining -= n;
-				p->done = !p->remaining;
+				pump_advance(p, n);
 				continue;
 			}
 			if (p->rl.eof)
@@ -549,13 +558,7 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 				w->st.bytes_copy += n;
 			if (p == &s->resp && s->up)
 				s->up->got += n;
-			p->moved += n;
-			if (p->kind == H1_BODY_LENGTH) {
-				p->remaining -= n;
-				p->done = !p->remaining;
-			} else if (p->kind == H1_BODY_CHUNKED) {
-				h1_chunk_data(&p->ch, n);
-			}
+			pump_advance(p, n);
 			if (p->limit && p->moved > p->limit)
 				return PUMP_E_TOO_BIG;
 			continue;
@@ -1055,7 +1058,9 @@ static int sess_response_head(struct sess *s)
 	if (w->sm && m->body == H1_BODY_LENGTH && s->sm_idx >= 0 && u->sm_idx >= 0) {
 		/* a Content-Length body may run in the kernel; chunked and
 		 * close-delimited ones are read and written here (copy: a
-		 * socket in the map cannot be spliced from) */
+		 * socket in the map cannot be spliced from). Arming chunk by
+		 * chunk gains nothing for nginx's 32 KiB chunks: they have
+		 * arrived whole by the time their size line is parsed */
 		s->resp.rl.ops->release(&s->resp.rl);
 		relay_init(&s->resp.rl, &relay_sockmap_ops, &w->pipes);
 		relay_sm_bind(&s->resp.rl, w->sm, u->sm_idx, s->sm_idx, s->io.fd, &u->got);
