@@ -100,6 +100,7 @@ struct cfg_l7 {
 	int pool_idle_timeout;          /* idle upstream connection closed */
 	int pool_max_per_node;          /* per worker */
 	int splice_min;                 /* bodies below this are copied */
+	int kernel_min;                 /* sockmap: responses with bodies this big run whole in the kernel */
 	int64_t client_max_body;        /* 413 beyond; 0: unlimited */
 	int max_inflight;               /* all classes together, per worker; 0: none */
 	int fail_down;                  /* consecutive failures that mark a node down */

@@ -322,6 +322,12 @@ static int cfg_key_l7(struct cfg_l7 *l, const char *k, const char *v)
 		l->splice_min = (int)sz;
 		return 0;
 	}
+	if (!strcmp(k, "kernel_min")) {
+		if (cfg_parse_size(v, &sz) || sz > (1 << 30))
+			return -1;
+		l->kernel_min = (int)sz;
+		return 0;
+	}
 	if (!strcmp(k, "client_max_body"))
 		return cfg_parse_size(v, &l->client_max_body) ? -1 : 0;
 	if (!strcmp(k, "max_inflight"))
@@ -651,6 +657,9 @@ static void cfg_defaults(struct cfg *c)
 	c->l7.pool_idle_timeout = 30000;
 	c->l7.pool_max_per_node = 256;
 	c->l7.splice_min = 16384;
+	/* bench/relay: below a few hundred KiB the psock backlog's per-skb
+	 * work costs more than copying the few skbs a body has */
+	c->l7.kernel_min = 256 << 10;
 	c->l7.client_max_body = 0;
 	c->l4.mode = CFG_L4_DR;
 	c->l7.fail_down = 3;

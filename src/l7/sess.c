@@ -953,7 +953,7 @@ static void sess_prearm(struct sess *s)
 	rl->ops->release(rl);
 	relay_init(rl, &relay_sockmap_ops, &w->pipes);
 	relay_sm_bind(rl, w->sm, u->sm_idx, s->sm_idx, s->io.fd, &u->got);
-	if (!relay_sm_prearm(rl, w->cfg->l7.splice_min))
+	if (!relay_sm_prearm(rl, w->cfg->l7.kernel_min))
 		relay_init(rl, w->engine, &w->pipes);
 }
 

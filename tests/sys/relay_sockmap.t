@@ -33,7 +33,7 @@ alloc_port O1; alloc_port O2
 origin_start be1 $O1 || { echo "Bail out! nginx be1"; exit 1; }
 origin_start be2 $O2 || { echo "Bail out! nginx be2"; exit 1; }
 alloc_port L7; alloc_port ADM
-WORKERS=2 cluster_ini "$T/sm.ini" sockmap be1=$O1:$L7:$ADM be2=$O2 -- "server_timeout = 3s"
+WORKERS=2 cluster_ini "$T/sm.ini" sockmap be1=$O1:$L7:$ADM be2=$O2 -- "server_timeout = 3s" "kernel_min = 16k"
 tandem_start "$T/sm.ini" be1 || { echo "Bail out! tandem"; exit 1; }
 grep -q 'relay sockmap' "$T/tandem-be1.log"
 ok $? "tandem runs relay sockmap (the start-up probe passed)"

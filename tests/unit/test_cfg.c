@@ -180,7 +180,8 @@ static void test_load(void)
 	ok(c->relay == CFG_RELAY_COPY && c->l7.workers == 2 && c->l7.max_head == 32768 &&
 	   c->l7.connect_timeout == 250 && c->l7.client_max_body == 1 << 20 &&
 	   !strcmp(c->l4.iface, "eth0") && c->l4.mode == CFG_L4_NAT, "cluster, l7, l4 values");
-	ok(c->l7.keepalive_timeout == 60000 && c->l7.max_headers == 100, "defaults kept");
+	ok(c->l7.keepalive_timeout == 60000 && c->l7.max_headers == 100 && c->l7.kernel_min == 256 << 10,
+	   "defaults kept");
 	ok(c->nnodes == 2 && !strcmp(c->nodes[0].name, "a") && c->nodes[0].line == 14 &&
 	   c->nodes[1].line == 20, "two nodes, each with its line");
 	ok(c->nodes[0].has_mac && c->nodes[0].mac[5] == 1 && c->nodes[0].weight == 1 &&
