@@ -69,15 +69,19 @@ static __always_inline void count(__u32 idx, __u64 n)
 		*c += n;
 }
 
-/* An arming ended: tell the worker (its epoll watches the ring). */
-static __always_inline void finish(struct relay_sm_slot *s, __u32 idx, __u32 gen, __u32 res, __u32 c)
+/* An arming ended: record how, and tell the worker (its epoll watches the
+ * ring, and the event names the slot) unless QUIET: a head passed to user
+ * space wakes it by itself, as readable bytes on the backend socket. */
+static __always_inline void finish(struct relay_sm_slot *s, __u32 idx, __u32 gen, __u32 res, __u32 c,
+				   int quiet)
 {
 	__u32 ev = idx;
 
 	WRITE_ONCE(s->res, res);
 	WRITE_ONCE(s->res_gen, gen);
 	count(c, 1);
-	bpf_ringbuf_output(&relay_sm_events, &ev, sizeof(ev), 0);
+	if (!quiet)
+		bpf_ringbuf_output(&relay_sm_events, &ev, sizeof(ev), 0);
 }
 
 /* ---- head mode: checking a response head ------------------------------- */
@@ -363,7 +367,7 @@ int relay_sm_verdict(struct __sk_buff *skb)
 			hl = a == start ? head_check(skb, 0, &status, &cl, READ_ONCE(s->min_body)) : 0;
 			if (!hl || a + len > start + hl + cl) {
 				count(RELAY_SM_C_HEADS_PASSED, 1);
-				finish(s, idx, gen, RELAY_SM_MISSED, RELAY_SM_C_MISSED);
+				finish(s, idx, gen, RELAY_SM_MISSED, RELAY_SM_C_MISSED, 1);
 				goto pass;
 			}
 			end = start + hl + cl;
@@ -377,21 +381,21 @@ int relay_sm_verdict(struct __sk_buff *skb)
 	if (a != start + fwd) {
 		/* bytes between the arming's start and this skb went to user
 		 * space: redirecting now would put these ahead of them */
-		finish(s, idx, gen, RELAY_SM_MISSED, RELAY_SM_C_MISSED);
+		finish(s, idx, gen, RELAY_SM_MISSED, RELAY_SM_C_MISSED, 0);
 		goto pass;
 	}
 	if (a + len > end) {
-		finish(s, idx, gen, RELAY_SM_ERR, RELAY_SM_C_ERR);
+		finish(s, idx, gen, RELAY_SM_ERR, RELAY_SM_C_ERR, 0);
 		return SK_DROP;
 	}
 	if (bpf_sk_redirect_map(skb, &relay_socks, peer, 0) != SK_PASS) {
-		finish(s, idx, gen, RELAY_SM_ERR, RELAY_SM_C_ERR);
+		finish(s, idx, gen, RELAY_SM_ERR, RELAY_SM_C_ERR, 0);
 		return SK_DROP;
 	}
 	WRITE_ONCE(s->fwd, fwd + len);
 	count(RELAY_SM_C_REDIR_BYTES, len);
 	if (a + len == end)
-		finish(s, idx, gen, RELAY_SM_DONE, RELAY_SM_C_DONE);
+		finish(s, idx, gen, RELAY_SM_DONE, RELAY_SM_C_DONE, 0);
 	return SK_PASS;
 pass:
 	/* user space reads these bytes; an arming whose start lies before

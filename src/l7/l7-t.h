@@ -119,6 +119,8 @@ struct sess {
 	char peer[64];                  /* client IP text, for X-Forwarded-For */
 };
 
+#define L7_KBIG 1024
+
 enum { L7_CODE_1XX, L7_CODE_2XX, L7_CODE_3XX, L7_CODE_4XX, L7_CODE_5XX, L7_NCODES };
 
 /* Counters of one worker; /metrics sums them over workers. Written only by
@@ -160,6 +162,9 @@ struct l7_worker {
 	struct ev_io smio;              /* its event ring: an arming ended */
 	struct sess *sm_armed;          /* sessions whose response body is in the kernel */
 	int sm_nticks;                  /* of those, how many want polling every 100 us */
+	/* targets (lb key) whose last response had a body of kernel_min or
+	 * more, direct-mapped: only their requests are armed in head mode */
+	uint64_t kbig[L7_KBIG];
 	uint64_t rr;                    /* round-robin position */
 	uint64_t last_sweep;
 	int drained;                    /* listener closed, idle sessions closed */

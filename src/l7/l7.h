@@ -36,9 +36,13 @@ static inline struct sess *sess_of_waiter(struct qos_waiter *qw)
 	return (struct sess *)((char *)qw - offsetof(struct sess, qw));
 }
 
-/* l7_sm_poll: runs every session whose response body is armed in the
- * worker's sockmap (relay = sockmap), to see what the kernel moved. */
+/* l7_sm_poll: runs every session that waits for what no event announces
+ * (the client taking redirected bytes in, an origin to stop sending): the
+ * worker calls it every 100 us while there is one (sm_nticks). */
 void l7_sm_poll(struct l7_worker *w);
+/* l7_sm_wake: the program ended an arming on upstream connection CTX (a
+ * struct upconn): runs the session that uses it. */
+void l7_sm_wake(void *ctx, void *arg);
 
 /* sess_close_all: ends every session of the worker (shutdown). */
 void sess_close_all(struct l7_worker *w);

@@ -270,14 +270,13 @@ fail:
 	return r;
 }
 
-/* The sockmap program ended an arming (a body's last byte redirected, or
- * bytes it could not take): see what the armed sessions can do now. */
+/* The sockmap program ended armings (a body's last byte redirected, or
+ * bytes it could not take): run the sessions they belong to. */
 static void l7_sm_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
 {
 	struct l7_worker *w = (struct l7_worker *)((char *)io - offsetof(struct l7_worker, smio));
 
-	relay_sm_events_drain(w->sm);
-	l7_sm_poll(w);
+	relay_sm_events_drain(w->sm, l7_sm_wake, w);
 }
 
 static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)

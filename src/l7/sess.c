@@ -903,6 +903,17 @@ static int code_class(int status)
 	return k < 0 ? 0 : k > 4 ? 4 : k;
 }
 
+/* Remembers whether the current target's response was big (see kbig). */
+static void sess_kbig_note(struct sess *s, int big)
+{
+	uint64_t *k = &s->w->kbig[s->key % L7_KBIG];
+
+	if (big)
+		*k = s->key;
+	else if (*k == s->key)
+		*k = 0;
+}
+
 /* Head mode (sess_prearm): has the program taken the response? Returns 1
  * when it did (the whole response runs in the kernel, as a body of head
  * plus Content-Length bytes), 0 when user space is to read the head (or
@@ -931,6 +942,7 @@ static int sess_kernel_head(struct sess *s)
 	s->up_close = 0;        /* the program took only "Connection: keep-alive" */
 	w->st.requests[s->node][code_class(rl->kstatus)]++;
 	pump_frame(&s->resp, H1_BODY_LENGTH, rl->arm_len);
+	sess_kbig_note(s, 1);
 	pump_kernel(s, &s->resp, n);
 	return 1;
 }
@@ -938,7 +950,9 @@ static int sess_kernel_head(struct sess *s)
 /* Before the request goes out on the upstream: arms its response in head
  * mode when the whole of it may run in the kernel (the program checks the
  * head): a GET-like request of a keep-alive HTTP/1.1 client, with nothing
- * of an earlier response still on its way to the client. */
+ * of an earlier response still on its way to the client, for a target
+ * whose last response was big enough (arming costs three syscalls, and a
+ * small response gains nothing from the kernel: kbig). */
 static void sess_prearm(struct sess *s)
 {
 	struct l7_worker *w = s->w;
@@ -946,7 +960,8 @@ static void sess_prearm(struct sess *s)
 	struct relay *rl = &s->resp.rl;
 
 	s->kprearmed = 1;
-	if (!w->sm || s->sm_idx < 0 || u->sm_idx < 0 || s->req.kind != H1_BODY_NONE ||
+	if (!w->sm || w->kbig[s->key % L7_KBIG] != s->key ||
+	    s->sm_idx < 0 || u->sm_idx < 0 || s->req.kind != H1_BODY_NONE ||
 	    s->head_req || s->connect_req || s->upgrade || !s->keepalive || s->client_minor != 1 ||
 	    s->kpend || buf_avail(&s->resp.out))
 		return;
@@ -1055,6 +1070,9 @@ static int sess_response_head(struct sess *s)
 	if (m->body == H1_BODY_CLOSE)
 		s->keepalive = 0;
 	pump_frame(&s->resp, m->body, m->content_length);
+	if (w->sm)
+		sess_kbig_note(s, m->body == H1_BODY_LENGTH &&
+			       m->content_length >= (uint64_t)w->cfg->l7.kernel_min && !s->head_req);
 	if (w->sm && m->body == H1_BODY_LENGTH && s->sm_idx >= 0 && u->sm_idx >= 0) {
 		/* a Content-Length body may run in the kernel; chunked and
 		 * close-delimited ones are read and written here (copy: a
@@ -1090,6 +1108,7 @@ static void sess_connected(struct sess *s)
 		 * program sees every byte of every response from the first */
 		int i = relay_sm_add(s->w->sm, u->io.fd, 1);
 		u->sm_idx = i < 0 ? -1 : i;
+		relay_sm_set_ctx(s->w->sm, i, u);       /* its ring events wake u's session */
 	}
 	s->st = SS_EXCHANGE;
 	s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
@@ -1192,10 +1211,11 @@ static void sess_exchange(struct sess *s)
 /* ---- bodies in the kernel ---------------------------------------------- */
 
 /* Keeps S on its worker's list of sessions with an armed redirect exactly
- * while it has one, or waits for the kernel: the ring wakes the list when
- * the program ends an arming (l7_sm_poll). Sessions that wait for what
- * nothing announces (the client's queue to take redirected bytes, an origin
- * to stop sending) are also polled every 100 us: sm_tick. */
+ * while it has one, or waits for the kernel. An armed session is woken by
+ * the ring when the program ends its arming (l7_sm_wake) and by its
+ * sockets; one that waits for what nothing announces (the client's queue to
+ * take redirected bytes, an origin to stop sending) is polled every 100 us:
+ * sm_tick (l7_sm_poll). */
 static void sess_sm_track(struct sess *s)
 {
 	struct l7_worker *w = s->w;
@@ -1233,8 +1253,17 @@ void l7_sm_poll(struct l7_worker *w)
 
 	for (s = w->sm_armed; s; s = next) {
 		next = s->smnext;
-		sess_run(s);
+		if (s->sm_tick)
+			sess_run(s);
 	}
+}
+
+void l7_sm_wake(void *ctx, void *arg)
+{
+	struct upconn *u = ctx;
+
+	if (u->owner && u->owner->st == SS_EXCHANGE && u->owner->up == u)
+		sess_run(u->owner);
 }
 
 /* ---- the client side ---------------------------------------------------- */

@@ -59,9 +59,12 @@ struct relay_sm *relay_sm_open(void);
 void relay_sm_close(struct relay_sm *sm);
 const struct relay_sm_stats *relay_sm_stats(const struct relay_sm *sm);
 /* relay_sm_event_fd: a descriptor that polls readable when an arming ends;
- * relay_sm_events_drain empties it (call on every event: edge-triggered). */
+ * relay_sm_events_drain empties it (call on every event: edge-triggered),
+ * calling WAKE(ctx, ARG) for each ended arming with the ctx its backend
+ * slot was given (relay_sm_set_ctx; slots without one are skipped). */
 int relay_sm_event_fd(const struct relay_sm *sm);
-void relay_sm_events_drain(struct relay_sm *sm);
+void relay_sm_events_drain(struct relay_sm *sm, void (*wake)(void *ctx, void *arg), void *arg);
+void relay_sm_set_ctx(struct relay_sm *sm, int idx, void *ctx);
 
 /* relay_sm_add: puts socket FD into the map, before any byte is read from
  * it (a backend: before the first request is written; a client: right

@@ -62,12 +62,24 @@ struct relay_sm {
 	struct { int idx; uint64_t t; } *free;
 	int fhead, nfree;
 	uint8_t backend[RELAY_SM_SLOTS];
+	void *ctx[RELAY_SM_SLOTS];      /* the caller's object of each backend slot */
+	void (*wake)(void *ctx, void *arg);     /* while relay_sm_events_drain runs */
+	void *wake_arg;
 	struct relay_sm_stats st;
 };
 
+/* One ring event: the program ended an arming of the slot it names. */
 static int sm_ring_cb(void *ctx, void *data, size_t len)
 {
-	return 0;       /* the wakeup is the message; the slots say the rest */
+	struct relay_sm *sm = ctx;
+	uint32_t idx;
+
+	if (len < sizeof(idx))
+		return 0;
+	memcpy(&idx, data, sizeof(idx));
+	if (idx < RELAY_SM_SLOTS && sm->ctx[idx] && sm->wake)
+		sm->wake(sm->ctx[idx], sm->wake_arg);
+	return 0;
 }
 
 static int sm_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
@@ -140,9 +152,18 @@ int relay_sm_event_fd(const struct relay_sm *sm)
 	return bpf_map__fd(sm->skel->maps.relay_sm_events);
 }
 
-void relay_sm_events_drain(struct relay_sm *sm)
+void relay_sm_events_drain(struct relay_sm *sm, void (*wake)(void *ctx, void *arg), void *arg)
 {
+	sm->wake = wake;
+	sm->wake_arg = arg;
 	ring_buffer__consume(sm->rb);
+	sm->wake = NULL;
+}
+
+void relay_sm_set_ctx(struct relay_sm *sm, int idx, void *ctx)
+{
+	if (idx >= 0 && idx < RELAY_SM_SLOTS)
+		sm->ctx[idx] = ctx;
 }
 
 static void sm_free_idx(struct relay_sm *sm, int idx)
@@ -209,6 +230,7 @@ void relay_sm_del(struct relay_sm *sm, int idx)
 	/* deleting takes the socket's psock down under its lock: no verdict
 	 * runs for it afterwards, so the slot can be handed out again */
 	bpf_map_delete_elem(sm->socks_fd, &key);
+	sm->ctx[idx] = NULL;
 	if (sm->backend[idx])
 		bpf_map_delete_elem(sm->slot_of_fd, &sm->slots[idx].cookie);
 	sm->backend[idx] = 0;
