@@ -14,11 +14,13 @@
  * Head mode (RELAY_SM_HEAD), armed before the request goes out: the program
  * checks the response head in the first skb itself (see head_check). A head
  * that passes (a final status with a body, one Content-Length of at least
- * min_body, no hop-by-hop field but "Connection: keep-alive", every byte
- * what tandem's own parser accepts) is redirected with its body: the whole
- * response stays in the kernel, and the arming becomes the range
- * [arm_start, kend). Any other head is passed to user space (MISSED), which
- * reads it as usual. See doc/internals/sockmap.md. */
+ * min_body or "Transfer-Encoding: chunked", no hop-by-hop field but
+ * "Connection: keep-alive", every byte what tandem's own parser accepts) is
+ * redirected with its body: the whole response stays in the kernel, and the
+ * arming becomes the range [arm_start, kend). A chunked body is framed here
+ * skb by skb (chunk_scan); at framing it does not follow the arming stops
+ * before that skb and user space parses on. Any other head is passed to
+ * user space (MISSED), which reads it as usual. See doc/internals/sockmap.md. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -92,10 +94,12 @@ enum { H_REASON, H_EOL, H_LINE, H_END, H_NAME, H_OWS, H_VALUE };
  * and the two it acts on; bit k of hc.cand: names[k] still matches */
 #define N_CL   0
 #define N_CONN 1
+#define N_TE   2
 #define N_NAMES 7
-static const char names[N_NAMES][32] = {
+static const char names[N_NAMES + 1][32] = {
 	"content-length", "connection", "transfer-encoding", "te", "upgrade",
 	"keep-alive", "proxy-connection",
+	"chunked",      /* not a name: the one Transfer-Encoding value taken */
 };
 static const __u8 name_len[N_NAMES] = { 14, 10, 17, 2, 7, 10, 16 };
 
@@ -108,6 +112,7 @@ struct hc {
 	__u32 vi;               /* value bytes so far */
 	__u32 lines;
 	__u32 ncl;
+	__u32 nte;              /* Transfer-Encoding lines, each exactly "chunked" */
 	__u32 conn_ok;
 	__u32 cl_trail;         /* blanks after the Content-Length digits */
 	__u32 end;              /* head length, 0 until the empty line */
@@ -193,8 +198,8 @@ static long head_step(__u64 k, void *ctx)
 			for (int j = 0; j < N_NAMES; j++)
 				if ((h->cand & (1u << j)) && name_len[j] == h->nlen)
 					k = j;
-			if (k != N_NAMES && k != N_CL && k != N_CONN)
-				h->bad = 1;     /* hop by hop, or chunked: user space */
+			if (k != N_NAMES && k != N_CL && k != N_CONN && k != N_TE)
+				h->bad = 1;     /* hop by hop: user space */
 			h->kind = k;
 			h->vi = 0;
 			if (k == N_CL) {
@@ -231,6 +236,10 @@ static long head_step(__u64 k, void *ctx)
 				if (h->vi != 10)
 					h->bad = 1;
 				h->conn_ok = 1;
+			} else if (h->kind == N_TE) {
+				if (h->vi != 7)
+					h->bad = 1;
+				h->nte++;
 			}
 			h->st = H_EOL;
 			break;
@@ -259,6 +268,13 @@ static long head_step(__u64 k, void *ctx)
 			if (n >= 10 || names[5][n & 31] != lower(c))
 				h->bad = 1;
 			h->vi++;
+		} else if (h->kind == N_TE) {
+			/* exactly "chunked", as tandem's parser wants it */
+			__u32 n = h->vi;
+
+			if (n >= 7 || names[N_NAMES][n & 31] != lower(c))
+				h->bad = 1;
+			h->vi++;
 		}
 		break;
 	case H_END:
@@ -272,10 +288,10 @@ static long head_step(__u64 k, void *ctx)
 }
 
 /* Checks the response head at byte OFF of SKB (0: its start). Returns its
- * length and sets *STATUS and *CL when the whole response may go through
- * the kernel, else 0. */
+ * length and sets *STATUS, and *CL or *CHUNKED, when the whole response may
+ * go through the kernel, else 0. */
 static __always_inline __u32 head_check(struct __sk_buff *skb, __u32 off, __u32 *status, __u64 *cl,
-					__u64 min_body)
+					__u32 *chunked, __u64 min_body)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u64 n = skb->len;     /* 64 bits: no zero-extended copy gets the tests */
@@ -314,10 +330,158 @@ static __always_inline __u32 head_check(struct __sk_buff *skb, __u32 off, __u32 
 	h->st = H_REASON;
 	h->kind = N_NAMES;
 	bpf_loop(RELAY_SM_HEAD_MAX - 13, head_step, &cpu, 0);
-	if (h->bad || !h->end || h->ncl != 1 || h->cl < min_body)
+	if (h->bad || !h->end || h->ncl + h->nte != 1 || (h->ncl && h->cl < min_body))
 		return 0;
 	*cl = h->cl;
+	*chunked = h->nte;
 	return h->end;
+}
+
+/* ---- head mode: chunked bodies --------------------------------------- */
+
+/* the scanner's state, one per CPU (a map value: see relay_head_state) */
+struct cs {
+	__u32 st, ndig;
+	__u64 size, rem;
+	__u32 off, len;         /* next byte of the skb, and its length */
+	__u32 bad, done;
+};
+static struct cs relay_chunk_state[HEAD_CPUS];
+
+struct cs_ctx {
+	struct __sk_buff *skb;
+	__u32 cpu;
+};
+
+static __always_inline int hexval(__u8 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* One step of the chunk framing: a run of data bytes, or one framing byte. */
+static long chunk_step(__u64 k, void *ctx)
+{
+	struct cs_ctx *x = ctx;
+	__u32 cpu = x->cpu;
+	struct cs *c;
+	__u8 b;
+	int d;
+
+	if (cpu >= HEAD_CPUS)
+		return 1;
+	c = &relay_chunk_state[cpu];
+	if (c->off >= c->len)
+		return 1;
+	if (c->st == RELAY_SM_CH_DATA) {
+		__u64 take = c->len - c->off;
+
+		if (take > c->rem)
+			take = c->rem;
+		c->off += take;
+		c->rem -= take;
+		if (!c->rem)
+			c->st = RELAY_SM_CH_DATA_CR;
+		return 0;
+	}
+	if (bpf_skb_load_bytes(x->skb, c->off, &b, 1)) {
+		c->bad = 1;
+		return 1;
+	}
+	c->off++;
+	switch (c->st) {
+	case RELAY_SM_CH_SIZE:
+		d = hexval(b);
+		if (d >= 0 && c->ndig < 15) {
+			c->ndig++;
+			c->size = c->size << 4 | d;
+		} else if (b == '\r' && c->ndig) {
+			c->st = RELAY_SM_CH_SIZE_LF;
+		} else {
+			c->bad = 1;     /* an extension, a blank, 16 digits: user space */
+		}
+		break;
+	case RELAY_SM_CH_SIZE_LF:
+		if (b != '\n') {
+			c->bad = 1;
+		} else if (c->size) {
+			c->rem = c->size;
+			c->st = RELAY_SM_CH_DATA;
+		} else {
+			c->st = RELAY_SM_CH_FINAL_CR;
+		}
+		c->size = 0;
+		c->ndig = 0;
+		break;
+	case RELAY_SM_CH_DATA_CR:
+	case RELAY_SM_CH_FINAL_CR:
+		if (b != '\r')
+			c->bad = 1;     /* after the last chunk: a trailer, user space's */
+		else
+			c->st++;        /* DATA_LF, FINAL_LF */
+		break;
+	case RELAY_SM_CH_DATA_LF:
+		if (b != '\n')
+			c->bad = 1;
+		c->st = RELAY_SM_CH_SIZE;
+		break;
+	case RELAY_SM_CH_FINAL_LF:
+		if (b != '\n') {
+			c->bad = 1;
+		} else {
+			c->st = RELAY_SM_CH_DONE;
+			c->done = 1;
+		}
+		return 1;
+	default:
+		c->bad = 1;
+	}
+	return c->bad ? 1 : 0;
+}
+
+/* Scans the chunk framing of SKB from byte OFF on, from the state in SLOT
+ * (or from a size line when FRESH). Returns 0 when it holds anything the
+ * plain grammar does not (or more framing than one pass checks), 1 when the
+ * whole skb is inside the body, 2 when the body ends exactly at its end. On
+ * 1 and 2 the state after the skb is in *OUT, else the slot is unchanged. */
+static __always_inline int chunk_scan(struct __sk_buff *skb, __u32 off, const struct relay_sm_slot *slot,
+				      int fresh, struct cs **out)
+{
+	struct cs_ctx x = { .skb = skb, .cpu = bpf_get_smp_processor_id() };
+	struct cs *c;
+
+	if (x.cpu >= HEAD_CPUS)
+		return 0;
+	c = &relay_chunk_state[x.cpu];
+	__builtin_memset(c, 0, sizeof(*c));
+	if (!fresh) {
+		c->st = slot->cst;
+		c->ndig = slot->cndig;
+		c->size = slot->csize;
+		c->rem = slot->crem;
+	}
+	c->off = off;
+	c->len = skb->len;
+	/* a step per framing byte or data run: 6 per chunk at worst */
+	bpf_loop(1 << 17, chunk_step, &x, 0);
+	*out = c;
+	if (c->bad)
+		return 0;
+	if (c->done)
+		return c->off == c->len ? 2 : 0;        /* bytes past the end: user space's */
+	return c->off == c->len;
+}
+
+static __always_inline void chunk_commit(struct relay_sm_slot *s, const struct cs *c)
+{
+	WRITE_ONCE(s->cst, c->st);
+	WRITE_ONCE(s->cndig, c->ndig);
+	WRITE_ONCE(s->csize, c->size);
+	WRITE_ONCE(s->crem, c->rem);
 }
 
 SEC("sk_skb")
@@ -356,24 +520,52 @@ int relay_sm_verdict(struct __sk_buff *skb)
 	}
 	fwd = s->fwd;
 	if (READ_ONCE(s->mode) == RELAY_SM_HEAD) {
-		__u32 status = 0, hl;
+		__u32 status = 0, hl, chunked = 0;
+		struct cs *c = 0;
 		__u64 cl = 0;
+		int r;
 
 		if (fwd) {
 			end = s->kend;
+			if (s->kchunked && end == RELAY_SM_OPEN && a == start + fwd) {
+				/* the framing decides, skb by skb; one it
+				 * cannot follow ends the arming before it, and
+				 * user space parses on from the state saved */
+				r = chunk_scan(skb, 0, s, 0, &c);
+				if (!r || !c) {
+					finish(s, idx, gen, RELAY_SM_MISSED, RELAY_SM_C_MISSED, 0);
+					goto pass;
+				}
+				chunk_commit(s, c);
+				if (r == 2) {
+					end = a + len;
+					WRITE_ONCE(s->kend, end);
+				}
+			}
 		} else {
 			/* the response's first skb: all of it kernel's, or
 			 * all of it user space's */
-			hl = a == start ? head_check(skb, 0, &status, &cl, READ_ONCE(s->min_body)) : 0;
-			if (!hl || a + len > start + hl + cl) {
+			hl = a == start ? head_check(skb, 0, &status, &cl, &chunked, READ_ONCE(s->min_body)) : 0;
+			if (hl && chunked) {
+				r = chunk_scan(skb, hl, s, 1, &c);
+				if (!r || !c)
+					hl = 0;
+				else
+					end = r == 2 ? a + len : RELAY_SM_OPEN;
+			} else {
+				end = start + hl + cl;
+			}
+			if (!hl || a + len > end) {
 				count(RELAY_SM_C_HEADS_PASSED, 1);
 				finish(s, idx, gen, RELAY_SM_MISSED, RELAY_SM_C_MISSED, 1);
 				goto pass;
 			}
-			end = start + hl + cl;
+			if (c)
+				chunk_commit(s, c);
 			/* before fwd moves: user space reads them once it does */
 			WRITE_ONCE(s->kstatus, status);
 			WRITE_ONCE(s->khead, hl);
+			WRITE_ONCE(s->kchunked, chunked);
 			WRITE_ONCE(s->kend, end);
 			count(RELAY_SM_C_HEADS, 1);
 		}
@@ -414,13 +606,37 @@ struct relay_head_result relay_head_out;
 SEC("tc")
 int relay_sm_head_probe(struct __sk_buff *skb)
 {
-	__u32 status = 0;
+	__u32 status = 0, chunked = 0;
 	__u64 cl = 0;
-	__u32 hl = head_check(skb, 14, &status, &cl, 0);
+	__u32 hl = head_check(skb, 14, &status, &cl, &chunked, 0);
 
 	relay_head_out.head_len = hl;
 	relay_head_out.status = hl ? status : 0;
 	relay_head_out.content_length = hl ? cl : 0;
+	relay_head_out.chunked = hl ? chunked : 0;
+	return SK_PASS;
+}
+
+/* chunk_scan alone, the same way: from the state in relay_probe_in (or a
+ * fresh size line when relay_probe_fresh), over the bytes after the
+ * Ethernet header. */
+struct relay_sm_slot relay_probe_in;
+__u32 relay_probe_fresh;
+
+SEC("tc")
+int relay_sm_chunk_probe(struct __sk_buff *skb)
+{
+	struct cs *c = 0;
+	int r = chunk_scan(skb, 14, &relay_probe_in, relay_probe_fresh, &c);
+
+	relay_head_out.scan = r;
+	if (c) {
+		relay_head_out.scan_off = c->off - 14;
+		relay_head_out.cst = c->st;
+		relay_head_out.cndig = c->ndig;
+		relay_head_out.csize = c->size;
+		relay_head_out.crem = c->rem;
+	}
 	return SK_PASS;
 }
 

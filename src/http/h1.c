@@ -585,6 +585,17 @@ void h1_chunk_init(struct h1_chunk *c)
 	c->state = H1_CH_SIZE;
 }
 
+void h1_chunk_resume(struct h1_chunk *c, enum h1_chunk_state st, uint64_t size, uint32_t ndigits,
+		     uint64_t remaining)
+{
+	h1_chunk_init(c);
+	c->state = st;
+	c->size = size;
+	c->ndigits = ndigits;
+	c->remaining = remaining;
+	c->last = st == H1_CH_TRAILER || st == H1_CH_FINAL_LF || st == H1_CH_DONE;
+}
+
 /* h1_chunk_data: see h1.h. Outside H1_CH_DATA it does nothing; N beyond
  * c->remaining counts as c->remaining. */
 void h1_chunk_data(struct h1_chunk *c, uint64_t n)

@@ -60,6 +60,13 @@ void h1_chunk_init(struct h1_chunk *c);
  * "name:value" with header syntax, at most 8 KiB each and 64 KiB in all. */
 ssize_t h1_chunk_parse(struct h1_chunk *c, const char *buf, size_t len);
 
+/* h1_chunk_resume: a decoder in state ST, as another parser of the same
+ * body left it: SIZE after NDIGITS digits of SIZE, SIZE_LF with SIZE read,
+ * DATA with REMAINING bytes left, DATA_CR, DATA_LF, TRAILER or FINAL_LF
+ * after the last chunk, DONE. */
+void h1_chunk_resume(struct h1_chunk *c, enum h1_chunk_state st, uint64_t size, uint32_t ndigits,
+		     uint64_t remaining);
+
 /* h1_chunk_data: N data bytes of the current chunk were moved (N <= remaining;
  * more counts as remaining). Does nothing outside H1_CH_DATA. */
 void h1_chunk_data(struct h1_chunk *c, uint64_t n);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "qos.h"
 #include "relay.h"
+#include "relay_sockmap_abi.h"
 #include "sock.h"
 
 #define SWEEP_MS 100
@@ -36,6 +37,7 @@ static void sess_upstream_failed(struct sess *s, const char *why);
 static void sess_close(struct sess *s);
 static void sess_sm_track(struct sess *s);
 static void sess_abort(struct sess *s, const char *why);
+static void sess_kbig_note(struct sess *s, int big);
 
 static const char *status_text(int code)
 {
@@ -396,8 +398,6 @@ enum { PUMP_WAIT = 0, PUMP_DONE = 1 };
 #define PUMP_E_SRC      (-10002)        /* read error on src (errno lost) */
 #define PUMP_E_TOO_BIG  (-10003)        /* more body than the pump's limit */
 
-/* Accounts N bytes the kernel moved for P. When the arming is over, the
- * client has bytes in flight that user space must not overtake: kpend. */
 /* N raw body bytes of P went to dst, or are on their way there, outside
  * pump_take: the framing moves on. */
 static void pump_advance(struct pump *p, uint64_t n)
@@ -411,14 +411,37 @@ static void pump_advance(struct pump *p, uint64_t n)
 	}
 }
 
+/* Accounts N bytes the kernel moved for P. When the arming is over, the
+ * client has bytes in flight that user space must not overtake: kpend. */
 static void pump_kernel(struct sess *s, struct pump *p, ssize_t n)
 {
-	pump_advance(p, n);
-	if (p->rl.kdone) {
-		s->kpend = 1;
-		s->ktarget = p->rl.ktarget;
-		s->kseen = p->rl.base;  /* progress is counted from the arming */
-		p->rl.kdone = 0;
+	if (p->rl.kchunked)
+		p->moved += n;  /* framing and data alike: the program frames */
+	else
+		pump_advance(p, n);
+	if (!p->rl.kdone)
+		return;
+	s->kpend = 1;
+	s->ktarget = p->rl.ktarget;
+	s->kseen = p->rl.base;  /* progress is counted from the arming */
+	p->rl.kdone = 0;
+	if (p->rl.kchunked) {
+		/* the body ended in the kernel, or the program stopped before
+		 * framing it does not follow: the decoder goes on from there */
+		static const enum h1_chunk_state map[] = {
+			[RELAY_SM_CH_SIZE] = H1_CH_SIZE, [RELAY_SM_CH_SIZE_LF] = H1_CH_SIZE_LF,
+			[RELAY_SM_CH_DATA] = H1_CH_DATA, [RELAY_SM_CH_DATA_CR] = H1_CH_DATA_CR,
+			[RELAY_SM_CH_DATA_LF] = H1_CH_DATA_LF, [RELAY_SM_CH_FINAL_CR] = H1_CH_TRAILER,
+			[RELAY_SM_CH_FINAL_LF] = H1_CH_FINAL_LF, [RELAY_SM_CH_DONE] = H1_CH_DONE,
+		};
+		uint32_t st = RELAY_SM_CH_DONE, ndig = 0;
+		uint64_t size = 0, rem = 0;
+
+		if (p->rl.kstop)
+			relay_sm_chunk_state(&p->rl, &st, &ndig, &size, &rem);
+		h1_chunk_resume(&p->ch, map[st <= RELAY_SM_CH_DONE ? st : RELAY_SM_CH_DONE], size, ndig, rem);
+		p->done = h1_chunk_done(&p->ch);
+		p->rl.kchunked = p->rl.kstop = 0;
 	}
 }
 
@@ -453,8 +476,15 @@ static int pump_run(struct sess *s, struct pump *p, int src, int dst, struct buf
 			if (n < 0)
 				return PUMP_E_SRC;      /* bytes past the framing, or no client */
 			pump_kernel(s, p, n);
-			if (p->rl.armed)
+			if (p->rl.armed) {
+				char c;
+
+				/* the origin hung up inside the body: its FIN,
+				 * passed to user space, reads as the end */
+				if (*src_rd == 2 && recv(src, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+					return PUMP_E_SRC_EOF;
 				return PUMP_WAIT;
+			}
 			continue;
 		}
 		/* nothing goes to dst before what the kernel sent it is in its
@@ -867,6 +897,8 @@ static void sess_finish(struct sess *s)
 		(!w->sm || relay_sm_clean(w->sm, s->up->sm_idx, s->up->got));
 	if (s->up)
 		s->up->requests++;
+	if (w->sm && s->resp.kind == H1_BODY_CHUNKED)
+		sess_kbig_note(s, s->resp.moved >= (uint64_t)w->cfg->l7.kernel_min);
 	sess_release_up(s, reuse);
 	sess_unflight(s);
 	s->req.rl.ops->release(&s->req.rl);
@@ -941,8 +973,12 @@ static int sess_kernel_head(struct sess *s)
 	lb_report(w, s->node, 1);
 	s->up_close = 0;        /* the program took only "Connection: keep-alive" */
 	w->st.requests[s->node][code_class(rl->kstatus)]++;
-	pump_frame(&s->resp, H1_BODY_LENGTH, rl->arm_len);
-	sess_kbig_note(s, 1);
+	if (rl->kchunked) {
+		pump_frame(&s->resp, H1_BODY_CHUNKED, 0);
+	} else {
+		pump_frame(&s->resp, H1_BODY_LENGTH, rl->arm_len);
+		sess_kbig_note(s, 1);
+	}
 	pump_kernel(s, &s->resp, n);
 	return 1;
 }
@@ -1070,7 +1106,7 @@ static int sess_response_head(struct sess *s)
 	if (m->body == H1_BODY_CLOSE)
 		s->keepalive = 0;
 	pump_frame(&s->resp, m->body, m->content_length);
-	if (w->sm)
+	if (w->sm && m->body != H1_BODY_CHUNKED)    /* chunked: in sess_finish */
 		sess_kbig_note(s, m->body == H1_BODY_LENGTH &&
 			       m->content_length >= (uint64_t)w->cfg->l7.kernel_min && !s->head_req);
 	if (w->sm && m->body == H1_BODY_LENGTH && s->sm_idx >= 0 && u->sm_idx >= 0) {

@@ -57,6 +57,8 @@ struct relay {
 	uint8_t armed;          /* a redirect is armed and not all of it redirected yet */
 	uint8_t khead;          /* armed in head mode, the program has not taken the head (yet) */
 	uint8_t kdone;          /* an arming just ended with every byte redirected: see ktarget */
+	uint8_t kchunked;       /* head mode took a chunked response: the program frames it */
+	uint8_t kstop;          /* kdone, but the program stopped at framing user space parses on */
 	uint8_t waiting;        /* unarmed, letting the origin stop before catching up */
 	uint64_t last_seen;     /* the program's offset when waiting began */
 	uint64_t base;          /* cfd's written-byte count when armed */

@@ -91,6 +91,11 @@ void relay_sm_disarm(struct relay *r);
  * queue, behind what was written before, and user space may write again
  * (the hand-back, counted). Else 0. */
 int relay_sm_delivered(struct relay_sm *sm, int fd, uint64_t target);
+/* relay_sm_chunk_state: where the program's chunk framing of R's response
+ * stands (RELAY_SM_CH_* and its numbers), for user space to parse on from
+ * when the arming stopped early (kstop). */
+void relay_sm_chunk_state(const struct relay *r, uint32_t *st, uint32_t *ndig, uint64_t *size,
+			  uint64_t *rem);
 /* relay_sm_written: a lower bound of the bytes ever queued on socket FD
  * (what relay_sm_delivered compares). 0 or -errno. */
 int relay_sm_written(int fd, uint64_t *out);

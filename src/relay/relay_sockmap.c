@@ -345,6 +345,17 @@ void relay_sm_disarm(struct relay *r)
 	r->armed = r->khead = 0;
 }
 
+void relay_sm_chunk_state(const struct relay *r, uint32_t *st, uint32_t *ndig, uint64_t *size,
+			  uint64_t *rem)
+{
+	const struct relay_sm_slot *s = &r->sm->slots[r->slot];
+
+	*st = __atomic_load_n(&s->cst, __ATOMIC_ACQUIRE);
+	*ndig = __atomic_load_n(&s->cndig, __ATOMIC_ACQUIRE);
+	*size = __atomic_load_n(&s->csize, __ATOMIC_ACQUIRE);
+	*rem = __atomic_load_n(&s->crem, __ATOMIC_ACQUIRE);
+}
+
 int relay_sm_written(int fd, uint64_t *out)
 {
 	return sm_written(fd, out, 0);
@@ -490,14 +501,29 @@ static ssize_t sm_fill(struct relay *r, int src, size_t max)
 		return 0;
 	}
 	if (r->khead) {
+		uint64_t kend;
+
 		if (!fwd)
 			return 0;
 		/* written before fwd moved */
-		r->arm_len = __atomic_load_n(&s->kend, __ATOMIC_ACQUIRE) - r->arm_start;
+		kend = __atomic_load_n(&s->kend, __ATOMIC_ACQUIRE);
+		r->kchunked = __atomic_load_n(&s->kchunked, __ATOMIC_ACQUIRE);
+		r->arm_len = kend == RELAY_SM_OPEN ? RELAY_SM_OPEN : kend - r->arm_start;
 		r->kstatus = __atomic_load_n(&s->kstatus, __ATOMIC_ACQUIRE);
 		r->khlen = __atomic_load_n(&s->khead, __ATOMIC_ACQUIRE);
 		r->khead = 0;
 		sm->st.heads++;
+	}
+	if (res_gen == r->gen) {
+		/* a chunked arming: its end is known now (DONE), or the
+		 * program stopped before framing it does not follow, and user
+		 * space parses on from there (MISSED after some bytes) */
+		if (__atomic_load_n(&s->res, __ATOMIC_ACQUIRE) == RELAY_SM_MISSED) {
+			r->arm_len = fwd;
+			r->kstop = 1;
+		} else if (r->arm_len == RELAY_SM_OPEN) {
+			r->arm_len = __atomic_load_n(&s->kend, __ATOMIC_ACQUIRE) - r->arm_start;
+		}
 	}
 	if (fwd > r->arm_len)
 		fwd = r->arm_len;
@@ -535,7 +561,7 @@ static void sm_release(struct relay *r)
 {
 	/* an arming still running belongs to a session that is closing both
 	 * sockets: the backend's slot dies with it */
-	r->armed = r->khead = r->kdone = 0;
+	r->armed = r->khead = r->kdone = r->kchunked = r->kstop = 0;
 	r->staged = 0;
 	free(r->buf);
 	r->buf = NULL;

@@ -44,9 +44,32 @@ struct relay_sm_slot {
 	__u32 res;
 	/* head mode, written before the first redirect (fwd > 0 shows them) */
 	__u32 kstatus;                  /* the response's status code */
-	__u64 kend;                     /* offset just past its body */
+	__u64 kend;                     /* offset just past its body; RELAY_SM_OPEN: chunked, end not seen yet */
 	__u32 khead;                    /* its head length */
-	__u32 pad1;
+	__u32 kchunked;                 /* 1: a chunked body, framed by the program */
+	/* head mode, chunked: the framing state just after the last redirected
+	 * skb (when an arming stops early, that is where user space goes on) */
+	__u32 cst;                      /* RELAY_SM_CH_* */
+	__u32 cndig;                    /* size digits read (C_SIZE) */
+	__u64 csize;                    /* size read so far (C_SIZE, C_SIZE_LF) */
+	__u64 crem;                     /* data bytes left in the chunk (C_DATA) */
+};
+
+#define RELAY_SM_OPEN (~0ULL)
+
+/* The program's chunk framing states: only the plain grammar (hex size,
+ * CRLF, data, CRLF; the last chunk with no trailer). Anything else (chunk
+ * extensions, trailers, a bad byte) stops the arming before the skb that
+ * holds it, and user space parses from there. */
+enum {
+	RELAY_SM_CH_SIZE,               /* hex digits of a size */
+	RELAY_SM_CH_SIZE_LF,            /* after the size line's CR */
+	RELAY_SM_CH_DATA,               /* crem data bytes left */
+	RELAY_SM_CH_DATA_CR,            /* after the data: CR */
+	RELAY_SM_CH_DATA_LF,
+	RELAY_SM_CH_FINAL_CR,           /* after "0" CRLF: the empty line's CR */
+	RELAY_SM_CH_FINAL_LF,
+	RELAY_SM_CH_DONE,
 };
 
 /* What relay_sm_head_probe says of one head: head_len 0 when it would go to
@@ -55,6 +78,12 @@ struct relay_head_result {
 	__u32 head_len;
 	__u32 status;
 	__u64 content_length;
+	__u32 chunked;
+	/* relay_sm_chunk_probe: how far the chunk scanner got, and its state */
+	__u32 scan;                     /* 0 bad, 1 consumed all, 2 done */
+	__u32 scan_off;                 /* done: bytes up to the end of the body */
+	__u32 cst, cndig;
+	__u64 csize, crem;
 };
 
 /* Per-CPU counters of the program, indexes of relay_sm_stats. */
