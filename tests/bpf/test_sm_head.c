@@ -7,9 +7,15 @@
  *    malformed lines) does send it there;
  *  - differential: for 30,000 mutations of real heads, whatever the program
  *    passes, tandem's own parser (h1_parse_response) accepts too, with the
- *    same head length, status and Content-Length, and with no field that
- *    user space would have stripped. A head the program takes is never one
- *    user space would have refused or rewritten beyond Connection.
+ *    same head length, status and framing, and with no field that user
+ *    space would have stripped. A head the program takes is never one user
+ *    space would have refused or rewritten beyond Connection;
+ *  - the chunk framing scanner (chunked bodies in the kernel): for 20,000
+ *    mutated chunked bodies, where it says the body ends, tandem's decoder
+ *    (h1_chunk_parse) says so at the same byte; where it says the bytes are
+ *    all inside the body, the decoder agrees and is in the same state; and
+ *    a body scanned in two pieces (the state carried over, as from one skb
+ *    to the next) gives what one scan gives.
  * Needs root (CAP_BPF); says SKIP otherwise. */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +32,8 @@
 static struct relay_sockmap_bpf *skel;
 
 /* The program's verdict on HEAD (LEN bytes): head length, 0 = user space. */
+static uint32_t kchunked;
+
 static uint32_t kcheck(const char *head, size_t len, uint32_t *status, uint64_t *cl)
 {
 	static char pkt[14 + 4096];
@@ -41,13 +49,83 @@ static uint32_t kcheck(const char *head, size_t len, uint32_t *status, uint64_t 
 		return 0xffffffff;
 	*status = skel->bss->relay_head_out.status;
 	*cl = skel->bss->relay_head_out.content_length;
+	kchunked = skel->bss->relay_head_out.chunked;
 	return skel->bss->relay_head_out.head_len;
+}
+
+/* The chunk scanner over BODY (LEN bytes) from a fresh size line, or from
+ * the state in IN. Returns 0 bad, 1 all inside the body, 2 done at *OFF. */
+static int kscan(const char *body, size_t len, const struct relay_sm_slot *in, uint32_t *off)
+{
+	static char pkt[14 + 8192];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt);
+
+	memset(pkt, 0, 14);
+	memcpy(pkt + 14, body, len);
+	o.data_size_in = 14 + len;
+	skel->bss->relay_probe_fresh = !in;
+	if (in)
+		skel->bss->relay_probe_in = *in;
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.relay_sm_chunk_probe), &o))
+		return -1;
+	*off = skel->bss->relay_head_out.scan_off;
+	return skel->bss->relay_head_out.scan;
+}
+
+/* tandem's decoder over the same bytes: 2 done after *OFF bytes, 1 all
+ * inside the body (state in *C), 0 an error. */
+static int uscan(const char *b, size_t len, struct h1_chunk *c, uint32_t *off)
+{
+	size_t i = 0;
+
+	h1_chunk_init(c);
+	while (i < len) {
+		if (c->state == H1_CH_DATA) {
+			uint64_t take = len - i < c->remaining ? len - i : c->remaining;
+
+			h1_chunk_data(c, take);
+			i += take;
+			continue;
+		}
+		ssize_t r = h1_chunk_parse(c, b + i, len - i);
+
+		if (r < 0)
+			return 0;
+		i += r;
+		if (h1_chunk_done(c)) {
+			*off = i;
+			return 2;
+		}
+	}
+	return 1;
+}
+
+/* the program's framing state as h1's, for comparison */
+static int same_state(const struct h1_chunk *c)
+{
+	static const enum h1_chunk_state map[] = {
+		[RELAY_SM_CH_SIZE] = H1_CH_SIZE, [RELAY_SM_CH_SIZE_LF] = H1_CH_SIZE_LF,
+		[RELAY_SM_CH_DATA] = H1_CH_DATA, [RELAY_SM_CH_DATA_CR] = H1_CH_DATA_CR,
+		[RELAY_SM_CH_DATA_LF] = H1_CH_DATA_LF, [RELAY_SM_CH_FINAL_CR] = H1_CH_TRAILER,
+		[RELAY_SM_CH_FINAL_LF] = H1_CH_FINAL_LF, [RELAY_SM_CH_DONE] = H1_CH_DONE,
+	};
+	const struct relay_head_result *k = &skel->bss->relay_head_out;
+
+	if (k->cst > RELAY_SM_CH_DONE || map[k->cst] != c->state)
+		return 0;
+	if (c->state == H1_CH_DATA)
+		return k->crem == c->remaining;
+	if (c->state == H1_CH_SIZE)
+		return k->csize == c->size && k->cndig == c->ndigits;
+	return 1;
 }
 
 static int hop(struct h1_str n)
 {
+	/* what user space strips from a response head (Transfer-Encoding it
+	 * keeps: the body goes on as framed) */
 	static const char *names[] = { "connection", "keep-alive", "te", "upgrade",
-				       "transfer-encoding", "proxy-connection" };
+				       "proxy-connection" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (h1_str_ieq(n, names[i]))
@@ -70,8 +148,8 @@ static int user_agrees(const char *buf, size_t len, uint32_t hl, uint32_t status
 		snprintf(why, whylen, "h1 refuses it (%d, %s at %u)", r, h1_err_name(m.err), m.err_off);
 		return 0;
 	}
-	if ((uint32_t)r != hl || m.status != (int)status || m.body != H1_BODY_LENGTH ||
-	    m.content_length != cl) {
+	if ((uint32_t)r != hl || m.status != (int)status ||
+	    (kchunked ? m.body != H1_BODY_CHUNKED : m.body != H1_BODY_LENGTH || m.content_length != cl)) {
 		snprintf(why, whylen, "h1: len %d status %d body %d cl %llu", r, m.status, m.body,
 			 (unsigned long long)m.content_length);
 		return 0;
@@ -106,7 +184,10 @@ static const struct { const char *head; uint32_t status; uint64_t cl; const char
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", 0, 0, "Connection: close" },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-A\r\n\r\n", 0, 0, "Connection naming a field" },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive \r\n\r\n", 0, 0, "Connection with a trailing blank (left to user space)" },
-	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 0, "chunked" },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n", 200, 0, "chunked (the program frames it)" },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0, 0, "a coding before chunked" },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 0, "two Transfer-Encoding lines" },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 0, 0, "Transfer-Encoding with Content-Length" },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0, 0, "two Content-Length fields" },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", 0, 0, "a Content-Length list" },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n", 0, 0, "a signed Content-Length" },
@@ -207,6 +288,69 @@ int main(void)
 	memset(buf + strlen(buf), 'a', RELAY_SM_HEAD_MAX);
 	strcpy(buf + RELAY_SM_HEAD_MAX + 30, "\r\n\r\n");
 	is_int(kcheck(buf, strlen(buf), &st, &cl), 0, "a head longer than %d bytes: user space", RELAY_SM_HEAD_MAX);
+
+	/* chunk framing: the scanner against h1_chunk_parse */
+	{
+		static char body[8192];
+		unsigned scanned[3] = { 0 }, bad = 0;
+		struct h1_chunk c;
+
+		for (int i = 0; i < 20000 && !bad; i++) {
+			size_t len = 0;
+			uint32_t koff = 0, uoff = 0, k2off = 0;
+			int nch = rand_r(&seed) % 5, kr, ur;
+
+			for (int j = 0; j < nch; j++) {
+				int n = 1 + rand_r(&seed) % 700;
+
+				len += sprintf(body + len, rand_r(&seed) % 4 ? "%x\r\n" : "%X\r\n", n);
+				for (int q = 0; q < n; q++)
+					body[len++] = "\r\n0;a\t xyz"[rand_r(&seed) % 12];
+				len += sprintf(body + len, "\r\n");
+			}
+			len += sprintf(body + len, rand_r(&seed) % 8 ? "0\r\n\r\n" : rand_r(&seed) % 2 ?
+				       "0;x=y\r\n\r\n" : "0\r\nT: v\r\n\r\n");
+			if (rand_r(&seed) % 3 == 0 && len < sizeof(body) - 2000)
+				mutate(body, &len, &seed);
+			if (rand_r(&seed) % 4 == 0)
+				len -= rand_r(&seed) % (len + 1);       /* cut: the rest in a later skb */
+			kr = kscan(body, len, NULL, &koff);
+			ur = uscan(body, len, &c, &uoff);
+			if (kr < 0) {
+				ok(0, "chunk test run failed: %s", strerror(errno));
+				break;
+			}
+			scanned[kr]++;
+			if ((kr == 2 && (ur != 2 || uoff != koff || koff != len)) ||
+			    (kr == 1 && (ur != 1 || !same_state(&c)))) {
+				ok(0, "chunk scan %d: kernel %d at %u, h1 %d at %u (state %d)", i, kr, koff, ur, uoff, c.state);
+				bad = 1;
+				break;
+			}
+			if (kr && len > 1) {
+				/* the same bytes in two skbs, the state carried */
+				size_t cut = 1 + rand_r(&seed) % (len - 1);
+				struct relay_sm_slot in = { 0 };
+				int k1 = kscan(body, cut, NULL, &k2off), k2;
+
+				if (k1 != 1)
+					continue;       /* the first piece ended it, or failed */
+				in.cst = skel->bss->relay_head_out.cst;
+				in.cndig = skel->bss->relay_head_out.cndig;
+				in.csize = skel->bss->relay_head_out.csize;
+				in.crem = skel->bss->relay_head_out.crem;
+				k2 = kscan(body + cut, len - cut, &in, &k2off);
+				if (k2 != kr || (kr == 2 && k2off != len - cut) || (kr == 1 && !same_state(&c))) {
+					ok(0, "chunk scan %d split at %zu: %d then %d, one scan %d", i, cut, k1, k2, kr);
+					bad = 1;
+				}
+			}
+		}
+		printf("# chunk scans: %u bad (user space's), %u inside the body, %u ending it\n",
+		       scanned[0], scanned[1], scanned[2]);
+		ok(!bad && scanned[1] > 1000 && scanned[2] > 1000,
+		   "the chunk scanner agrees with h1_chunk_parse, in one piece and in two");
+	}
 
 	for (int i = 0; i < 30000; i++) {
 		const char *s0 = seeds[i % 4];

@@ -52,6 +52,20 @@ CONF
 	via=$(curl -s --raw -D "$T/ch.h" "$U/chunked/text" | sha256sum)
 	grep -qi 'transfer-encoding: chunked' "$T/ch.h"; ok $? "$engine: response relayed chunked"
 	is "$via" "$direct" "$engine: chunked body identical, framing included"
+	if [ $engine = sockmap ]; then
+		# four on one connection: from the second on, the program
+		# frames nginx's chunks in the kernel (head mode), and the
+		# bytes are the origin's, framing included
+		h0=$(metric tandem_relay_sockmap_heads_total $ADM)
+		rm -f "$T"/chraw.*
+		curl -s --raw -o "$T/chraw.1" "$U/chunked/text" -o "$T/chraw.2" "$U/chunked/text" \
+			-o "$T/chraw.3" "$U/chunked/text" -o "$T/chraw.4" "$U/chunked/text"
+		h1=$(metric tandem_relay_sockmap_heads_total $ADM)
+		same=0
+		for f in "$T"/chraw.*; do [ "$(sha256sum < "$f")" = "$direct" ] && same=$((same + 1)); done
+		is "$same" 4 "sockmap: 4 chunked responses on one connection, framing included, as the origin sent them"
+		ok $([ $((h1 - h0)) -ge 2 ] && echo 0 || echo 1) "sockmap: chunked responses ran whole in the kernel ($((h1 - h0)) of 4)"
+	fi
 	is "$(curl -s "$U/chunked/text" | sha256sum)" "$(sha256sum < "$T/www/chunked/text")" \
 		"$engine: de-chunked body identical to the file"
 

@@ -16,6 +16,16 @@ import time
 TIMEOUT = 10.0
 
 
+# The chunked body of l7_fake_origin.py's /chunked-mixed, in the pieces it
+# writes: plain 64 KiB chunks the sockmap program frames in the kernel, one
+# with an extension among them and a trailer at the end, which it leaves to
+# user space.
+CHUNKED_MIXED = [b"10000\r\n" + bytes((i * 7 + k) % 256 for i in range(65536)) + b"\r\n" for k in range(6)]
+CHUNKED_MIXED += [b"10;x=1\r\n" + b"0123456789abcdef\r\n"]
+CHUNKED_MIXED += [b"8000\r\n" + bytes((i * 3 + k) % 256 for i in range(32768)) + b"\r\n" for k in range(3)]
+CHUNKED_MIXED += [b"0\r\nX-Sum: 1\r\n\r\n"]
+
+
 def connect(port, timeout=TIMEOUT):
     s = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

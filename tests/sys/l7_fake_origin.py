@@ -5,6 +5,8 @@ l7_faults.t (stdlib only). Keep-alive; answers by path:
   /garbage      a status line that is not HTTP
   /short        Content-Length: 100000, 50000 bytes, then closes
   /chunked-cut  two chunks, then closes without the last chunk
+  /chunked-mixed  CHUNKED_MIXED: 64 KiB chunks, one with a chunk extension
+                among them, a trailer at the end, written in pieces
   /close        no length: 100000 bytes delimited by the close
   /trickle      a valid 5-byte response sent one byte every 10 ms
   /drop         as the first request of a connection: 200 "fresh\n";
@@ -22,6 +24,7 @@ import time
 port = int(sys.argv[1])
 life = float(sys.argv[2]) if len(sys.argv) > 2 else 120.0
 BODY = bytes(i % 251 for i in range(100000))
+from l7_client import CHUNKED_MIXED
 
 
 def serve(c):
@@ -64,6 +67,11 @@ def serve(c):
                 c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n")
                 time.sleep(0.1)
                 return
+            elif path == "/chunked-mixed":
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for part in CHUNKED_MIXED:
+                    time.sleep(0.003)   # one skb or a few per part
+                    c.sendall(part)
             elif path == "/close":
                 c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + BODY)
                 return
