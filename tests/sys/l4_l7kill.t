@@ -16,24 +16,14 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/tap.sh"
+. "$HERE/labtest.sh"
 
-TANDEM=${TANDEM:-$ROOT/build/tandem}
-export LAB_PREFIX=tlk$$
-export LAB_STATE=/tmp/tandem-lab-$LAB_PREFIX
-LAB=$ROOT/lab/lab.sh
-VIP=198.18.0.100
 SLOW=1
 [ "${SAN:-0}" = 1 ] && SLOW=3
 TMP=
 LOAD_PID=
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, XDP)"
-[ -x "$TANDEM" ] || skip_all "no binary at $TANDEM"
-command -v nginx >/dev/null || skip_all "nginx not installed"
-command -v curl >/dev/null || skip_all "curl not installed"
-command -v python3 >/dev/null || skip_all "python3 not installed"
-ip netns add "$LAB_PREFIX-probe" 2>/dev/null || skip_all "cannot create network namespaces"
-ip netns del "$LAB_PREFIX-probe"
+lab_test_init tlk tandem nginx curl python3
 
 cleanup() {
 	exec 2>/dev/null

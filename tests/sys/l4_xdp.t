@@ -9,22 +9,12 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/tap.sh"
+. "$HERE/labtest.sh"
 
-TANDEM=${TANDEM:-$ROOT/build/tandem}
-export LAB_PREFIX=tl4$$
-export LAB_STATE=/tmp/tandem-lab-$LAB_PREFIX
-LAB=$ROOT/lab/lab.sh
-VIP=198.18.0.100
 TMP=
 FE_PID=
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, XDP)"
-[ -x "$TANDEM" ] || skip_all "no binary at $TANDEM"
-command -v nginx >/dev/null || skip_all "nginx not installed"
-command -v ab >/dev/null || skip_all "ab (apache2-utils) not installed"
-command -v curl >/dev/null || skip_all "curl not installed"
-ip netns add "$LAB_PREFIX-probe" 2>/dev/null || skip_all "cannot create network namespaces"
-ip netns del "$LAB_PREFIX-probe"
+lab_test_init tl4 tandem nginx ab curl
 
 cleanup() {
 	if [ -n "$FE_PID" ]; then

@@ -8,15 +8,11 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/tap.sh"
+. "$HERE/labtest.sh"
 
-export LAB_PREFIX=tlu$$
-export LAB_STATE=/tmp/tandem-lab-$LAB_PREFIX
-LAB=$ROOT/lab/lab.sh
 TMP=
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, cgroups)"
-ip netns add "$LAB_PREFIX-probe" 2>/dev/null || skip_all "cannot create network namespaces"
-ip netns del "$LAB_PREFIX-probe"
+lab_test_init tlu
 CG=$(awk '$3 == "cgroup" { n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] == "cpu") { print $2; exit } }' /proc/mounts)
 [ -n "$CG" ] && [ -e "$CG/cpu.cfs_quota_us" ] || skip_all "no cgroup v1 cpu controller with CFS bandwidth"
 
