@@ -2,6 +2,7 @@
 #ifndef TANDEM_RELAY_H
 #define TANDEM_RELAY_H
 
+#include <errno.h>
 #include <string.h>
 
 #include "relay-t.h"
@@ -21,6 +22,23 @@ static inline void relay_init(struct relay *r, const struct relay_ops *ops,
 	r->pipes = pipes;
 	r->pfd[0] = r->pfd[1] = -1;
 	r->slot = r->peer = r->cfd = -1;
+}
+
+/* relay_took: accounts N, what a read(2) into R's buffer returned: bytes
+ * staged (returned), the end of stream (eof set, 0), EAGAIN (0), or
+ * -errno. */
+static inline ssize_t relay_took(struct relay *r, ssize_t n)
+{
+	if (n > 0) {
+		r->len += n;
+		r->staged += n;
+		return n;
+	}
+	if (n == 0) {
+		r->eof = 1;
+		return 0;
+	}
+	return errno == EAGAIN ? 0 : -errno;
 }
 
 /* relay_pipes_init: an empty pool keeping at most CAP idle pipes of SIZE

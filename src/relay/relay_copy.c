@@ -8,8 +8,6 @@
 
 static ssize_t copy_fill(struct relay *r, int src, size_t max)
 {
-	ssize_t n;
-
 	if (!r->buf) {
 		r->buf = malloc(RELAY_COPY_BUF);
 		if (!r->buf)
@@ -21,17 +19,7 @@ static ssize_t copy_fill(struct relay *r, int src, size_t max)
 		max = RELAY_COPY_BUF - r->len;
 	if (!max)
 		return 0;
-	n = read(src, r->buf + r->len, max);
-	if (n > 0) {
-		r->len += n;
-		r->staged += n;
-		return n;
-	}
-	if (n == 0) {
-		r->eof = 1;
-		return 0;
-	}
-	return errno == EAGAIN ? 0 : -errno;
+	return relay_took(r, read(src, r->buf + r->len, max));
 }
 
 static ssize_t copy_flush(struct relay *r, int dst)

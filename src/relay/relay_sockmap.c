@@ -441,16 +441,7 @@ static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
 		if (k > 0)
 			r->pend = k;
 	}
-	if (k > 0) {
-		r->len = k;
-		r->staged += k;
-		return k;
-	}
-	if (k == 0) {
-		r->eof = 1;
-		return 0;
-	}
-	return errno == EAGAIN ? 0 : -errno;
+	return relay_took(r, k);
 }
 
 /* fill: unarmed, arms (returns 0); armed, returns the bytes redirected since
