@@ -24,13 +24,12 @@ static inline void relay_init(struct relay *r, const struct relay_ops *ops,
 	r->slot = r->peer = r->cfd = -1;
 }
 
-/* relay_took: accounts N, what a read(2) into R's buffer returned: bytes
- * staged (returned), the end of stream (eof set, 0), EAGAIN (0), or
- * -errno. */
+/* relay_took: accounts N, what a read(2) or splice(2) into R's staging
+ * returned: bytes staged (returned), the end of stream (eof set, 0), EAGAIN
+ * (0), or -errno. */
 static inline ssize_t relay_took(struct relay *r, ssize_t n)
 {
 	if (n > 0) {
-		r->len += n;
 		r->staged += n;
 		return n;
 	}

@@ -8,6 +8,8 @@
 
 static ssize_t copy_fill(struct relay *r, int src, size_t max)
 {
+	ssize_t n;
+
 	if (!r->buf) {
 		r->buf = malloc(RELAY_COPY_BUF);
 		if (!r->buf)
@@ -19,7 +21,10 @@ static ssize_t copy_fill(struct relay *r, int src, size_t max)
 		max = RELAY_COPY_BUF - r->len;
 	if (!max)
 		return 0;
-	return relay_took(r, read(src, r->buf + r->len, max));
+	n = relay_took(r, read(src, r->buf + r->len, max));
+	if (n > 0)
+		r->len += n;
+	return n;
 }
 
 static ssize_t copy_flush(struct relay *r, int dst)

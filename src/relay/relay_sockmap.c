@@ -441,7 +441,10 @@ static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
 		if (k > 0)
 			r->pend = k;
 	}
-	return relay_took(r, k);
+	k = relay_took(r, k);
+	if (k > 0)
+		r->len = k;
+	return k;
 }
 
 /* fill: unarmed, arms (returns 0); armed, returns the bytes redirected since

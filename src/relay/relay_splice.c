@@ -12,7 +12,6 @@
 
 static ssize_t splice_fill(struct relay *r, int src, size_t max)
 {
-	ssize_t n;
 
 	if (r->pfd[0] < 0) {
 		int e = relay_pipe_get(r->pipes, r->pfd);
@@ -26,16 +25,7 @@ static ssize_t splice_fill(struct relay *r, int src, size_t max)
 	/* EAGAIN here means either "socket empty" or "pipe full" (the kernel
 	 * does not say which); we never ask for more than the pipe's free
 	 * space, so it means the socket is empty */
-	n = splice(src, NULL, r->pfd[1], NULL, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	if (n > 0) {
-		r->staged += n;
-		return n;
-	}
-	if (n == 0) {
-		r->eof = 1;
-		return 0;
-	}
-	return errno == EAGAIN ? 0 : -errno;
+	return relay_took(r, splice(src, NULL, r->pfd[1], NULL, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
 }
 
 static ssize_t splice_flush(struct relay *r, int dst)
