@@ -12,7 +12,6 @@
 
 static ssize_t splice_fill(struct relay *r, int src, size_t max)
 {
-
 	if (r->pfd[0] < 0) {
 		int e = relay_pipe_get(r->pipes, r->pfd);
 		if (e)
