@@ -539,16 +539,7 @@ static ssize_t sm_fill(struct relay *r, int src, size_t max)
  * the kernel: see fill). */
 static ssize_t sm_flush(struct relay *r, int dst)
 {
-	ssize_t k;
-
-	if (r->armed || r->pos == r->len)
-		return 0;
-	k = send(dst, r->buf + r->pos, r->len - r->pos, MSG_NOSIGNAL);
-	if (k <= 0)
-		return k < 0 && errno != EAGAIN ? -errno : 0;
-	r->pos += k;
-	r->staged -= k;
-	return k;
+	return r->armed ? 0 : relay_copy_ops.flush(r, dst);
 }
 
 static void sm_release(struct relay *r)
@@ -556,11 +547,8 @@ static void sm_release(struct relay *r)
 	/* an arming still running belongs to a session that is closing both
 	 * sockets: the backend's slot dies with it */
 	r->armed = r->khead = r->kdone = r->kchunked = r->kstop = 0;
-	r->staged = 0;
-	free(r->buf);
-	r->buf = NULL;
-	r->pos = r->len = 0;
 	r->pend = 0;
+	relay_copy_ops.release(r);      /* the catch-up buffer */
 }
 
 const struct relay_ops relay_sockmap_ops = {
