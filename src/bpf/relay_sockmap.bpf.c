@@ -564,7 +564,6 @@ int relay_sm_verdict(struct __sk_buff *skb)
 				chunk_commit(s, c);
 			/* before fwd moves: user space reads them once it does */
 			WRITE_ONCE(s->kstatus, status);
-			WRITE_ONCE(s->khead, hl);
 			WRITE_ONCE(s->kchunked, chunked);
 			WRITE_ONCE(s->kend, end);
 			count(RELAY_SM_C_HEADS, 1);

@@ -65,7 +65,7 @@ struct relay {
 	uint64_t ktarget;       /* kdone: cfd's count once every redirected byte is in its queue */
 	uint64_t arm_start, arm_len;    /* arm_len 0: head mode, length not known yet */
 	uint64_t fwd_seen;      /* redirected bytes reported by fill */
-	uint32_t kstatus, khlen;        /* head mode: the status and head length the program saw */
+	uint32_t kstatus;       /* head mode: the status the program saw */
 };
 
 #endif

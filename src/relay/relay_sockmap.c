@@ -504,7 +504,6 @@ static ssize_t sm_fill(struct relay *r, int src, size_t max)
 		r->kchunked = __atomic_load_n(&s->kchunked, __ATOMIC_ACQUIRE);
 		r->arm_len = kend == RELAY_SM_OPEN ? RELAY_SM_OPEN : kend - r->arm_start;
 		r->kstatus = __atomic_load_n(&s->kstatus, __ATOMIC_ACQUIRE);
-		r->khlen = __atomic_load_n(&s->khead, __ATOMIC_ACQUIRE);
 		r->khead = 0;
 		sm->st.heads++;
 	}

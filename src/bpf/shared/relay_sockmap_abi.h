@@ -45,7 +45,6 @@ struct relay_sm_slot {
 	/* head mode, written before the first redirect (fwd > 0 shows them) */
 	__u32 kstatus;                  /* the response's status code */
 	__u64 kend;                     /* offset just past its body; RELAY_SM_OPEN: chunked, end not seen yet */
-	__u32 khead;                    /* its head length */
 	__u32 kchunked;                 /* 1: a chunked body, framed by the program */
 	/* head mode, chunked: the framing state just after the last redirected
 	 * skb (when an arming stops early, that is where user space goes on) */
