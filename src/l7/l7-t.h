@@ -1,5 +1,5 @@
-/* l7-t.h: the level-2 switch's types: worker, client session, pooled
- * upstream connection, counters. Types only, so parts can embed each other. */
+/* l7-t.h: the level-2 switch's types: worker, process, pooled upstream
+ * connection, counters. Types only (the session's are in sess-t.h). */
 #ifndef TANDEM_L7_T_H
 #define TANDEM_L7_T_H
 
@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include "buf.h"
 #include "cfg-t.h"
+#include "conn-t.h"
 #include "ev.h"
 #include "h1-t.h"
 #include "lb-t.h"
@@ -17,28 +19,20 @@
 struct sess;
 struct l7_worker;
 
-/* A byte buffer: valid data is data[pos..len). */
-struct buf {
-	char *data;
-	uint32_t cap, pos, len;
-};
-
 /* A connection to one node's web server. While idle it sits in its node's
- * pool list; while a session uses it, `owner` points to that session. */
+ * pool list, owned by the pool; while a session uses it, the session owns
+ * its conn (callback and owner pointer). */
 struct upconn {
-	struct ev_io io;
+	struct conn c;
+	struct relay_end re;            /* its engine state (a kernel engine's map) */
 	struct l7_worker *w;
-	struct sess *owner;
 	struct upconn *next, *prev;     /* idle list of its node */
 	int node;
 	uint32_t requests;              /* served on this connection */
 	unsigned gen;                   /* configuration generation it was opened under */
 	uint64_t idle_since;
 	uint8_t connecting;
-	uint8_t dead;                   /* closed; freed after the event batch */
-	uint8_t rd, wr;                 /* readiness seen and not yet used up */
-	int sm_idx;                     /* index in the worker's sockmap, -1: not in it */
-	uint64_t got;                   /* bytes read from the socket (sockmap: vs the program's offset) */
+	uint8_t busy;                   /* out of the idle list, with a session */
 };
 
 /* Per-node pool of idle connections, per worker (no locks). */
@@ -48,78 +42,15 @@ struct upool {
 	int nopen;                      /* idle + in use */
 };
 
-/* One direction of a request or response: framing plus engine. */
-struct pump {
-	enum h1_body kind;              /* NONE when nothing to move */
-	uint64_t remaining;             /* LENGTH: bytes left to take from src */
-	struct h1_chunk ch;
-	struct relay rl;                /* engine for long raw runs */
-	struct buf out;                 /* bytes for dst before anything else */
-	uint8_t active;                 /* this direction has work */
-	uint8_t done;                   /* every byte taken from src (not necessarily delivered) */
-	uint8_t tunnel;                 /* raw until EOF, both ways */
-	uint64_t moved;                 /* body bytes taken from src */
-	uint64_t limit;                 /* most body bytes allowed (client_max_body); 0: none */
+/* Why a connection was not given back to its pool (tandem_pool_refused_total). */
+enum {
+	L7_POOL_CLOSE,                  /* the server said close, or its body ends with the connection */
+	L7_POOL_UNFINISHED,             /* the exchange did not end exactly (request body, tunnel) */
+	L7_POOL_EXTRA,                  /* bytes past the end of the response */
+	L7_POOL_HANGUP,                 /* the server hung up */
+	L7_POOL_IDLE,                   /* bytes or a close while idle in the pool */
+	L7_POOL_NREASONS
 };
-
-enum sess_state {
-	SS_IDLE,                        /* waiting for (the rest of) a request head */
-	SS_QUEUED,                      /* request parsed, waiting in its Web-QoS class queue */
-	SS_CONNECT,                     /* request parsed, upstream connecting */
-	SS_EXCHANGE,                    /* request going up, response coming down */
-	SS_CLOSING,                     /* flushing a last response, then close */
-	SS_DEAD,                        /* closed; memory freed after the event batch */
-};
-
-struct sess {
-	struct ev_io io;                /* the client socket */
-	struct l7_worker *w;
-	struct sess *next, *prev;       /* the worker's list, for timeouts */
-	enum sess_state st;
-	uint8_t crd, cwr;               /* client readiness flags */
-	uint8_t keepalive;              /* client connection stays open after this response */
-	uint8_t client_minor;           /* HTTP/1.x of the current request */
-	uint8_t resp_started;           /* a byte of the response reached the client buffer */
-	uint8_t head_req;               /* current request is HEAD */
-	uint8_t retry_ok;               /* idempotent, no body: can be replayed */
-	uint8_t retried;
-	uint8_t upgrade;                /* request asks for a protocol switch */
-	uint8_t resp_head_done;
-	uint8_t req_hdr_seen;           /* some bytes of a head arrived */
-	uint8_t up_close;               /* upstream said Connection: close */
-	uint8_t lingering;              /* SS_CLOSING: write side shut, draining input */
-	uint8_t fresh_up;               /* current upstream connection is new */
-	uint8_t connect_req;            /* current request is CONNECT */
-	uint8_t drain_seen;             /* the drain gave this idle session its grace */
-	uint8_t admitted;               /* counted in flight by the worker's struct qos */
-	int group;                      /* w->lb index of the current request */
-	int cls;                        /* Web-QoS class, -1: none */
-	int inflight_node;              /* node whose in-flight count holds this request, -1 */
-	uint64_t key;                   /* hash of the target (chash, lard) */
-	struct qos_waiter qw;           /* its place in a Web-QoS class queue (SS_QUEUED) */
-	unsigned qgen;                  /* generation of the struct qos that admitted it */
-	int node;                       /* chosen node of the current request */
-	uint64_t deadline;              /* ms; 0: none */
-	uint32_t nreq;                  /* requests on this connection */
-	struct buf cin;                 /* bytes from the client */
-	struct buf uin;                 /* bytes from the upstream */
-	struct upconn *up;
-	struct pump req;                /* client -> upstream */
-	struct pump resp;               /* upstream -> client */
-	uint32_t replay_len;            /* head bytes at the start of req.out to replay; 0: none */
-	int sm_idx;                     /* client socket's index in the worker's sockmap, -1: none */
-	struct sess *smnext, *smprev;   /* the worker's list of sessions with an armed redirect */
-	uint8_t sm_listed;
-	uint8_t sm_tick;                /* listed, and polled every 100 us (see sess_sm_track) */
-	uint8_t kprearmed;              /* the current upstream's response was armed in head mode */
-	uint8_t kpend;                  /* bytes redirected to the client may not all be in its queue */
-	uint8_t kwait;                  /* ... and the session waits for them to be (polled) */
-	uint64_t ktarget;               /* kpend: the client's written count once they are */
-	uint64_t kseen;                 /* that count when last looked at (progress) */
-	char peer[64];                  /* client IP text, for X-Forwarded-For */
-};
-
-#define L7_KBIG 1024
 
 enum { L7_CODE_1XX, L7_CODE_2XX, L7_CODE_3XX, L7_CODE_4XX, L7_CODE_5XX, L7_NCODES };
 
@@ -132,8 +63,7 @@ struct l7_stats {
 	uint64_t upstream_fail[CFG_MAX_NODES];
 	uint64_t local[600];            /* responses made by tandem, by status */
 	uint64_t parse_err[H1_E_COUNT];
-	uint64_t bytes_splice;
-	uint64_t bytes_copy;
+	uint64_t pool_refused[L7_POOL_NREASONS];
 	uint64_t retries;
 	uint64_t aborted;               /* exchanges cut short (client or server gone) */
 	uint64_t accepted;
@@ -156,15 +86,8 @@ struct l7_worker {
 	struct sess *dead_sess;         /* closed during this event batch */
 	struct upconn *dead_up;
 	struct upool pool[CFG_MAX_NODES];
-	struct relay_pipes pipes;
-	const struct relay_ops *engine;
-	struct relay_sm *sm;            /* relay = sockmap: this worker's map and program */
-	struct ev_io smio;              /* its event ring: an arming ended */
-	struct sess *sm_armed;          /* sessions whose response body is in the kernel */
-	int sm_nticks;                  /* of those, how many want polling every 100 us */
-	/* targets (lb key) whose last response had a body of kernel_min or
-	 * more, direct-mapped: only their requests are armed in head mode */
-	uint64_t kbig[L7_KBIG];
+	struct relay_env rl;            /* the relay engines (relay.h) */
+	struct ev_io rlio;              /* a kernel engine's events, when it has them */
 	uint64_t rr;                    /* round-robin position */
 	uint64_t last_sweep;
 	int drained;                    /* listener closed, idle sessions closed */

@@ -25,7 +25,9 @@
 #include "log.h"
 #include "qos.h"
 #include "relay.h"
+#include "sess.h"
 #include "sock.h"
+#include "upool.h"
 
 static void l7_usage(FILE *f)
 {
@@ -61,6 +63,8 @@ static void l7_switch_cfg(struct l7_worker *w)
 	w->last_sweep = 0;
 	if (lb_build(w))
 		log_err("reload: out of memory building the groups' state");
+	w->rl.splice_min = c->l7.splice_min;
+	w->rl.kernel_min = c->l7.kernel_min;
 	qos_init(&w->qos, c);   /* cfg_load refused more than CFG_MAX_CLASSES */
 	for (int k = 0; k < c->nclasses; k++)
 		for (int j = 0; j < prev.nclasses; j++) {
@@ -81,11 +85,19 @@ static void l7_switch_cfg(struct l7_worker *w)
 
 		for (; qw; qw = next) {
 			next = qw->next;
-			l7_requeue(sess_of_waiter(qw));
+			sess_requeue(sess_of_waiter(qw));
 		}
 	}
 	/* nothing of the old configuration is read from here on */
 	__atomic_store_n(&w->cfg_ack, w->gen, __ATOMIC_SEQ_CST);
+}
+
+/* Frees the sessions and connections closed during the last batch of
+ * events, which no event can reach any more. */
+static void l7_reap(struct l7_worker *w)
+{
+	sess_reap(w);
+	upool_reap(w);
 }
 
 static void *l7_worker_main(void *arg)
@@ -105,11 +117,11 @@ static void *l7_worker_main(void *arg)
 		 * byte; nothing says when the psock backlog has written it to
 		 * the client, or when an origin stopped sending: sessions that
 		 * wait for either are polled every 100 us */
-		if ((w->sm_nticks ? ev_run_once_us(&w->loop, 100) : ev_run_once(&w->loop, 100)) < 0)
+		if ((w->rl.nticks ? ev_run_once_us(&w->loop, 100) : ev_run_once(&w->loop, 100)) < 0)
 			log_err("epoll_wait() failed: %s", strerror(errno));
-		if (w->sm_nticks)
-			l7_sm_poll(w);
-		l7_qos_dispatch(w);
+		if (w->rl.nticks)
+			relay_env_poll(&w->rl);
+		sess_qos_dispatch(w);
 		l7_reap(w);
 		sess_sweep(w);
 		l7_reap(w);
@@ -270,13 +282,13 @@ fail:
 	return r;
 }
 
-/* The sockmap program ended armings (a body's last byte redirected, or
- * bytes it could not take): run the sessions they belong to. */
-static void l7_sm_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
+/* The kernel engine has news (a body's last byte redirected, bytes it
+ * could not take): the sessions concerned run. */
+static void l7_relay_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
 {
-	struct l7_worker *w = (struct l7_worker *)((char *)io - offsetof(struct l7_worker, smio));
+	struct l7_worker *w = (struct l7_worker *)((char *)io - offsetof(struct l7_worker, rlio));
 
-	relay_sm_events_drain(w->sm, l7_sm_wake, w);
+	relay_env_events(&w->rl);
 }
 
 static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
@@ -291,27 +303,20 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	w->id = id;
 	if (lb_build(w) || qos_init(&w->qos, c))
 		return -ENOMEM;
-	w->engine = c->relay == CFG_RELAY_COPY ? &relay_copy_ops : &relay_splice_ops;
-	if (c->relay == CFG_RELAY_SOCKMAP) {
-		/* sockets in the map cannot be spliced from: requests and
-		 * bodies that stay in user space are copied */
-		w->engine = &relay_copy_ops;
-		w->sm = relay_sm_open();
-		if (!w->sm) {
-			log_err("worker %d: loading the sockmap relay failed: %s", id, strerror(errno));
-			return -errno;
-		}
+	r = relay_env_open(&w->rl, c->relay == CFG_RELAY_COPY ? RELAY_COPY
+			   : c->relay == CFG_RELAY_SOCKMAP ? RELAY_SOCKMAP : RELAY_SPLICE);
+	if (r) {
+		log_err("worker %d: starting the %s relay failed: %s", id, cfg_relay_name(c->relay),
+			strerror(-r));
+		return r;
 	}
-	w->bufsz = c->l7.max_head + 4096;
-	if (w->bufsz < 16384)
-		w->bufsz = 16384;
+	w->rl.splice_min = c->l7.splice_min;
+	w->rl.kernel_min = c->l7.kernel_min;
+	l7_buf_resize(w);
 	w->maxfreebufs = 1024;
 	w->freebufs = calloc(w->maxfreebufs, sizeof(char *));
 	if (!w->freebufs)
 		return -ENOMEM;
-	r = relay_pipes_init(&w->pipes, 256, 4096, 1 << 20);
-	if (r)
-		return r;
 	r = ev_init(&w->loop);
 	if (r)
 		return r;
@@ -326,10 +331,10 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 		return r;
 	w->lsn.fd = r;
 	w->lsn.cb = sess_accept;
-	if (w->sm) {
-		w->smio.fd = relay_sm_event_fd(w->sm);
-		w->smio.cb = l7_sm_event;
-		r = ev_add(&w->loop, &w->smio, EPOLLIN);
+	if (relay_env_fd(&w->rl) >= 0) {
+		w->rlio.fd = relay_env_fd(&w->rl);
+		w->rlio.cb = l7_relay_event;
+		r = ev_add(&w->loop, &w->rlio, EPOLLIN);
 		if (r)
 			return r;
 	}
@@ -587,8 +592,7 @@ out:
 		for (int b = 0; b < w->nfreebufs; b++)
 			free(w->freebufs[b]);
 		free(w->freebufs);
-		relay_pipes_free(&w->pipes);
-		relay_sm_close(w->sm);
+		relay_env_close(&w->rl);
 		lb_free(w);
 		if (!w->drained && w->lsn.fd > 0)
 			close(w->lsn.fd);

@@ -48,13 +48,17 @@ static void outf(struct out *o, const char *fmt, ...)
 /* a counter of the workers' sockmaps (relay = sockmap), summed */
 #define SM_SUM(field) ({ uint64_t s_ = 0; \
 	for (int w_ = 0; w_ < p->nworkers; w_++) \
-		if (p->workers[w_]->sm) \
-			s_ += relay_sm_stats(p->workers[w_]->sm)->field; \
+		if (relay_env_sm_stats(&p->workers[w_]->rl)) \
+			s_ += relay_env_sm_stats(&p->workers[w_]->rl)->field; \
 	s_; })
 
 size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 {
 	static const char *codes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *pool_reasons[L7_POOL_NREASONS] = {
+		[L7_POOL_CLOSE] = "server_close", [L7_POOL_UNFINISHED] = "unfinished",
+		[L7_POOL_EXTRA] = "extra_bytes", [L7_POOL_HANGUP] = "hangup", [L7_POOL_IDLE] = "idle_input",
+	};
 	struct cfg *c = l7_cfg_enter(p, &p->admin_gen);
 	struct out o = { buf, 0, cap };
 
@@ -78,12 +82,10 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		outf(&o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", h1_err_name(e),
 		     (unsigned long long)SUM(st.parse_err[e]));
 	outf(&o, "# HELP tandem_relay_bytes_total Body bytes moved, by relay engine.\n"
-		 "# TYPE tandem_relay_bytes_total counter\n"
-		 "tandem_relay_bytes_total{engine=\"splice\"} %llu\n"
-		 "tandem_relay_bytes_total{engine=\"copy\"} %llu\n"
-		 "tandem_relay_bytes_total{engine=\"sockmap\"} %llu\n",
-		 (unsigned long long)SUM(st.bytes_splice), (unsigned long long)SUM(st.bytes_copy),
-		 (unsigned long long)SM_SUM(bytes));
+		 "# TYPE tandem_relay_bytes_total counter\n");
+	for (int e = 0; e < RELAY_NENGINES; e++)
+		outf(&o, "tandem_relay_bytes_total{engine=\"%s\"} %llu\n", relay_engine_name(e),
+		     (unsigned long long)SUM(rl.bytes[e]));
 	outf(&o, "# HELP tandem_relay_sockmap_heads_total Responses taken whole into the kernel: the program checked the head and sent it with the body.\n"
 		 "# TYPE tandem_relay_sockmap_heads_total counter\n"
 		 "tandem_relay_sockmap_heads_total %llu\n", (unsigned long long)SM_SUM(heads));
@@ -118,6 +120,11 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		     (unsigned long long)SUM(st.upstream_fail[n]));
 	outf(&o, "# TYPE tandem_retries_total counter\ntandem_retries_total %llu\n",
 	     (unsigned long long)SUM(st.retries));
+	outf(&o, "# HELP tandem_pool_refused_total Upstream connections closed instead of pooled, by reason.\n"
+		 "# TYPE tandem_pool_refused_total counter\n");
+	for (int k = 0; k < L7_POOL_NREASONS; k++)
+		outf(&o, "tandem_pool_refused_total{reason=\"%s\"} %llu\n", pool_reasons[k],
+		     (unsigned long long)SUM(st.pool_refused[k]));
 	outf(&o, "# TYPE tandem_aborted_total counter\ntandem_aborted_total %llu\n",
 	     (unsigned long long)SUM(st.aborted));
 	outf(&o, "# TYPE tandem_accepted_total counter\ntandem_accepted_total %llu\n",

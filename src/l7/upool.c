@@ -1,36 +1,29 @@
 /* upool: per worker and per node, the keep-alive connections to the nodes'
- * web servers. A connection goes back to its idle list only when the session
- * saw a complete response with clean framing (the caller decides); an idle
- * connection that becomes readable was closed (or spoken to out of turn) by
- * the server and is dropped at once, and none is kept past the pool's idle
- * timeout, which is shorter than the web server's own keep-alive timeout, so
- * a request is never written into a connection the server is closing. */
+ * web servers, owned through the connection layer: an idle connection's
+ * callback is the pool's, a busy one's its session's, and the pool never
+ * calls a session. A connection goes back to its idle list only when the
+ * session saw a complete response with exact framing (the session's part of
+ * the check) and the socket has nothing pending on it (this file's part: a
+ * peek, and the relay engine's own count of what it passed on), so bytes a
+ * server sent past the end of a response are never read as the answer to
+ * another client's request. An idle connection that becomes readable was
+ * closed (or spoken to out of turn) by the server and is dropped at once;
+ * one handed out again is peeked first, so that holds even when its event
+ * is still unread in this batch; none is kept past the pool's idle timeout,
+ * which is shorter than the web server's own keep-alive timeout, so a
+ * request is never written into a connection the server is closing. Bytes
+ * that arrive only after the next request went out cannot be told from its
+ * response: no proxy can, and HTTP/1.1 servers do not send them. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "l7.h"
+#include "conn.h"
 #include "log.h"
 #include "relay.h"
 #include "sock.h"
-
-void sess_upstream_event(struct upconn *u, uint32_t events);
-
-static void upconn_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
-{
-	struct upconn *u = (struct upconn *)io;
-
-	if (u->dead)
-		return;         /* closed earlier in this batch of events */
-	if (u->owner) {
-		sess_upstream_event(u, events);
-		return;
-	}
-	/* idle: the server closed it, or sent bytes nobody asked for */
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		upconn_close(u->w, u);
-}
+#include "upool.h"
 
 static void upool_unlink(struct upool *p, struct upconn *u)
 {
@@ -44,32 +37,22 @@ static void upool_unlink(struct upool *p, struct upconn *u)
 	p->nidle--;
 }
 
-struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fresh, int *err)
+/* An idle connection's events: the server closed it, or sent bytes nobody
+ * asked for. No events: the relay engine's news, nothing for an idle one. */
+static void upool_idle_event(struct conn *c, uint32_t events)
 {
-	struct upool *p = &w->pool[node];
+	struct upconn *u = c->owner;
+
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		upool_refuse(u->w, u, L7_POOL_IDLE);
+}
+
+static struct upconn *upool_open(struct l7_worker *w, int node, int *err)
+{
 	struct cfg *c = w->cfg;
 	struct upconn *u;
-	int fd, r;
+	int fd;
 
-	while (!fresh && p->head) {
-		u = p->head;
-		if (w->loop.now_ms - u->idle_since >= (uint64_t)c->l7.pool_idle_timeout ||
-		    u->gen != w->gen) {
-			/* still linked and ownerless: upconn_close unlinks it
-			 * (unlinked here first, the second unlink would set
-			 * head to NULL and lose the rest of the idle list) */
-			upconn_close(w, u);
-			continue;
-		}
-		upool_unlink(p, u);
-		u->owner = s;
-		w->st.pool_reused[node]++;
-		return u;
-	}
-	if (c->l7.pool_max_per_node && p->nopen >= c->l7.pool_max_per_node) {
-		*err = -EBUSY;
-		return NULL;
-	}
 	/* the node's own web server: over loopback when the file says how
 	 * (node key "local"), no trip through the network */
 	fd = sock_connect(node == w->proc->self_idx && c->nodes[node].local.len
@@ -80,32 +63,67 @@ struct upconn *upool_get(struct l7_worker *w, int node, struct sess *s, int fres
 	}
 	u = calloc(1, sizeof(*u));
 	if (!u) {
-		close(fd);
 		*err = -ENOMEM;
-		return NULL;
+		goto fail;
 	}
-	u->io.fd = fd;
-	u->io.cb = upconn_event;
+	conn_init(&u->c, fd, &conn_tcp);
+	u->c.rd = u->c.wr = 0;  /* connecting: ready once connected (or refused) */
+	u->re.idx = -1;
 	u->w = w;
 	u->gen = w->gen;
 	u->node = node;
-	u->owner = s;
 	u->connecting = 1;
-	u->sm_idx = -1;
-	r = ev_add(&w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-	if (r) {
-		close(fd);
-		free(u);
-		*err = r;
+	u->busy = 1;
+	*err = conn_add(&w->loop, &u->c);
+	if (*err)
+		goto fail;
+	return u;
+fail:
+	free(u);
+	close(fd);
+	return NULL;
+}
+
+struct upconn *upool_get(struct l7_worker *w, int node, int fresh, int *err)
+{
+	struct upool *p = &w->pool[node];
+	struct cfg *c = w->cfg;
+	struct upconn *u;
+
+	while (!fresh && p->head) {
+		u = p->head;
+		if (w->loop.now_ms - u->idle_since >= (uint64_t)c->l7.pool_idle_timeout ||
+		    u->gen != w->gen) {
+			/* still linked and idle: upconn_close unlinks it */
+			upconn_close(w, u);
+			continue;
+		}
+		if (conn_pending(&u->c)) {
+			/* its event may still wait in this batch: the peek is
+			 * what makes the check certain */
+			upool_refuse(w, u, L7_POOL_IDLE);
+			continue;
+		}
+		upool_unlink(p, u);
+		u->busy = 1;
+		conn_own(&u->c, NULL, NULL);
+		w->st.pool_reused[node]++;
+		return u;
+	}
+	if (c->l7.pool_max_per_node && p->nopen >= c->l7.pool_max_per_node) {
+		*err = -EBUSY;
 		return NULL;
 	}
+	u = upool_open(w, node, err);
+	if (!u)
+		return NULL;
 	p->nopen++;
 	w->st.upstreams++;
 	w->st.pool_opened[node]++;
 	return u;
 }
 
-void upool_put(struct l7_worker *w, struct upconn *u)
+int upool_put(struct l7_worker *w, struct upconn *u)
 {
 	struct upool *p = &w->pool[u->node];
 
@@ -113,10 +131,19 @@ void upool_put(struct l7_worker *w, struct upconn *u)
 		/* opened under an older configuration: its node index may
 		 * name another node now */
 		upconn_close(w, u);
-		return;
+		return 0;
 	}
-
-	u->owner = NULL;
+	if (u->c.eof || u->c.rd == 2) {
+		upool_refuse(w, u, L7_POOL_HANGUP);
+		return 0;
+	}
+	if (conn_pending(&u->c) || !relay_sock_clean(&w->rl, &u->re, &u->c)) {
+		upool_refuse(w, u, L7_POOL_EXTRA);
+		return 0;
+	}
+	u->requests++;
+	u->busy = 0;
+	conn_own(&u->c, upool_idle_event, u);
 	u->idle_since = w->loop.now_ms;
 	u->prev = NULL;
 	u->next = p->head;
@@ -125,24 +152,30 @@ void upool_put(struct l7_worker *w, struct upconn *u)
 	p->head = u;
 	p->nidle++;
 	/* readiness seen while busy says nothing about the next request */
-	u->rd = 0;
+	u->c.rd = 0;
+	return 1;
+}
+
+void upool_refuse(struct l7_worker *w, struct upconn *u, int reason)
+{
+	w->st.pool_refused[reason]++;
+	upconn_close(w, u);
 }
 
 void upconn_close(struct l7_worker *w, struct upconn *u)
 {
 	struct upool *p = &w->pool[u->node];
 
-	if (!u->owner)
+	if (u->c.dead)
+		return;
+	if (!u->busy)
 		upool_unlink(p, u);
-	if (u->sm_idx >= 0)
-		relay_sm_del(w->sm, u->sm_idx);
-	ev_del(&w->loop, &u->io);
-	close(u->io.fd);
+	relay_sock_del(&w->rl, &u->re);
+	conn_close(&w->loop, &u->c);
 	p->nopen--;
 	w->st.upstreams--;
 	/* an event for it may still wait in this batch: free it after */
-	u->dead = 1;
-	u->owner = NULL;
+	u->busy = 1;
 	u->next = w->dead_up;
 	w->dead_up = u;
 }
@@ -160,4 +193,21 @@ void upool_sweep(struct l7_worker *w)
 				upconn_close(w, u);
 		}
 	}
+}
+
+void upool_reap(struct l7_worker *w)
+{
+	while (w->dead_up) {
+		struct upconn *u = w->dead_up;
+
+		w->dead_up = u->next;
+		free(u);
+	}
+}
+
+void upool_close_all(struct l7_worker *w)
+{
+	for (int n = 0; n < CFG_MAX_NODES; n++)
+		while (w->pool[n].head)
+			upconn_close(w, w->pool[n].head);
 }

@@ -1,5 +1,8 @@
 /* relay-t.h: types of the relay engines, the ways body bytes cross from one
- * socket to the other, so a session can embed one state per direction. */
+ * socket to the other: a worker's engines (struct relay_env), the engine
+ * state of one socket (struct relay_end) and of one direction of an exchange
+ * (struct relay). Types only, so sessions and the pool can embed them; what
+ * is inside belongs to src/relay/. */
 #ifndef TANDEM_RELAY_T_H
 #define TANDEM_RELAY_T_H
 
@@ -7,22 +10,63 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "h1-t.h"
+
 struct relay;
+struct relay_env;
+struct relay_end;
+struct conn;
+
+enum { RELAY_COPY, RELAY_SPLICE, RELAY_SOCKMAP, RELAY_NENGINES };
+
+/* What a kernel engine that checked a response head itself found. */
+struct relay_head {
+	int status;
+	enum h1_body kind;      /* H1_BODY_LENGTH (len: head and body) or H1_BODY_CHUNKED */
+	uint64_t len;
+	ssize_t n;              /* bytes already moved for it */
+};
 
 /* One engine. A direction's bytes go src -> staging -> dst: `fill` takes at
- * most MAX bytes from SRC into the engine's staging (a pipe for splice, a
- * buffer for copy), `flush` delivers staged bytes to DST. Both return >0 bytes
- * moved, 0 when the socket would block (EAGAIN), or -errno; end of stream on
- * SRC sets r->eof and returns 0. `release` gives the staging back (a pipe
- * that still holds bytes is closed, never reused).
- * A kernel-driven engine (sockmap, packet-level splicing) implements `fill`
- * as "arm the redirect for MAX bytes" and reports progress the same way. */
+ * most MAX bytes from src into the engine's staging (a pipe for splice, a
+ * buffer for copy) or arms the kernel to move them (sockmap), `flush`
+ * delivers staged bytes to dst. Both return >0 bytes moved, 0 when a socket
+ * would block (its readiness flag cleared) or the engine waits, or -errno
+ * (-EPIPE: src ended inside an armed run); the end of stream on src sets
+ * r->eof and returns 0. `release` gives the staging back (a pipe that still
+ * holds bytes is closed, never reused). `takes` says whether the engine
+ * wants a raw run of RAW bytes, or leaves it to the session's buffer.
+ *
+ * The rest is a kernel engine's hand-off, all optional: a worker's map and
+ * event source (env_open, env_close, events), its sockets (sock_add before
+ * any byte is read, sock_del before close, sock_clean: nothing the kernel
+ * passed on is unread), the bodies it takes (frame: a framed body of known
+ * kind; offer/head/decline: a whole response whose head the kernel checks;
+ * resume: where its chunk framing ended), and the hand-back of a client
+ * socket the kernel wrote to (clear, progress). */
 struct relay_ops {
 	const char *name;
-	int kernel;             /* bytes move without the process: see relay_sockmap.c */
-	ssize_t (*fill)(struct relay *r, int src, size_t max);
-	ssize_t (*flush)(struct relay *r, int dst);
+	int id;                 /* RELAY_*: its byte counter */
+	int kernel;             /* bytes move without the process */
+	int (*takes)(const struct relay *r, uint64_t raw);
+	ssize_t (*fill)(struct relay *r, size_t max);
+	ssize_t (*flush)(struct relay *r);
 	void (*release)(struct relay *r);
+
+	int (*env_open)(struct relay_env *e);
+	void (*env_close)(struct relay_env *e);
+	int (*event_fd)(const struct relay_env *e);
+	void (*events)(struct relay_env *e);
+	int (*sock_add)(struct relay_env *e, struct relay_end *x, struct conn *c, int backend);
+	void (*sock_del)(struct relay_env *e, struct relay_end *x);
+	int (*sock_clean)(const struct relay_env *e, const struct relay_end *x, const struct conn *c);
+	int (*frame)(struct relay *r, enum h1_body kind);
+	int (*offer)(struct relay *r, uint64_t key);
+	int (*head)(struct relay *r, struct relay_head *h);
+	void (*decline)(struct relay *r);
+	void (*resume)(struct relay *r, struct h1_chunk *ch);
+	int (*clear)(struct relay_env *e, struct relay_end *x, struct conn *c);
+	int (*progress)(struct relay_env *e, struct relay_end *x, struct conn *c);
 };
 
 /* A worker's pool of pipes for splice(2). */
@@ -35,34 +79,68 @@ struct relay_pipes {
 	int size;               /* F_SETPIPE_SZ asked for each pipe */
 };
 
+/* The owner of something the engine polls: WAKE(self) runs it. */
+struct relay_watch {
+	struct relay_watch *next, *prev;
+	void (*wake)(struct relay_watch *self);
+	uint8_t listed;         /* on the env's list: a body in the kernel */
+	uint8_t tick;           /* ... and polled every 100 us */
+};
+
+#define RELAY_KBIG 1024
+
 struct relay_sm;                /* a worker's sockmap (relay_sockmap.c) */
+
+/* A worker's engines: the one user-space runs use (copy or splice), and a
+ * kernel engine when one runs (sockmap), with its map. */
+struct relay_env {
+	const struct relay_ops *base;
+	const struct relay_ops *kern;   /* NULL: none */
+	struct relay_pipes pipes;
+	struct relay_sm *sm;
+	uint64_t splice_min;            /* runs shorter than this stay in the session's buffer */
+	uint64_t kernel_min;            /* the smallest body a kernel engine takes whole */
+	uint64_t bytes[RELAY_NENGINES]; /* body bytes moved, by engine */
+	struct relay_watch *watching;   /* owners with a body in the kernel */
+	int nticks;                     /* of those, how many are polled */
+	/* targets (lb key) whose last response had a body of kernel_min or
+	 * more, direct-mapped: only their requests are offered whole */
+	uint64_t kbig[RELAY_KBIG];
+};
+
+/* The engine state of one socket. A client socket the kernel wrote to is
+ * held (pend) until every byte it was given is in its send queue: until
+ * then user space writes nothing to it, and does not close it. */
+struct relay_end {
+	int idx;                /* index in the kernel engine's map; -1: not in it */
+	uint8_t pend;           /* bytes the kernel sent it may not all be queued yet */
+	uint8_t wait;           /* ... and its owner waits for them (polled) */
+	uint64_t target;        /* pend: the socket's written count once they are */
+	uint64_t seen;          /* that count when last looked at (progress) */
+};
 
 /* One direction's engine state. */
 struct relay {
 	const struct relay_ops *ops;
-	struct relay_pipes *pipes;
+	struct relay_env *env;
+	struct conn *src, *dst;
+	struct relay_end *se, *de;      /* the engine state of src and dst */
 	int pfd[2];             /* splice: the pipe, -1 when none */
 	char *buf;              /* copy: staging buffer, NULL when none */
 	uint32_t pos, len;      /* copy: staged bytes are buf[pos..len) */
 	size_t staged;          /* taken from src, not yet delivered to dst */
 	int eof;                /* src reached end of stream */
 	/* sockmap: the armed redirect of one response body */
-	struct relay_sm *sm;
-	uint64_t *got;          /* src bytes accounted for: read by user space, or redirected by a finished arming */
-	int slot, peer;         /* map indexes of src (backend) and dst (client) */
-	int cfd;                /* the client socket */
-	int sfd;                /* the backend socket (peeked bytes to take out) */
 	uint64_t pend;          /* bytes peeked (and written to dst), still in src */
 	uint32_t gen;           /* arming generation in the slot */
 	uint8_t armed;          /* a redirect is armed and not all of it redirected yet */
 	uint8_t khead;          /* armed in head mode, the program has not taken the head (yet) */
-	uint8_t kdone;          /* an arming just ended with every byte redirected: see ktarget */
 	uint8_t kchunked;       /* head mode took a chunked response: the program frames it */
-	uint8_t kstop;          /* kdone, but the program stopped at framing user space parses on */
+	uint8_t kstop;          /* the program stopped at framing user space parses on */
+	uint8_t kended;         /* an arming just ended with every byte redirected */
 	uint8_t waiting;        /* unarmed, letting the origin stop before catching up */
 	uint64_t last_seen;     /* the program's offset when waiting began */
-	uint64_t base;          /* cfd's written-byte count when armed */
-	uint64_t ktarget;       /* kdone: cfd's count once every redirected byte is in its queue */
+	uint64_t base;          /* dst's written-byte count when armed */
 	uint64_t arm_start, arm_len;    /* arm_len 0: head mode, length not known yet */
 	uint64_t fwd_seen;      /* redirected bytes reported by fill */
 	uint32_t kstatus;       /* head mode: the status the program saw */

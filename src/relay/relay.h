@@ -1,10 +1,14 @@
-/* relay: body relay engines behind one ops table (copy, splice, sockmap). */
+/* relay: body relay engines behind one ops table (copy, splice, sockmap),
+ * and the one interface a session sees, whatever the engine: start a
+ * direction, say how its body is framed, move raw runs of it, and ask
+ * whether the kernel still owns bytes toward a socket (the hand-back). */
 #ifndef TANDEM_RELAY_H
 #define TANDEM_RELAY_H
 
 #include <errno.h>
 #include <string.h>
 
+#include "conn-t.h"
 #include "relay-t.h"
 
 #define RELAY_COPY_BUF (64 * 1024)
@@ -13,32 +17,118 @@ extern const struct relay_ops relay_copy_ops;
 extern const struct relay_ops relay_splice_ops;
 extern const struct relay_ops relay_sockmap_ops;
 
-/* relay_init: an idle state using OPS (splice needs the worker's PIPES). */
-static inline void relay_init(struct relay *r, const struct relay_ops *ops,
-			      struct relay_pipes *pipes)
-{
-	memset(r, 0, sizeof(*r));
-	r->ops = ops;
-	r->pipes = pipes;
-	r->pfd[0] = r->pfd[1] = -1;
-	r->slot = r->peer = r->cfd = -1;
-}
+/* ---- a worker's engines -------------------------------------------------- */
 
-/* relay_took: accounts N, what a read(2) or splice(2) into R's staging
- * returned: bytes staged (returned), the end of stream (eof set, 0), EAGAIN
- * (0), or -errno. */
-static inline ssize_t relay_took(struct relay *r, ssize_t n)
+/* relay_env_open: the engines for `relay = ENGINE` (RELAY_COPY, RELAY_SPLICE
+ * or RELAY_SOCKMAP): the pipe pool, and a kernel engine's map. Returns 0 or
+ * -errno (the kernel engine could not be loaded). */
+int relay_env_open(struct relay_env *e, int engine);
+void relay_env_close(struct relay_env *e);
+
+/* relay_env_fd: a descriptor that polls readable when the kernel engine
+ * has news (an arming ended), -1 when there is none. relay_env_events
+ * handles it (call on every event: edge-triggered): each backend socket
+ * concerned gets its owner's callback with no events. */
+int relay_env_fd(const struct relay_env *e);
+void relay_env_events(struct relay_env *e);
+
+/* relay_env_poll: wakes every watch that asked to be polled (e->nticks of
+ * them): bytes in the kernel whose progress no event announces. */
+void relay_env_poll(struct relay_env *e);
+
+/* relay_env_note: the response for target KEY had a body of BYTES: whether
+ * the next one is offered whole to the kernel (relay_offer). */
+void relay_env_note(struct relay_env *e, uint64_t key, uint64_t bytes);
+
+/* relay_watch_set: W on E's list while LISTED (a body in the kernel), and
+ * polled while TICK. */
+void relay_watch_set(struct relay_env *e, struct relay_watch *w, int listed, int tick);
+
+/* ---- sockets ---------------------------------------------------------------- */
+
+/* relay_sock_add: socket C enters the kernel engine (a client right after
+ * accept, a backend right after connect, before a byte is read from it);
+ * X is its engine state. Without a kernel engine, or when its map is full,
+ * the socket stays out (x->idx -1) and its bodies are moved in user space. */
+void relay_sock_add(struct relay_env *e, struct relay_end *x, struct conn *c, int backend);
+/* relay_sock_del: out of the engine; call before closing the socket. */
+void relay_sock_del(struct relay_env *e, struct relay_end *x);
+/* relay_sock_clean: 1 when the engine knows of no byte of backend C that
+ * user space has not read (what conn_pending cannot see: bytes still on
+ * their way through a kernel program). */
+int relay_sock_clean(const struct relay_env *e, const struct relay_end *x, const struct conn *c);
+
+/* relay_sock_clear: 1 when no byte the kernel sent to client C is still on
+ * its way to C's send queue, so user space may write to it or close it;
+ * else 0, and the owner's watch is polled until then (relay_sock_waits). */
+int relay_sock_clear(struct relay_env *e, struct relay_end *x, struct conn *c);
+static inline int relay_sock_held(const struct relay_end *x) { return x->pend; }
+static inline int relay_sock_waits(const struct relay_end *x) { return x->wait; }
+/* relay_sock_progress: where client C is with the kernel's bytes: 2 it has
+ * all of them (the hold ends), 1 it took more since the last look, 0 not. */
+int relay_sock_progress(struct relay_env *e, struct relay_end *x, struct conn *c);
+
+/* ---- one direction ------------------------------------------------------- */
+
+/* relay_start: R moves bytes from SRC (engine state SE) to DST (DE) with
+ * the worker's user-space engine. */
+void relay_start(struct relay *r, struct relay_env *e, struct conn *src, struct relay_end *se,
+		 struct conn *dst, struct relay_end *de);
+
+/* relay_frame: the body's framing is known (KIND): a kernel engine that
+ * can follow it takes the direction over. */
+void relay_frame(struct relay *r, enum h1_body kind);
+
+/* relay_offer: before the request goes out: offers the whole response to
+ * a kernel engine that checks response heads itself (KEY: the target, see
+ * relay_env_note). Returns 1 when it watches for the head: relay_head then
+ * says what it did. */
+int relay_offer(struct relay *r, uint64_t key);
+static inline int relay_offered(const struct relay *r) { return r->khead; }
+/* relay_head: after relay_offer: 1 the engine took the response (H says
+ * its status and framing), 0 user space reads the head (none is there yet,
+ * or the engine passed it on: R is then a plain direction again), -errno
+ * when the engine failed (the exchange is lost). */
+int relay_head(struct relay *r, struct relay_head *h);
+/* relay_decline: user space read bytes of an offered response: the offer
+ * is over, R is a plain direction again. */
+void relay_decline(struct relay *r);
+
+/* relay_takes: 1 when the engine moves a raw run of RAW body bytes itself
+ * (fill), 0 when the session reads them into its buffer. */
+static inline int relay_takes(const struct relay *r, uint64_t raw)
 {
-	if (n > 0) {
-		r->staged += n;
-		return n;
-	}
-	if (n == 0) {
-		r->eof = 1;
-		return 0;
-	}
-	return errno == EAGAIN ? 0 : -errno;
+	return raw && r->ops->takes(r, raw);
 }
+ssize_t relay_fill(struct relay *r, size_t max);
+ssize_t relay_flush(struct relay *r);
+/* relay_owned: the kernel owns a run now (fill reports its progress). */
+static inline int relay_owned(const struct relay *r) { return r->armed; }
+/* relay_framed: the engine frames the body itself (its byte counts include
+ * chunk framing); when its run ends, relay_resume says where it stopped. */
+static inline int relay_framed(const struct relay *r) { return r->kchunked; }
+/* relay_ended: the run the kernel owned just ended (reset by relay_resume
+ * or the next fill). */
+static inline int relay_ended(const struct relay *r) { return r->kended; }
+void relay_resume(struct relay *r, struct h1_chunk *ch);
+/* relay_polled: the engine waits for what no event announces. */
+static inline int relay_polled(const struct relay *r) { return r->waiting; }
+static inline size_t relay_staged(const struct relay *r) { return r->staged; }
+void relay_release(struct relay *r);
+static inline const char *relay_name(const struct relay *r) { return r->ops->name; }
+
+/* relay_count: N bytes user space moved itself (counted as copy). */
+static inline void relay_count(struct relay_env *e, size_t n) { e->bytes[RELAY_COPY] += n; }
+
+/* ---- for the engines ----------------------------------------------------- */
+
+/* relay_reset: an idle state with OPS, keeping R's sockets. */
+void relay_reset(struct relay *r, const struct relay_ops *ops);
+
+/* relay_took: accounts N, what a read(2) or splice(2) from R's src into its
+ * staging returned: bytes staged (returned), the end of stream (eof set,
+ * 0), EAGAIN (src drained, 0), or -errno. */
+ssize_t relay_took(struct relay *r, ssize_t n);
 
 /* relay_pipes_init: an empty pool keeping at most CAP idle pipes of SIZE
  * bytes and handing out at most MAX_INUSE at once. Returns 0 or -ENOMEM. */
@@ -71,56 +161,10 @@ struct relay_sm_stats {
  * 0 when all of it works, else -errno with a reason in WHY (WHYLEN bytes). */
 int relay_probe_sockmap(char *why, size_t whylen);
 
-/* relay_sm_open: one worker's map and program. Returns NULL (errno set). */
-struct relay_sm *relay_sm_open(void);
-void relay_sm_close(struct relay_sm *sm);
-const struct relay_sm_stats *relay_sm_stats(const struct relay_sm *sm);
-/* relay_sm_event_fd: a descriptor that polls readable when an arming ends;
- * relay_sm_events_drain empties it (call on every event: edge-triggered),
- * calling WAKE(ctx, ARG) for each ended arming with the ctx its backend
- * slot was given (relay_sm_set_ctx; slots without one are skipped). */
-int relay_sm_event_fd(const struct relay_sm *sm);
-void relay_sm_events_drain(struct relay_sm *sm, void (*wake)(void *ctx, void *arg), void *arg);
-void relay_sm_set_ctx(struct relay_sm *sm, int idx, void *ctx);
+/* relay_engine_name: the name of engine ID (RELAY_*), as metrics show it. */
+const char *relay_engine_name(int id);
 
-/* relay_sm_add: puts socket FD into the map, before any byte is read from
- * it (a backend: before the first request is written; a client: right
- * after accept). BACKEND gives it a slot the program arms. Returns the map
- * index, or -errno (-ENOSPC: map full): the socket then stays out and its
- * bodies are copied. */
-int relay_sm_add(struct relay_sm *sm, int fd, int backend);
-/* relay_sm_del: takes index IDX out of the map; call before closing its fd. */
-void relay_sm_del(struct relay_sm *sm, int idx);
-/* relay_sm_clean: 1 when user space has read every byte the program passed
- * to it on backend IDX (GOT bytes read), so nothing unexpected is pending. */
-int relay_sm_clean(const struct relay_sm *sm, int idx, uint64_t got);
-
-/* relay_sm_prearm: arms R (bound, nothing pending from the backend) in head
- * mode before the request is written: the program then takes the whole
- * response into the kernel if its head passes its checks and its
- * Content-Length body has at least MIN_BODY bytes, else passes the head to
- * user space. Returns 1 when armed. relay_sm_disarm drops an arming that
- * user space no longer wants (it read the head itself). */
-int relay_sm_prearm(struct relay *r, uint64_t min_body);
-void relay_sm_disarm(struct relay *r);
-/* relay_sm_delivered: 1 when client socket FD's written-byte count reached
- * TARGET (an arming's ktarget): every byte redirected to it is in its send
- * queue, behind what was written before, and user space may write again
- * (the hand-back, counted). Else 0. */
-int relay_sm_delivered(struct relay_sm *sm, int fd, uint64_t target);
-/* relay_sm_chunk_state: where the program's chunk framing of R's response
- * stands (RELAY_SM_CH_* and its numbers), for user space to parse on from
- * when the arming stopped early (kstop). */
-void relay_sm_chunk_state(const struct relay *r, uint32_t *st, uint32_t *ndig, uint64_t *size,
-			  uint64_t *rem);
-/* relay_sm_written: a lower bound of the bytes ever queued on socket FD
- * (what relay_sm_delivered compares). 0 or -errno. */
-int relay_sm_written(int fd, uint64_t *out);
-
-/* relay_sm_bind: readies R (initialised with relay_sockmap_ops) to redirect
- * from backend slot SLOT to client index PEER (socket CFD); *GOT counts the
- * bytes user space reads from the backend socket. */
-void relay_sm_bind(struct relay *r, struct relay_sm *sm, int slot, int peer, int cfd,
-		   uint64_t *got);
+/* relay_env_sm_stats: the sockmap counters of E, NULL when it runs none. */
+const struct relay_sm_stats *relay_env_sm_stats(const struct relay_env *e);
 
 #endif

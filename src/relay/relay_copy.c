@@ -1,14 +1,20 @@
 /* relay_copy: the paper's plain proxy: read(2) into a user buffer, send(2)
- * out. The baseline every other engine is measured against. */
+ * out, through the connections' transports. The baseline every other
+ * engine is measured against. */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "conn.h"
 #include "relay.h"
 
-static ssize_t copy_fill(struct relay *r, int src, size_t max)
+static int copy_takes(const struct relay *r, uint64_t raw)
 {
+	return raw >= r->env->splice_min;
+}
+
+static ssize_t copy_fill(struct relay *r, size_t max)
+{
+	struct conn *src = r->src;
 	ssize_t n;
 
 	if (!r->buf) {
@@ -20,27 +26,30 @@ static ssize_t copy_fill(struct relay *r, int src, size_t max)
 		r->pos = r->len = 0;
 	if (max > RELAY_COPY_BUF - r->len)
 		max = RELAY_COPY_BUF - r->len;
-	if (!max)
+	if (!max || !src->rd)
 		return 0;
-	n = relay_took(r, read(src, r->buf + r->len, max));
-	if (n > 0)
+	n = relay_took(r, src->xp->recv(src, r->buf + r->len, max));
+	if (n > 0) {
+		if ((size_t)n < max && src->rd == 1)
+			src->rd = 0;    /* drained: see conn_read */
 		r->len += n;
+		src->rx += n;
+	}
 	return n;
 }
 
-static ssize_t copy_flush(struct relay *r, int dst)
+static ssize_t copy_flush(struct relay *r)
 {
 	ssize_t n;
 
 	if (r->pos == r->len)
 		return 0;
-	n = send(dst, r->buf + r->pos, r->len - r->pos, MSG_NOSIGNAL);
+	n = conn_send(r->dst, r->buf + r->pos, r->len - r->pos);
 	if (n > 0) {
 		r->pos += n;
 		r->staged -= n;
-		return n;
 	}
-	return n < 0 && errno != EAGAIN ? -errno : 0;
+	return n;
 }
 
 static void copy_release(struct relay *r)
@@ -53,6 +62,8 @@ static void copy_release(struct relay *r)
 
 const struct relay_ops relay_copy_ops = {
 	.name = "copy",
+	.id = RELAY_COPY,
+	.takes = copy_takes,
 	.fill = copy_fill,
 	.flush = copy_flush,
 	.release = copy_release,

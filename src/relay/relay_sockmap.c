@@ -20,7 +20,10 @@
  * argument, and the kernel behaviour it rests on: doc/internals/sockmap.md.
  *
  * The relay_ops contract: fill arms (or reports bytes redirected since the
- * last call), flush reports bytes that reached the client's send queue. */
+ * last call), flush writes what catching up copied; the engine owns the
+ * hand-off: which bodies and heads it takes (frame, offer, head), where its
+ * chunk framing ended (resume), and the hold on a client socket until its
+ * queue has every redirected byte (clear, progress). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,7 +40,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "conn.h"
 #include "ev.h"
+#include "h1.h"
 #include "log.h"
 #include "relay.h"
 #include "relay_sockmap_abi.h"
@@ -62,9 +67,7 @@ struct relay_sm {
 	struct { int idx; uint64_t t; } *free;
 	int fhead, nfree;
 	uint8_t backend[RELAY_SM_SLOTS];
-	void *ctx[RELAY_SM_SLOTS];      /* the caller's object of each backend slot */
-	void (*wake)(void *ctx, void *arg);     /* while relay_sm_events_drain runs */
-	void *wake_arg;
+	struct conn *ctx[RELAY_SM_SLOTS];       /* the backend socket of each slot */
 	struct relay_sm_stats st;
 };
 
@@ -77,8 +80,9 @@ static int sm_ring_cb(void *ctx, void *data, size_t len)
 	if (len < sizeof(idx))
 		return 0;
 	memcpy(&idx, data, sizeof(idx));
-	if (idx < RELAY_SM_SLOTS && sm->ctx[idx] && sm->wake)
-		sm->wake(sm->ctx[idx], sm->wake_arg);
+	/* the owner of the backend socket runs: no events, the engine's news */
+	if (idx < RELAY_SM_SLOTS && sm->ctx[idx] && sm->ctx[idx]->cb)
+		sm->ctx[idx]->cb(sm->ctx[idx], 0);
 	return 0;
 }
 
@@ -95,7 +99,9 @@ static int sm_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list
 	return 0;
 }
 
-struct relay_sm *relay_sm_open(void)
+static void relay_sm_close(struct relay_sm *sm);
+
+static struct relay_sm *relay_sm_open(void)
 {
 	struct relay_sm *sm = calloc(1, sizeof(*sm));
 	int e, prog;
@@ -131,7 +137,7 @@ fail:
 	return NULL;
 }
 
-void relay_sm_close(struct relay_sm *sm)
+static void relay_sm_close(struct relay_sm *sm)
 {
 	if (!sm)
 		return;
@@ -147,23 +153,26 @@ const struct relay_sm_stats *relay_sm_stats(const struct relay_sm *sm)
 	return &sm->st;
 }
 
-int relay_sm_event_fd(const struct relay_sm *sm)
+static int sm_event_fd(const struct relay_env *e)
 {
-	return bpf_map__fd(sm->skel->maps.relay_sm_events);
+	return bpf_map__fd(e->sm->skel->maps.relay_sm_events);
 }
 
-void relay_sm_events_drain(struct relay_sm *sm, void (*wake)(void *ctx, void *arg), void *arg)
+static void sm_events(struct relay_env *e)
 {
-	sm->wake = wake;
-	sm->wake_arg = arg;
-	ring_buffer__consume(sm->rb);
-	sm->wake = NULL;
+	ring_buffer__consume(e->sm->rb);
 }
 
-void relay_sm_set_ctx(struct relay_sm *sm, int idx, void *ctx)
+static int sm_env_open(struct relay_env *e)
 {
-	if (idx >= 0 && idx < RELAY_SM_SLOTS)
-		sm->ctx[idx] = ctx;
+	e->sm = relay_sm_open();
+	return e->sm ? 0 : -(errno ? errno : ENOMEM);
+}
+
+static void sm_env_close(struct relay_env *e)
+{
+	relay_sm_close(e->sm);
+	e->sm = NULL;
 }
 
 static void sm_free_idx(struct relay_sm *sm, int idx)
@@ -175,7 +184,7 @@ static void sm_free_idx(struct relay_sm *sm, int idx)
 	sm->nfree++;
 }
 
-int relay_sm_add(struct relay_sm *sm, int fd, int backend)
+static int relay_sm_add(struct relay_sm *sm, int fd, int backend)
 {
 	uint64_t cookie = 0;
 	socklen_t len = sizeof(cookie);
@@ -221,7 +230,7 @@ fail:
 	return idx;
 }
 
-void relay_sm_del(struct relay_sm *sm, int idx)
+static void relay_sm_del(struct relay_sm *sm, int idx)
 {
 	uint32_t key = idx;
 
@@ -237,21 +246,26 @@ void relay_sm_del(struct relay_sm *sm, int idx)
 	sm_free_idx(sm, idx);
 }
 
-int relay_sm_clean(const struct relay_sm *sm, int idx, uint64_t got)
+static int sm_sock_add(struct relay_env *e, struct relay_end *x, struct conn *c, int backend)
 {
-	if (idx < 0 || idx >= RELAY_SM_SLOTS)
-		return 1;
-	return __atomic_load_n(&sm->slots[idx].seen, __ATOMIC_ACQUIRE) == got;
+	int i = relay_sm_add(e->sm, c->io.fd, backend);
+
+	x->idx = i < 0 ? -1 : i;
+	if (i >= 0 && backend)
+		e->sm->ctx[i] = c;      /* its ring events wake c's owner */
+	return i < 0 ? i : 0;
 }
 
-void relay_sm_bind(struct relay *r, struct relay_sm *sm, int slot, int peer, int cfd,
-		   uint64_t *got)
+static void sm_sock_del(struct relay_env *e, struct relay_end *x)
 {
-	r->sm = sm;
-	r->slot = slot;
-	r->peer = peer;
-	r->cfd = cfd;
-	r->got = got;
+	relay_sm_del(e->sm, x->idx);
+}
+
+/* 1 when user space has read every byte the program passed to it on the
+ * backend (C's rx), so nothing unexpected is pending. */
+static int sm_sock_clean(const struct relay_env *e, const struct relay_end *x, const struct conn *c)
+{
+	return __atomic_load_n(&e->sm->slots[x->idx].seen, __ATOMIC_ACQUIRE) == c->rx;
 }
 
 /* Bytes ever queued on socket FD, up to a constant of the connection:
@@ -291,16 +305,16 @@ static int sm_written(int fd, uint64_t *out, int exact)
  * client but has not taken out of the socket yet. Returns 1 when armed. */
 static int sm_arm(struct relay *r, uint32_t mode, uint64_t arg, uint64_t pend)
 {
-	struct relay_sm *sm = r->sm;
-	struct relay_sm_slot *s = &sm->slots[r->slot];
+	struct relay_sm *sm = r->env->sm;
+	struct relay_sm_slot *s = &sm->slots[r->se->idx];
 	uint64_t seen = __atomic_load_n(&s->seen, __ATOMIC_ACQUIRE), base;
 	uint32_t gen;
 	int e = -EAGAIN;
 
-	if (seen != *r->got + pend)
+	if (seen != r->src->rx + pend)
 		return 0;       /* more bytes wait in the socket for user space */
 	for (int i = 0; i < 8 && e == -EAGAIN; i++)
-		e = sm_written(r->cfd, &base, 1);
+		e = sm_written(r->dst->io.fd, &base, 1);
 	if (e) {
 		/* acks kept arriving, or no TCP_INFO: this run is copied */
 		sm->st.fallbacks++;
@@ -309,7 +323,7 @@ static int sm_arm(struct relay *r, uint32_t mode, uint64_t arg, uint64_t pend)
 	gen = s->gen + 1;
 	if (!gen)
 		gen = 1;
-	s->peer = r->peer;
+	s->peer = r->de->idx;
 	s->mode = mode;
 	s->arm_start = seen;
 	s->arm_end = mode == RELAY_SM_RANGE ? seen + arg : 0;
@@ -319,7 +333,7 @@ static int sm_arm(struct relay *r, uint32_t mode, uint64_t arg, uint64_t pend)
 	r->gen = gen;
 	r->armed = 1;
 	r->khead = mode == RELAY_SM_HEAD;
-	r->kdone = 0;
+	r->kended = 0;
 	r->base = base;
 	r->arm_start = seen;
 	r->arm_len = mode == RELAY_SM_RANGE ? arg : 0;
@@ -327,41 +341,47 @@ static int sm_arm(struct relay *r, uint32_t mode, uint64_t arg, uint64_t pend)
 	return 1;
 }
 
-int relay_sm_prearm(struct relay *r, uint64_t min_body)
-{
-	return sm_arm(r, RELAY_SM_HEAD, min_body, 0);
-}
-
-void relay_sm_disarm(struct relay *r)
+static void sm_decline(struct relay *r)
 {
 	struct relay_sm_slot *s;
 
 	if (!r->armed)
 		return;
-	s = &r->sm->slots[r->slot];
+	s = &r->env->sm->slots[r->se->idx];
 	/* an offset no skb starts at: whatever the program sees next is
 	 * not contiguous with the arming, so it passes it (MISSED) */
 	__atomic_store_n(&s->arm_start, UINT64_MAX, __ATOMIC_SEQ_CST);
 	r->armed = r->khead = 0;
 }
 
-void relay_sm_chunk_state(const struct relay *r, uint32_t *st, uint32_t *ndig, uint64_t *size,
-			  uint64_t *rem)
+/* The body ended in the kernel, or the program stopped before framing it
+ * does not follow: the session's chunk decoder CH goes on from there. */
+static void sm_resume(struct relay *r, struct h1_chunk *ch)
 {
-	const struct relay_sm_slot *s = &r->sm->slots[r->slot];
+	static const enum h1_chunk_state map[] = {
+		[RELAY_SM_CH_SIZE] = H1_CH_SIZE, [RELAY_SM_CH_SIZE_LF] = H1_CH_SIZE_LF,
+		[RELAY_SM_CH_DATA] = H1_CH_DATA, [RELAY_SM_CH_DATA_CR] = H1_CH_DATA_CR,
+		[RELAY_SM_CH_DATA_LF] = H1_CH_DATA_LF, [RELAY_SM_CH_FINAL_CR] = H1_CH_TRAILER,
+		[RELAY_SM_CH_FINAL_LF] = H1_CH_FINAL_LF, [RELAY_SM_CH_DONE] = H1_CH_DONE,
+	};
+	uint32_t st = RELAY_SM_CH_DONE, ndig = 0;
+	uint64_t size = 0, rem = 0;
 
-	*st = __atomic_load_n(&s->cst, __ATOMIC_ACQUIRE);
-	*ndig = __atomic_load_n(&s->cndig, __ATOMIC_ACQUIRE);
-	*size = __atomic_load_n(&s->csize, __ATOMIC_ACQUIRE);
-	*rem = __atomic_load_n(&s->crem, __ATOMIC_ACQUIRE);
+	if (!r->kchunked)
+		return;
+	if (r->kstop) {
+		const struct relay_sm_slot *s = &r->env->sm->slots[r->se->idx];
+
+		st = __atomic_load_n(&s->cst, __ATOMIC_ACQUIRE);
+		ndig = __atomic_load_n(&s->cndig, __ATOMIC_ACQUIRE);
+		size = __atomic_load_n(&s->csize, __ATOMIC_ACQUIRE);
+		rem = __atomic_load_n(&s->crem, __ATOMIC_ACQUIRE);
+	}
+	h1_chunk_resume(ch, map[st <= RELAY_SM_CH_DONE ? st : RELAY_SM_CH_DONE], size, ndig, rem);
+	r->kchunked = r->kstop = 0;
 }
 
-int relay_sm_written(int fd, uint64_t *out)
-{
-	return sm_written(fd, out, 0);
-}
-
-int relay_sm_delivered(struct relay_sm *sm, int fd, uint64_t target)
+static int relay_sm_delivered(struct relay_sm *sm, int fd, uint64_t target)
 {
 	uint64_t w;
 
@@ -383,22 +403,23 @@ static int sm_consume(struct relay *r)
 	uint64_t left = r->pend;
 
 	while (left) {
-		ssize_t k = read(r->sfd, r->buf, left);
+		ssize_t k = read(r->src->io.fd, r->buf, left);
 
 		if (k <= 0)
 			return -EIO;
 		left -= k;
 	}
-	*r->got += r->pend;
+	r->src->rx += r->pend;
 	r->pend = 0;
 	r->pos = r->len = 0;
 	return 0;
 }
 
 /* Not armed: arm, or catch up with what the program gave user space. */
-static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
+static ssize_t sm_catch_up(struct relay *r, size_t max)
 {
-	struct relay_sm *sm = r->sm;
+	struct relay_sm *sm = r->env->sm;
+	int src = r->src->io.fd;
 	uint64_t seen, pend;
 	int armed;
 	ssize_t k;
@@ -416,8 +437,8 @@ static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
 		return 0;
 	/* the origin is still sending: let it fill its window first (the
 	 * worker polls us), so that it waits while we catch up */
-	seen = __atomic_load_n(&sm->slots[r->slot].seen, __ATOMIC_ACQUIRE);
-	if (seen != r->last_seen && seen - *r->got < max) {
+	seen = __atomic_load_n(&sm->slots[r->se->idx].seen, __ATOMIC_ACQUIRE);
+	if (seen != r->last_seen && seen - r->src->rx < max) {
 		r->last_seen = seen;
 		r->waiting = 1;
 		return 0;
@@ -428,12 +449,11 @@ static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
 			return -ENOMEM;
 	}
 	r->pos = r->len = 0;
-	r->sfd = src;
-	if (seen - *r->got >= max) {
+	if (seen - r->src->rx >= max) {
 		/* the rest of the body is here: no arming will follow, read it */
 		k = read(src, r->buf, max < RELAY_SM_BUF ? max : RELAY_SM_BUF);
 		if (k > 0)
-			*r->got += k;
+			r->src->rx += k;
 	} else {
 		/* peeked, not read: the bytes stay charged to the socket, so
 		 * its receive window stays shut while flush writes them */
@@ -442,31 +462,34 @@ static ssize_t sm_catch_up(struct relay *r, int src, size_t max)
 			r->pend = k;
 	}
 	k = relay_took(r, k);
-	if (k > 0)
+	if (k > 0) {
 		r->len = k;
+		r->env->bytes[RELAY_COPY] += k;
+	}
 	return k;
 }
 
 /* fill: unarmed, arms (returns 0); armed, returns the bytes redirected since
  * the last call, 0, or -EPROTO when the program dropped bytes past the
- * framing (or had no client to send to). An arming that could not redirect
- * anything (its first bytes were passed to user space) is dropped, armed
- * goes back to 0, and the caller reads the body itself. In head mode,
- * arm_len becomes known (and khead 0) once the program took the head.
- * When the last byte has been redirected, armed goes to 0 and kdone to 1:
- * the backend's bytes are all accounted for, and ktarget is the client's
- * written-byte count at which they are all in its queue (the hand-back,
- * relay_sm_delivered); until then nothing else may be written to it. */
-static ssize_t sm_fill(struct relay *r, int src, size_t max)
+ * framing (or had no client to send to), -EPIPE when the origin hung up
+ * inside the run. An arming that could not redirect anything (its first
+ * bytes were passed to user space) is dropped, armed goes back to 0, and
+ * the caller reads the body itself. In head mode, arm_len becomes known
+ * (and khead 0) once the program took the head. When the last byte has
+ * been redirected, armed goes to 0 and kended to 1: the backend's bytes are
+ * all accounted for, and the client's engine state holds the written-byte
+ * count at which they are all in its queue (the hand-back, sm_clear); until
+ * then nothing else may be written to it. */
+static ssize_t sm_fill(struct relay *r, size_t max)
 {
-	struct relay_sm *sm = r->sm;
+	struct relay_sm *sm = r->env->sm;
 	struct relay_sm_slot *s;
 	uint64_t fwd, n;
 	uint32_t res_gen;
 
 	if (!r->armed)
-		return sm_catch_up(r, src, max);
-	s = &sm->slots[r->slot];
+		return sm_catch_up(r, max);
+	s = &sm->slots[r->se->idx];
 	res_gen = __atomic_load_n(&s->res_gen, __ATOMIC_ACQUIRE);
 	fwd = __atomic_load_n(&s->cur_gen, __ATOMIC_ACQUIRE) == r->gen
 	      ? __atomic_load_n(&s->fwd, __ATOMIC_ACQUIRE) : 0;
@@ -523,39 +546,137 @@ static ssize_t sm_fill(struct relay *r, int src, size_t max)
 	n = fwd - r->fwd_seen;
 	r->fwd_seen = fwd;
 	sm->st.bytes += n;
+	r->env->bytes[RELAY_SOCKMAP] += n;
 	if (fwd == r->arm_len) {
 		/* the program's offset moved past the run, and so does what
-		 * user space has accounted for */
+		 * user space has accounted for; the client is held until
+		 * every redirected byte is in its queue (the hand-back) */
 		r->armed = 0;
-		r->kdone = 1;
-		r->ktarget = r->base + r->arm_len;
-		*r->got += r->arm_len;
+		r->kended = 1;
+		r->src->rx += r->arm_len;
+		r->de->pend = 1;
+		r->de->target = r->base + r->arm_len;
+		r->de->seen = r->base;  /* progress is counted from the arming */
+	} else if (r->src->rd == 2) {
+		char c;
+
+		/* the origin hung up inside the body: its FIN, passed to user
+		 * space, reads as the end */
+		if (recv(r->src->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+			return -EPIPE;
 	}
 	return n;
 }
 
 /* flush: writes bytes copied while catching up (an armed run is written by
  * the kernel: see fill). */
-static ssize_t sm_flush(struct relay *r, int dst)
+static ssize_t sm_flush(struct relay *r)
 {
-	return r->armed ? 0 : relay_copy_ops.flush(r, dst);
+	return r->armed ? 0 : relay_copy_ops.flush(r);
 }
 
 static void sm_release(struct relay *r)
 {
 	/* an arming still running belongs to a session that is closing both
 	 * sockets: the backend's slot dies with it */
-	r->armed = r->khead = r->kdone = r->kchunked = r->kstop = 0;
+	r->armed = r->khead = r->kended = r->kchunked = r->kstop = 0;
 	r->pend = 0;
+	r->waiting = 0;
 	relay_copy_ops.release(r);      /* the catch-up buffer */
+}
+
+/* A Content-Length run is the engine's (armed once everything before it is
+ * in the client socket); bytes it peeked are taken out by it, never read
+ * again by the session. */
+static int sm_takes(const struct relay *r, uint64_t raw)
+{
+	return r->pend || raw >= r->env->splice_min;
+}
+
+/* Content-Length bodies run in the kernel; chunked and close-delimited ones
+ * are read and written by the session (copy: a socket in the map cannot be
+ * spliced from). Arming chunk by chunk gains nothing for nginx's 32 KiB
+ * chunks: they have arrived whole by the time their size line is parsed. */
+static int sm_frame(struct relay *r, enum h1_body kind)
+{
+	return kind == H1_BODY_LENGTH;
+}
+
+/* Head mode, before the request is written: the program takes the whole
+ * response if its head passes its checks and its body has at least
+ * kernel_min bytes, else passes the head to user space. */
+static int sm_offer(struct relay *r, uint64_t key)
+{
+	return sm_arm(r, RELAY_SM_HEAD, r->env->kernel_min, 0);
+}
+
+/* Has the program taken the offered response? 1 it did (a body of head
+ * plus Content-Length bytes, or a chunked one it frames), 0 user space is
+ * to read the head (nothing came yet: khead still set), -EPROTO when the
+ * program could not send it to the client. */
+static int sm_head(struct relay *r, struct relay_head *h)
+{
+	ssize_t n = sm_fill(r, 0);
+
+	if (n < 0)
+		return n == -EPIPE ? -EPIPE : -EPROTO;
+	if (r->khead || !r->arm_len)
+		return 0;
+	h->status = r->kstatus;
+	h->kind = r->kchunked ? H1_BODY_CHUNKED : H1_BODY_LENGTH;
+	h->len = r->kchunked ? 0 : r->arm_len;
+	h->n = n;
+	return 1;
+}
+
+/* 1 when client C's written-byte count reached the hold's target: every
+ * byte redirected to it is in its send queue, behind what was written
+ * before, and user space may write again (the hand-back, counted). */
+static int sm_clear(struct relay_env *e, struct relay_end *x, struct conn *c)
+{
+	if (!relay_sm_delivered(e->sm, c->io.fd, x->target)) {
+		x->wait = 1;
+		return 0;
+	}
+	x->pend = x->wait = 0;
+	return 1;
+}
+
+static int sm_progress(struct relay_env *e, struct relay_end *x, struct conn *c)
+{
+	uint64_t seen = x->seen;
+
+	if (sm_written(c->io.fd, &x->seen, 0))
+		return 0;
+	if (x->seen >= x->target) {
+		x->pend = x->wait = 0;
+		return 2;
+	}
+	return x->seen != seen;
 }
 
 const struct relay_ops relay_sockmap_ops = {
 	.name = "sockmap",
+	.id = RELAY_SOCKMAP,
 	.kernel = 1,
+	.takes = sm_takes,
 	.fill = sm_fill,
 	.flush = sm_flush,
 	.release = sm_release,
+	.env_open = sm_env_open,
+	.env_close = sm_env_close,
+	.event_fd = sm_event_fd,
+	.events = sm_events,
+	.sock_add = sm_sock_add,
+	.sock_del = sm_sock_del,
+	.sock_clean = sm_sock_clean,
+	.frame = sm_frame,
+	.offer = sm_offer,
+	.head = sm_head,
+	.decline = sm_decline,
+	.resume = sm_resume,
+	.clear = sm_clear,
+	.progress = sm_progress,
 };
 
 /* ---- the start-up probe ------------------------------------------------- */
@@ -581,9 +702,11 @@ int relay_probe_sockmap(char *why, size_t whylen)
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int lsn = -1, up = -1, be = -1, cl = -1, fe = -1, bi, ci, r = 0;
 	static char sent[200000], got[sizeof(sent)];
+	struct relay_env env = { .base = &relay_copy_ops, .kern = &relay_sockmap_ops };
+	struct relay_end xb = { .idx = -1 }, xc = { .idx = -1 };
+	struct conn cb, cc;
 	struct relay rl;
 	struct relay_sm *sm;
-	uint64_t nread = 0;
 	size_t have = 0;
 
 	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_SKB, NULL) != 1 ||
@@ -616,9 +739,14 @@ int relay_probe_sockmap(char *why, size_t whylen)
 	}
 	for (size_t i = 0; i < sizeof(sent); i++)
 		sent[i] = (char)(i * 7 + i / 251);
-	relay_init(&rl, &relay_sockmap_ops, NULL);
-	relay_sm_bind(&rl, sm, bi, ci, cl, &nread);
-	sm_fill(&rl, be, sizeof(sent));
+	env.sm = sm;
+	conn_init(&cb, be, &conn_tcp);
+	conn_init(&cc, cl, &conn_tcp);
+	xb.idx = bi;
+	xc.idx = ci;
+	relay_start(&rl, &env, &cb, &xb, &cc, &xc);
+	relay_reset(&rl, &relay_sockmap_ops);
+	sm_fill(&rl, sizeof(sent));
 	if (!rl.armed) {
 		r = -EAGAIN;
 		snprintf(why, whylen, "arming the redirect failed");
@@ -641,12 +769,12 @@ int relay_probe_sockmap(char *why, size_t whylen)
 		have += n;
 	}
 	for (int i = 0; i < 200 && rl.armed; i++) {
-		sm_fill(&rl, be, 0);
+		sm_fill(&rl, 0);
 		if (rl.armed)
 			usleep(1000);
 	}
 	if (have != sizeof(sent) || memcmp(got, sent, have) || rl.armed ||
-	    !relay_sm_delivered(sm, cl, rl.ktarget)) {
+	    !relay_sm_delivered(sm, cl, xc.target)) {
 		r = -EIO;
 		snprintf(why, whylen, "a redirect between two loopback TCP sockets moved %zu of %zu bytes%s",
 			 have, sizeof(sent), rl.armed ? " and never completed" : "");
