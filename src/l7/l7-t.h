@@ -64,6 +64,7 @@ struct l7_stats {
 	uint64_t local[600];            /* responses made by tandem, by status */
 	uint64_t parse_err[H1_E_COUNT];
 	uint64_t pool_refused[L7_POOL_NREASONS];
+	uint64_t accept_paused;         /* times the listener was paused for want of fds */
 	uint64_t retries;
 	uint64_t aborted;               /* exchanges cut short (client or server gone) */
 	uint64_t accepted;
@@ -91,6 +92,8 @@ struct l7_worker {
 	uint64_t rr;                    /* round-robin position */
 	uint64_t last_sweep;
 	int drained;                    /* listener closed, idle sessions closed */
+	uint64_t accept_resume;         /* ms: the listener, paused for want of fds, resumes; 0: not paused */
+	uint64_t accept_warned;         /* ms of the last "out of fds" warning */
 	struct h1_msg msg;              /* scratch: the head being parsed */
 	struct lb_group lb[CFG_MAX_GROUPS + 1]; /* per group; the last may be the implicit "all" */
 	int nlb;

@@ -125,6 +125,9 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 	for (int k = 0; k < L7_POOL_NREASONS; k++)
 		outf(&o, "tandem_pool_refused_total{reason=\"%s\"} %llu\n", pool_reasons[k],
 		     (unsigned long long)SUM(st.pool_refused[k]));
+	outf(&o, "# HELP tandem_accept_paused_total Times a listener paused for want of file descriptors.\n"
+		 "# TYPE tandem_accept_paused_total counter\ntandem_accept_paused_total %llu\n",
+	     (unsigned long long)SUM(st.accept_paused));
 	outf(&o, "# TYPE tandem_aborted_total counter\ntandem_aborted_total %llu\n",
 	     (unsigned long long)SUM(st.aborted));
 	outf(&o, "# TYPE tandem_accepted_total counter\ntandem_accepted_total %llu\n",

@@ -31,6 +31,7 @@
 #include "upool.h"
 
 #define SWEEP_MS 100
+#define ACCEPT_PAUSE_MS 100
 
 /* ---- local responses -------------------------------------------------- */
 
@@ -493,6 +494,23 @@ static void sess_event(struct conn *c, uint32_t events)
 	sess_run(s);
 }
 
+/* The listener is out of fds (EMFILE, ENFILE) or memory: it pauses for a
+ * moment instead of spinning on an error that accepting again cannot fix;
+ * the queued connections wait in the kernel, none is dropped. */
+static void sess_accept_pause(struct l7_worker *w, int err)
+{
+	uint64_t now = w->loop.now_ms;
+
+	ev_del(&w->loop, &w->lsn);
+	w->accept_resume = now + ACCEPT_PAUSE_MS;
+	w->st.accept_paused++;
+	if (now - w->accept_warned >= 1000 || !w->accept_warned) {
+		log_warn("accept4() failed: %s; the listener pauses for %d ms (%llu pauses so far)",
+			 strerror(err), ACCEPT_PAUSE_MS, (unsigned long long)w->st.accept_paused);
+		w->accept_warned = now;
+	}
+}
+
 /* A new session on accepted socket FD from SS. Returns it, or NULL (FD
  * closed). */
 static struct sess *sess_new(struct l7_worker *w, int fd, const struct sockaddr_storage *ss)
@@ -540,7 +558,13 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 		len = sizeof(ss);
 		fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;       /* that one is gone, the rest wait */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				sess_accept_pause(w, errno);
+				return;
+			}
+			if (errno != EAGAIN)
 				log_warn("accept4() failed: %s, retried on the next event", strerror(errno));
 			return;
 		}
@@ -563,6 +587,22 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 		w->st.accepted++;
 		sess_run(s);
 	}
+}
+
+/* Resumes a listener paused for want of fds once its pause is over. */
+static void sess_accept_resume(struct l7_worker *w)
+{
+	if (!w->accept_resume || w->loop.now_ms < w->accept_resume)
+		return;
+	w->accept_resume = 0;
+	if (w->drained)
+		return;
+	if (ev_add(&w->loop, &w->lsn, EPOLLIN)) {
+		w->accept_resume = w->loop.now_ms + ACCEPT_PAUSE_MS;
+		return;
+	}
+	/* what queued meanwhile: no edge announces it */
+	sess_accept(&w->loop, &w->lsn, EPOLLIN);
 }
 
 /* A session past its deadline, in state order. */
@@ -605,6 +645,7 @@ void sess_sweep(struct l7_worker *w)
 	uint64_t now = w->loop.now_ms;
 	struct sess *s, *next;
 
+	sess_accept_resume(w);
 	if (now - w->last_sweep < SWEEP_MS)
 		return;
 	w->last_sweep = now;
