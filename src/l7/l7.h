@@ -13,6 +13,10 @@ int l7_buf_get(struct l7_worker *w, struct buf *b);
 /* l7_buf_put: B's buffer back to the free list (one of another size, from
  * before a reload, is freed). */
 void l7_buf_put(struct l7_worker *w, struct buf *b);
+/* l7_buf_grow: B, a buffer smaller than the worker's size now (a reload
+ * raised max_head), grows to it, its bytes kept. 0, or -ENOSPC when it is
+ * that size already, -ENOMEM. */
+int l7_buf_grow(struct l7_worker *w, struct buf *b);
 /* l7_buf_resize: the worker's buffer size for its configuration (after a
  * reload); free buffers of the old size are dropped. */
 void l7_buf_resize(struct l7_worker *w);

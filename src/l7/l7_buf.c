@@ -1,5 +1,8 @@
 /* l7_buf: each worker's free list of session buffers. One size per worker,
- * from the configuration's max_head (a head must fit one buffer). */
+ * from the configuration's max_head (a head must fit one buffer); a reload
+ * that raises max_head raises it, and buffers of the old size still in use
+ * grow when a head fills one (sess_read_head), so a head between the old
+ * and the new limit is served, never cut off. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,20 @@ void l7_buf_put(struct l7_worker *w, struct buf *b)
 		free(b->data);
 	b->data = NULL;
 	b->cap = b->pos = b->len = 0;
+}
+
+int l7_buf_grow(struct l7_worker *w, struct buf *b)
+{
+	char *p;
+
+	if (b->cap >= w->bufsz)
+		return -ENOSPC;
+	p = realloc(b->data, w->bufsz);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = w->bufsz;
+	return 0;
 }
 
 void l7_buf_resize(struct l7_worker *w)

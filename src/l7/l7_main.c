@@ -63,6 +63,7 @@ static void l7_switch_cfg(struct l7_worker *w)
 	w->last_sweep = 0;
 	if (lb_build(w))
 		log_err("reload: out of memory building the groups' state");
+	l7_buf_resize(w);
 	w->rl.splice_min = c->l7.splice_min;
 	w->rl.kernel_min = c->l7.kernel_min;
 	qos_init(&w->qos, c);   /* cfg_load refused more than CFG_MAX_CLASSES */

@@ -355,6 +355,14 @@ static int sess_read_head(struct sess *s)
 			return -1;
 		}
 		n = conn_read(&s->c, &s->cin);
+		if (n == -ENOBUFS) {
+			/* a buffer of an older configuration, whose max_head
+			 * was smaller than this one's */
+			if (!l7_buf_grow(w, &s->cin))
+				continue;
+			sess_local(s, 431, NULL);
+			return -1;
+		}
 		if (n > 0) {
 			if (buf_avail(&s->cin) == (uint32_t)n) {
 				s->req_hdr_seen = 1;
