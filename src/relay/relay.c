@@ -221,14 +221,13 @@ void relay_decline(struct relay *r)
 
 ssize_t relay_fill(struct relay *r, size_t max)
 {
-	const struct relay_ops *ops = r->ops;
-	ssize_t n = ops->fill(r, max);
+	ssize_t n = r->ops->fill(r, max);
 
-	/* a kernel engine counts its own (what it redirected, what it
-	 * caught up with in user space); splice counts what it moved even
-	 * when it fell back to copy for want of a pipe */
-	if (n > 0 && !ops->kernel)
-		r->env->bytes[ops->id] += n;
+	/* a kernel engine counts its own (what it redirected, what it caught
+	 * up with in user space); a splice that fell back to copy for want
+	 * of a pipe is copy's now */
+	if (n > 0 && !r->ops->kernel)
+		r->env->bytes[r->ops->id] += n;
 	return n;
 }
 
