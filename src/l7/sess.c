@@ -207,8 +207,8 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 		sess_local(s, 503, NULL);
 		return;
 	}
-	pump_reset(&s->req);
-	pump_reset(&s->resp);
+	sess_pump_reset(&s->req);
+	sess_pump_reset(&s->resp);
 	s->req.out.pos = s->req.out.len = 0;
 	if (sess_write_request(s, m, &s->req.out)) {
 		sess_local(s, 431, NULL);
@@ -219,7 +219,7 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 	s->replay_len = s->retry_ok ? s->req.out.len : 0;
 	/* CONNECT and upgrades: the bytes after the head belong to the tunnel
 	 * once the server agrees; until then nothing more is forwarded */
-	pump_frame(&s->req, (m->flags & H1_F_CONNECT) ? H1_BODY_NONE : m->body, m->content_length);
+	sess_pump_frame(&s->req, (m->flags & H1_F_CONNECT) ? H1_BODY_NONE : m->body, m->content_length);
 	s->req.limit = c->l7.client_max_body;
 	s->cin.pos += hlen;
 	if (s->cin.pos == s->cin.len)

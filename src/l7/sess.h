@@ -76,14 +76,14 @@ enum { PUMP_WAIT = 0, PUMP_DONE = 1 };
 #define PUMP_E_FRAMING  (-10001)        /* bad chunked framing from src */
 #define PUMP_E_SRC      (-10002)        /* read error on src (errno lost) */
 #define PUMP_E_TOO_BIG  (-10003)        /* more body than the pump's limit */
-void pump_reset(struct pump *p);
-void pump_frame(struct pump *p, enum h1_body kind, uint64_t len);
-void pump_kernel(struct pump *p, ssize_t n);
-/* pump_run: runs direction P from SRC (bytes already read from it in IN)
+void sess_pump_reset(struct pump *p);
+void sess_pump_frame(struct pump *p, enum h1_body kind, uint64_t len);
+void sess_pump_kernel(struct pump *p, ssize_t n);
+/* sess_pump_run: runs direction P from SRC (bytes already read from it in IN)
  * to DST as far as it can go. Returns PUMP_DONE when every byte of the
  * body was delivered to dst, PUMP_WAIT when a socket would block, or <0:
  * PUMP_E_* for src-side failures, -errno for dst write errors. */
-int pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in);
+int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in);
 
 /* sess_msg.c */
 const char *sess_status_text(int code);

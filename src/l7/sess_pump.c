@@ -14,7 +14,7 @@
 #include "relay.h"
 #include "sess.h"
 
-void pump_reset(struct pump *p)
+void sess_pump_reset(struct pump *p)
 {
 	p->limit = 0;
 	p->kind = H1_BODY_NONE;
@@ -25,7 +25,7 @@ void pump_reset(struct pump *p)
 	p->moved = 0;
 }
 
-void pump_frame(struct pump *p, enum h1_body kind, uint64_t len)
+void sess_pump_frame(struct pump *p, enum h1_body kind, uint64_t len)
 {
 	p->kind = kind;
 	p->remaining = len;
@@ -107,7 +107,7 @@ static void pump_advance(struct pump *p, uint64_t n)
 	}
 }
 
-void pump_kernel(struct pump *p, ssize_t n)
+void sess_pump_kernel(struct pump *p, ssize_t n)
 {
 	if (relay_framed(&p->rl))
 		p->moved += n;  /* framing and data alike: the engine frames */
@@ -133,7 +133,7 @@ static int pump_owned(struct pump *p)
 
 	if (n < 0)
 		return n == -EPIPE ? PUMP_E_SRC_EOF : PUMP_E_SRC;
-	pump_kernel(p, n);
+	sess_pump_kernel(p, n);
 	return relay_owned(&p->rl) ? PUMP_WAIT : 1;
 }
 
@@ -179,7 +179,7 @@ static int pump_read(struct pump *p, struct conn *src, struct buf *in)
 	return 1;
 }
 
-int pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in)
+int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in)
 {
 	struct l7_worker *w = s->w;
 	ssize_t n;

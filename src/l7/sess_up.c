@@ -207,8 +207,8 @@ static int sess_kernel_head(struct sess *s)
 	lb_report(w, s->node, 1);
 	s->up_close = 0;        /* the engine takes only keep-alive responses */
 	w->st.requests[s->node][code_class(h.status)]++;
-	pump_frame(&s->resp, h.kind, h.len);
-	pump_kernel(&s->resp, h.n);
+	sess_pump_frame(&s->resp, h.kind, h.len);
+	sess_pump_kernel(&s->resp, h.n);
 	return 1;
 }
 
@@ -266,14 +266,14 @@ static int sess_read_resp_head(struct sess *s, struct h1_msg *m)
  * until either ends. Returns 1, or -1 when answered. */
 static int sess_tunnel(struct sess *s, const struct h1_msg *m, int hlen)
 {
-	pump_frame(&s->resp, H1_BODY_CLOSE, 0);
+	sess_pump_frame(&s->resp, H1_BODY_CLOSE, 0);
 	s->resp.tunnel = 1;
 	if (sess_write_response(s, m, &s->resp.out)) {
 		sess_local(s, 502, NULL);
 		return -1;
 	}
 	s->uin.pos += hlen;
-	pump_frame(&s->req, H1_BODY_CLOSE, 0);
+	sess_pump_frame(&s->req, H1_BODY_CLOSE, 0);
 	s->req.tunnel = 1;
 	s->keepalive = 0;
 	return 1;
@@ -313,7 +313,7 @@ static int sess_response_head(struct sess *s)
 		return sess_tunnel(s, m, r);
 	if (m->body == H1_BODY_CLOSE)
 		s->keepalive = 0;
-	pump_frame(&s->resp, m->body, m->content_length);
+	sess_pump_frame(&s->resp, m->body, m->content_length);
 	relay_frame(&s->resp.rl, m->body);
 	if (sess_write_response(s, m, &s->resp.out)) {
 		sess_local(s, 502, NULL);
@@ -391,7 +391,7 @@ static int sess_request_up(struct sess *s)
 
 	if (!s->req.active || (s->req.done && !buf_avail(&s->req.out) && !relay_staged(&s->req.rl)))
 		return 0;
-	r = pump_run(s, &s->req, &s->c, &u->c, &s->cin);
+	r = sess_pump_run(s, &s->req, &s->c, &u->c, &s->cin);
 	if (r == PUMP_E_TOO_BIG) {
 		/* a chunked body past client_max_body: the server gets a cut
 		 * request (its connection is closed), never a whole one, and
@@ -442,7 +442,7 @@ void sess_exchange(struct sess *s)
 			return;
 		}
 	}
-	r = pump_run(s, &s->resp, &s->up->c, &s->c, &s->uin);
+	r = sess_pump_run(s, &s->resp, &s->up->c, &s->c, &s->uin);
 	if (r == PUMP_WAIT)
 		return;
 	if (r < 0) {
