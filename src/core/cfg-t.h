@@ -38,6 +38,7 @@ struct cfg_node {
 	struct cfg_addr local;          /* how its own L7 switch reaches its web server
 					 * (loopback shortcut); unset: web */
 	int weight;                     /* 0 drains */
+	unsigned since;                 /* cfg_align: the epoch from which this node holds its index */
 };
 
 enum cfg_policy { CFG_LB_RR, CFG_LB_WLC, CFG_LB_CHASH, CFG_LB_LARD };
@@ -113,8 +114,14 @@ struct cfg_l4 {
 	struct cfg_addr admin;
 };
 
+/* Every index into nodes[] (groups' members, the L7 switch's per-node
+ * state) names one node for as long as it is in the file: cfg_align keeps
+ * a node's index across reloads, and a removed node leaves a tombstone
+ * there (empty name, no address, weight 0, in no group) that a later node
+ * may take; code that walks nodes[] skips tombstones (cfg_node_used). */
 struct cfg {
 	char file[256];
+	unsigned epoch;                 /* 0 as loaded; cfg_align: the old one's + 1 */
 	struct cfg_addr vip;
 	enum cfg_relay relay;
 	struct cfg_l7 l7;

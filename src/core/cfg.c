@@ -266,9 +266,62 @@ void cfg_free(struct cfg *c)
 struct cfg_node *cfg_node_find(struct cfg *c, const char *name)
 {
 	for (int i = 0; i < c->nnodes; i++)
-		if (!strcmp(c->nodes[i].name, name))
+		if (cfg_node_used(&c->nodes[i]) && !strcmp(c->nodes[i].name, name))
 			return &c->nodes[i];
 	return NULL;
+}
+
+int cfg_align(struct cfg *c, const struct cfg *old)
+{
+	int to[CFG_MAX_NODES], n = old->nnodes, k;
+	uint8_t taken[CFG_MAX_NODES] = { 0 };
+	struct cfg_node *nodes;
+
+	for (int i = 0; i < c->nnodes; i++) {
+		to[i] = -1;
+		for (k = 0; k < old->nnodes && to[i] < 0; k++)
+			if (cfg_node_used(&old->nodes[k]) && !strcmp(old->nodes[k].name, c->nodes[i].name))
+				to[i] = k;
+		if (to[i] >= 0)
+			taken[to[i]] = 1;
+	}
+	/* a new node takes a fresh index while there is one: an index that
+	 * held another node comes with whatever requests to that node are
+	 * still in flight (they finish and count there) */
+	for (int i = 0; i < c->nnodes; i++) {
+		if (to[i] >= 0)
+			continue;
+		if (n < CFG_MAX_NODES) {
+			to[i] = n++;
+			continue;
+		}
+		for (k = 0; k < old->nnodes && (taken[k] || cfg_node_used(&old->nodes[k])); k++)
+			;
+		if (k == old->nnodes)
+			return -ENOSPC;
+		to[i] = k;
+		taken[k] = 1;
+	}
+	nodes = calloc(n, sizeof(*nodes));
+	if (!nodes)
+		return -ENOMEM;
+	c->epoch = old->epoch + 1;
+	/* every index of OLD stays, as a tombstone unless a node takes it */
+	for (k = 0; k < old->nnodes; k++)
+		nodes[k].since = cfg_node_used(&old->nodes[k]) ? c->epoch : old->nodes[k].since;
+	for (int i = 0; i < c->nnodes; i++) {
+		int kept = to[i] < old->nnodes && !strcmp(old->nodes[to[i]].name, c->nodes[i].name);
+
+		nodes[to[i]] = c->nodes[i];
+		nodes[to[i]].since = kept ? old->nodes[to[i]].since : c->epoch;
+	}
+	for (int g = 0; g < c->ngroups; g++)
+		for (int i = 0; i < c->groups[g].nnodes; i++)
+			c->groups[g].nodes[i] = to[c->groups[g].nodes[i]];
+	memcpy(c->nodes, nodes, n * sizeof(*nodes));
+	c->nnodes = n;
+	free(nodes);
+	return 0;
 }
 
 /* One key of [cluster]. Returns 0, 1 for an unknown key, -1 for a bad value. */

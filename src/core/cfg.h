@@ -13,8 +13,28 @@ int cfg_load(struct cfg *c, const char *file, FILE *errs, int *nerr);
 /* cfg_free: releases what cfg_load compiled (regexes) and C itself. */
 void cfg_free(struct cfg *c);
 
-/* cfg_node_find: the node called NAME, or NULL. */
+/* cfg_node_find: the node called NAME, or NULL (never a tombstone). */
 struct cfg_node *cfg_node_find(struct cfg *c, const char *name);
+
+/* cfg_node_used: 0 for the tombstone a removed node left (cfg_align). */
+static inline int cfg_node_used(const struct cfg_node *n)
+{
+	return n->name[0] != 0;
+}
+
+/* cfg_align: gives C's nodes the indexes they have in OLD, the running
+ * configuration C replaces, so that state kept by index follows each node
+ * by name: a node of both keeps its index; a node only in C takes a new
+ * index at the end, or, once all CFG_MAX_NODES are in use, the index of
+ * a node removed by an earlier alignment (never one removed by this one:
+ * requests to it may still be in flight); a node only in OLD leaves a
+ * tombstone. Group members are renumbered and keep their order. Sets
+ * C->epoch to OLD's + 1, and `since` of every index whose holder changed
+ * (a node new to it, or a new tombstone) to that epoch, OLD's elsewhere:
+ * whoever keeps state by index resets it where `since` is newer than the
+ * configuration that state was kept for. Returns 0; -ENOSPC when C needs
+ * more than CFG_MAX_NODES indexes; -ENOMEM (C unchanged on error). */
+int cfg_align(struct cfg *c, const struct cfg *old);
 
 /* cfg_parse_addr: "IP:PORT", "[IPv6]:PORT" or, with port_optional, a bare IP.
  * Returns 0 or -EINVAL. */

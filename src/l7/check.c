@@ -2,7 +2,9 @@
  * counts are atomics in struct l7_proc: workers write them with relaxed
  * atomics on their request path (no lock, no syscall), the probe thread
  * reads and clears them. A down node gets no new request from any policy;
- * the probe thread, the only code here that blocks, puts it back. */
+ * the probe thread, the only code here that blocks, puts it back. Both are
+ * by index in cfg.nodes, which a reload keeps for every node (cfg_align),
+ * so a node's mark stays with its name. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "check.h"
 #include "l7.h"
 #include "log.h"
@@ -22,6 +25,10 @@ int check_up(const struct l7_proc *p, int n)
 
 void check_report_failure(struct l7_proc *p, const struct cfg *c, int n)
 {
+	/* a request to a node the last reload removed: nothing to mark (the
+	 * index may go to a new node) */
+	if (!cfg_node_used(&c->nodes[n]))
+		return;
 	if (__atomic_add_fetch(&p->node_fails[n], 1, __ATOMIC_RELAXED) >= c->l7.fail_down &&
 	    !__atomic_exchange_n(&p->node_down[n], 1, __ATOMIC_RELAXED))
 		log_warn("node %s marked down after %d consecutive failures; probing it every %d ms",
@@ -89,6 +96,7 @@ static void *check_main(void *arg)
 		int interval = c->l7.check_interval;
 
 		for (int n = 0; n < c->nnodes && !p->stop; n++) {
+			/* a removed node's tombstone has no web server either */
 			if (check_up(p, n) || !c->nodes[n].web.len)
 				continue;
 			if (check_probe(&c->nodes[n].web, check_health_path(c, n), 1000)) {

@@ -14,7 +14,8 @@ int check_up(const struct l7_proc *p, int n);
 
 /* check_report_failure: a connection to node N was refused or failed before
  * any byte of a response. Marks N down when this makes C->l7.fail_down
- * consecutive failures (logged once). Any thread may call it. */
+ * consecutive failures (logged once); a tombstone (a request to a removed
+ * node that was still in flight) is never marked. Any thread may call it. */
 void check_report_failure(struct l7_proc *p, const struct cfg *c, int n);
 
 /* check_report_success: node N accepted a connection or answered: its run of

@@ -55,7 +55,10 @@ enum {
 enum { L7_CODE_1XX, L7_CODE_2XX, L7_CODE_3XX, L7_CODE_4XX, L7_CODE_5XX, L7_NCODES };
 
 /* Counters of one worker; /metrics sums them over workers. Written only by
- * their worker, read racily by the admin thread (monotonic 64-bit words). */
+ * their worker, read racily by the admin thread (monotonic 64-bit words).
+ * Per-node ones are by index in cfg.nodes, which cfg_align keeps for a
+ * node across reloads; a node that takes a removed node's index starts
+ * them at 0 (l7_switch_cfg). */
 struct l7_stats {
 	uint64_t requests[CFG_MAX_NODES][L7_NCODES];
 	uint64_t pool_reused[CFG_MAX_NODES];
@@ -81,6 +84,8 @@ struct l7_worker {
 	struct cfg *cfg;                /* the configuration this worker runs */
 	unsigned gen;                   /* generation of cfg */
 	unsigned cfg_ack;               /* atomic: gen, published once the worker no longer reads an older cfg */
+	unsigned epoch;                 /* atomic: cfg->epoch, published once its counters are cfg's (see
+					 * l7_switch_cfg: a node new to an index starts them at 0) */
 	int id;
 	struct ev_io lsn;
 	struct sess *sessions;          /* every open session, for the timeout sweep */
@@ -136,6 +141,7 @@ struct l7_proc {
 	pthread_t admin_thread, ctl_thread, health_thread;
 	int has_admin_thread, has_ctl_thread, has_health_thread;
 	int sm_fallback;                /* relay sockmap/auto asked, the probe failed: splice */
+	/* by index in cfg.nodes (kept for a node across reloads: cfg_align) */
 	int node_down[CFG_MAX_NODES];   /* atomic: marked down by failures */
 	int node_fails[CFG_MAX_NODES];  /* atomic: consecutive failures */
 };

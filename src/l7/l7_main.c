@@ -48,20 +48,33 @@ static void l7_usage(FILE *f)
  * rebuilt. Requests waiting in class queues of the old file start now,
  * without a class (their class may no longer exist); requests admitted
  * under the old file finish uncounted by the new one. Class counters carry
- * over by class name, so /metrics stays monotonic. */
+ * over by class name, so /metrics stays monotonic. Per-node state is by
+ * index, which cfg_align keeps for every node that stays (requests in
+ * flight keep theirs too): it stays as it is, lard's entries carry over
+ * (lb_rebuild), and only an index a new node took gets its counters reset
+ * (in-flight counts are not: requests to the node that held it finish
+ * and take theirs back). */
 static void l7_switch_cfg(struct l7_worker *w)
 {
 	const struct cfg *old = w->cfg;
 	struct cfg *c;
 	struct qos prev = w->qos;
 
-	lb_free(w);
 	/* the generation first: the cfg loaded after it is at least as new,
 	 * so cfg_ack never claims a newer cfg than the one in use */
 	w->gen = __atomic_load_n(&w->proc->gen, __ATOMIC_SEQ_CST);
 	w->cfg = c = __atomic_load_n(&w->proc->cfg, __ATOMIC_SEQ_CST);
 	w->last_sweep = 0;
-	if (lb_build(w))
+	for (int n = 0; n < c->nnodes; n++) {
+		if (!cfg_node_used(&c->nodes[n]) || c->nodes[n].since <= old->epoch)
+			continue;
+		memset(w->st.requests[n], 0, sizeof(w->st.requests[n]));
+		w->st.pool_reused[n] = w->st.pool_opened[n] = w->st.upstream_fail[n] = 0;
+	}
+	/* the scrape counts this worker for the nodes new to their index
+	 * from here on */
+	__atomic_store_n(&w->epoch, c->epoch, __ATOMIC_RELEASE);
+	if (lb_rebuild(w, old))
 		log_err("reload: out of memory building the groups' state");
 	l7_buf_resize(w);
 	w->rl.splice_min = c->l7.splice_min;
@@ -301,6 +314,7 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	w->cfg = p->cfg;
 	w->gen = p->gen;
 	w->cfg_ack = p->gen;
+	w->epoch = c->epoch;
 	w->id = id;
 	if (lb_build(w) || qos_init(&w->qos, c))
 		return -ENOMEM;
@@ -380,19 +394,34 @@ static void l7_cfg_retire(struct l7_proc *p, int wait_ms)
 	}
 }
 
-/* SIGHUP: reads the cluster file again. A file with errors changes
- * nothing; a good one is taken by each worker at its next loop turn, for
- * requests that start from then on. Listening addresses stay as started. */
+/* SIGHUP: reads the cluster file again. A file with errors, or one that
+ * needs more node indexes than there are (cfg_align), changes nothing; a
+ * good one is taken by each worker at its next loop turn, for requests
+ * that start from then on. Listening addresses stay as started. */
 static void l7_reload(struct l7_proc *p, const char *file)
 {
 	struct cfg *c = calloc(1, sizeof(*c));
 	struct cfg_node *self;
-	int nerr = 0;
+	int nerr = 0, nodes = 0, r;
 
 	if (!c)
 		return;
 	if (cfg_load(c, file, stderr, &nerr)) {
 		log_err("reload: %s has %d error(s), keeping the running configuration", file, nerr);
+		cfg_free(c);
+		return;
+	}
+	/* every node keeps its index, so what is kept by index (down marks,
+	 * failure counts, in-flight counts, pools, counters, requests in
+	 * flight) stays with its node by name */
+	r = cfg_align(c, p->cfg);
+	if (r == -ENOSPC) {
+		log_err("reload: %s needs more than %d node indexes (a removed node's index is free "
+			"from the next reload on), keeping the running configuration", file, CFG_MAX_NODES);
+		cfg_free(c);
+		return;
+	} else if (r) {
+		log_err("reload: cfg_align: %s, keeping the running configuration", strerror(-r));
 		cfg_free(c);
 		return;
 	}
@@ -413,6 +442,14 @@ static void l7_reload(struct l7_proc *p, const char *file)
 		cfg_free(c);
 		return;
 	}
+	/* a new node on an index another one held: not that node's marks
+	 * (the probe thread and the workers see the new node from the
+	 * store below on) */
+	for (int n = 0; n < c->nnodes; n++)
+		if (cfg_node_used(&c->nodes[n]) && c->nodes[n].since > p->cfg->epoch) {
+			__atomic_store_n(&p->node_down[n], 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&p->node_fails[n], 0, __ATOMIC_RELAXED);
+		}
 	p->retired[p->nretired].cfg = p->cfg;
 	p->retired[p->nretired++].gen = p->gen;
 	__atomic_store_n(&p->cfg, c, __ATOMIC_SEQ_CST);
@@ -420,7 +457,9 @@ static void l7_reload(struct l7_proc *p, const char *file)
 	p->self_idx = self - c->nodes;
 	__atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST);
 	l7_cfg_retire(p, 2000);
-	log_info("reload: %s, %d node(s), generation %u", file, c->nnodes, p->gen);
+	for (int n = 0; n < c->nnodes; n++)
+		nodes += cfg_node_used(&c->nodes[n]);
+	log_info("reload: %s, %d node(s), generation %u", file, nodes, p->gen);
 }
 
 int l7_main(int argc, char **argv)

@@ -1,6 +1,8 @@
 /* l7_stats: /metrics of one L7 switch, in Prometheus text format, served by
  * a thread of its own on the node's admin address so a busy worker never
- * delays a scrape. Counters are summed over the workers at scrape time. */
+ * delays a scrape. Counters are summed over the workers at scrape time;
+ * per-node ones are kept by index, which stays a node's across reloads
+ * (cfg_align), so each node's series stays monotonic through them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,6 +14,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "h1.h"
 #include "l7.h"
 #include "relay.h"
@@ -45,6 +48,15 @@ static void outf(struct out *o, const char *fmt, ...)
 		s_ += p->workers[w_]->field; \
 	s_; })
 
+/* per-node FIELD of the workers that count node N where it is now: a
+ * worker still on a file older than N's arrival at its index (since) holds
+ * the counts of the node there before, which it resets when it switches */
+#define NODE_SUM(field, n) ({ uint64_t s_ = 0; \
+	for (int w_ = 0; w_ < p->nworkers; w_++) \
+		if (__atomic_load_n(&p->workers[w_]->epoch, __ATOMIC_ACQUIRE) >= c->nodes[n].since) \
+			s_ += p->workers[w_]->field; \
+	s_; })
+
 /* a counter of the workers' sockmaps (relay = sockmap), summed */
 #define SM_SUM(field) ({ uint64_t s_ = 0; \
 	for (int w_ = 0; w_ < p->nworkers; w_++) \
@@ -64,10 +76,13 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 
 	outf(&o, "# HELP tandem_requests_total Requests forwarded, by node and status class.\n"
 		 "# TYPE tandem_requests_total counter\n");
-	for (int n = 0; n < c->nnodes; n++)
+	for (int n = 0; n < c->nnodes; n++) {
+		if (!cfg_node_used(&c->nodes[n]))
+			continue;       /* a removed node's tombstone */
 		for (int k = 0; k < L7_NCODES; k++)
 			outf(&o, "tandem_requests_total{node=\"%s\",code=\"%s\"} %llu\n",
-			     c->nodes[n].name, codes[k], (unsigned long long)SUM(st.requests[n][k]));
+			     c->nodes[n].name, codes[k], (unsigned long long)NODE_SUM(st.requests[n][k], n));
+	}
 	outf(&o, "# HELP tandem_local_responses_total Responses made by tandem itself.\n"
 		 "# TYPE tandem_local_responses_total counter\n");
 	for (int code = 400; code < 600; code++) {
@@ -106,18 +121,21 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 	outf(&o, "# HELP tandem_pool_reused_total Requests sent on a pooled connection.\n"
 		 "# TYPE tandem_pool_reused_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
-		outf(&o, "tandem_pool_reused_total{node=\"%s\"} %llu\n", c->nodes[n].name,
-		     (unsigned long long)SUM(st.pool_reused[n]));
+		if (cfg_node_used(&c->nodes[n]))
+			outf(&o, "tandem_pool_reused_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+			     (unsigned long long)NODE_SUM(st.pool_reused[n], n));
 	outf(&o, "# HELP tandem_pool_opened_total Connections opened to web servers.\n"
 		 "# TYPE tandem_pool_opened_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
-		outf(&o, "tandem_pool_opened_total{node=\"%s\"} %llu\n", c->nodes[n].name,
-		     (unsigned long long)SUM(st.pool_opened[n]));
+		if (cfg_node_used(&c->nodes[n]))
+			outf(&o, "tandem_pool_opened_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+			     (unsigned long long)NODE_SUM(st.pool_opened[n], n));
 	outf(&o, "# HELP tandem_upstream_failures_total Connects refused or timed out, bad or cut responses.\n"
 		 "# TYPE tandem_upstream_failures_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
-		outf(&o, "tandem_upstream_failures_total{node=\"%s\"} %llu\n", c->nodes[n].name,
-		     (unsigned long long)SUM(st.upstream_fail[n]));
+		if (cfg_node_used(&c->nodes[n]))
+			outf(&o, "tandem_upstream_failures_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+			     (unsigned long long)NODE_SUM(st.upstream_fail[n], n));
 	outf(&o, "# TYPE tandem_retries_total counter\ntandem_retries_total %llu\n",
 	     (unsigned long long)SUM(st.retries));
 	outf(&o, "# HELP tandem_pool_refused_total Upstream connections closed instead of pooled, by reason.\n"
@@ -141,12 +159,14 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 	outf(&o, "# HELP tandem_node_up 1 when the node takes requests (weight > 0, not marked down).\n"
 		 "# TYPE tandem_node_up gauge\n");
 	for (int n = 0; n < c->nnodes; n++)
-		outf(&o, "tandem_node_up{node=\"%s\"} %d\n", c->nodes[n].name,
-		     c->nodes[n].weight > 0 && !__atomic_load_n(&p->node_down[n], __ATOMIC_RELAXED));
+		if (cfg_node_used(&c->nodes[n]))
+			outf(&o, "tandem_node_up{node=\"%s\"} %d\n", c->nodes[n].name,
+			     c->nodes[n].weight > 0 && !__atomic_load_n(&p->node_down[n], __ATOMIC_RELAXED));
 	outf(&o, "# TYPE tandem_node_inflight gauge\n");
 	for (int n = 0; n < c->nnodes; n++)
-		outf(&o, "tandem_node_inflight{node=\"%s\"} %lld\n", c->nodes[n].name,
-		     (long long)SUM(inflight[n]));
+		if (cfg_node_used(&c->nodes[n]))
+			outf(&o, "tandem_node_inflight{node=\"%s\"} %lld\n", c->nodes[n].name,
+			     (long long)SUM(inflight[n]));
 	outf(&o, "# HELP tandem_rule_requests_total Requests matched, by rule (\"-\": none).\n"
 		 "# TYPE tandem_rule_requests_total counter\n");
 	for (int r = 0; r < c->nrules; r++)

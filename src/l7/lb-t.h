@@ -11,12 +11,16 @@ struct lb_group;
 
 /* One policy. `pick` returns an index in cfg.nodes among the group's
  * usable members (lb_usable), never EXCLUDE, or -1 when none is usable.
- * KEY is a hash of the request target (chash, lard). */
+ * KEY is a hash of the request target (chash, lard). `carry` (may be NULL),
+ * at a reload, takes into the new state LG what the old state FROM of the
+ * group of the same name and policy learnt about nodes that kept their
+ * index (cfg_align) since OLD, the configuration FROM was built for. */
 struct lb_ops {
 	const char *name;
 	int (*init)(struct lb_group *lg);
 	void (*fini)(struct lb_group *lg);
 	int (*pick)(struct lb_group *lg, struct l7_worker *w, uint64_t key, int exclude);
+	void (*carry)(struct lb_group *lg, struct lb_group *from, const struct cfg *old);
 };
 
 #define LB_CHASH_SIZE 4093      /* prime; about 60x the largest group */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cfg.h"
 #include "check.h"
 #include "l7.h"
 #include "lb.h"
@@ -70,7 +71,7 @@ int lb_build(struct l7_worker *w)
 		snprintf(w->all.health_path, sizeof(w->all.health_path), "/");
 		w->all.policy = CFG_LB_RR;
 		for (int n = 0; n < c->nnodes; n++)
-			if (c->nodes[n].web.len)
+			if (cfg_node_used(&c->nodes[n]) && c->nodes[n].web.len)
 				w->all.nodes[w->all.nnodes++] = n;
 		w->lb[w->nlb].g = &w->all;
 		w->lb[w->nlb].ops = &lb_rr_ops;
@@ -94,6 +95,33 @@ void lb_free(struct l7_worker *w)
 		if (w->lb[i].ops->fini)
 			w->lb[i].ops->fini(&w->lb[i]);
 	w->nlb = 0;
+}
+
+int lb_rebuild(struct l7_worker *w, const struct cfg *old)
+{
+	struct lb_group prev[CFG_MAX_GROUPS + 1];
+	int nprev = w->nlb, r;
+
+	/* the old states' groups are in OLD, still alive; only the implicit
+	 * "all" (rr, nothing to carry) is rewritten by lb_build */
+	memcpy(prev, w->lb, nprev * sizeof(prev[0]));
+	w->nlb = 0;
+	r = lb_build(w);
+	for (int i = 0; !r && i < w->nlb; i++) {
+		struct lb_group *lg = &w->lb[i];
+
+		if (!lg->ops->carry)
+			continue;
+		for (int k = 0; k < nprev; k++)
+			if (prev[k].ops == lg->ops && !strcmp(prev[k].g->name, lg->g->name)) {
+				lg->ops->carry(lg, &prev[k], old);
+				break;
+			}
+	}
+	for (int k = 0; k < nprev; k++)
+		if (prev[k].ops->fini)
+			prev[k].ops->fini(&prev[k]);
+	return r;
 }
 
 int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls)

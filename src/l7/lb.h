@@ -17,6 +17,14 @@ int lb_build(struct l7_worker *w);
  * worker may lb_build again (a reload). */
 void lb_free(struct l7_worker *w);
 
+/* lb_rebuild: a reload: lb_build for the worker's new configuration
+ * (already in w->cfg, aligned to OLD by cfg_align), then what a group's
+ * policy learnt under OLD carries over to the group of the same name and
+ * policy (lard's target -> node entries, for nodes that kept their index
+ * and are still members), and the old state is freed. Returns 0 or
+ * -ENOMEM (as lb_build). */
+int lb_rebuild(struct l7_worker *w, const struct cfg *old);
+
 /* lb_route: router_match() for worker W. Returns the index of the first
  * rule matching request M, or -1; sets *group (index in w->lb: the rule's
  * group, or w->default_lb when no rule matched) and *cls (the rule's class

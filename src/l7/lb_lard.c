@@ -85,6 +85,29 @@ static int lard_pick(struct lb_group *lg, struct l7_worker *w, uint64_t key, int
 	return n;
 }
 
+/* A reload: the targets stay where they were (their node's cache has
+ * them), but for nodes that left the group and indexes another node took;
+ * the new table (still empty) goes to FROM, to be freed with it. */
+static void lard_carry(struct lb_group *lg, struct lb_group *from, const struct cfg *old)
+{
+	struct lb_lard_ent *t = lg->lard;
+	uint8_t keep[CFG_MAX_NODES] = { 0 };
+
+	if (!from->lard)
+		return;
+	for (int i = 0; i < lg->g->nnodes; i++) {
+		int n = lg->g->nodes[i];
+
+		keep[n] = lg->c->nodes[n].since <= old->epoch;
+	}
+	for (int i = 0; i < LB_LARD_SIZE; i++)
+		if (from->lard[i].node >= 0 && !keep[from->lard[i].node])
+			from->lard[i].node = -1;
+	lg->lard = from->lard;
+	from->lard = t;
+}
+
 const struct lb_ops lb_lard_ops = {
 	.name = "lard", .init = lard_init, .fini = lard_fini, .pick = lard_pick,
+	.carry = lard_carry,
 };

@@ -171,13 +171,18 @@ CONF
 	ORIGIN_PID[$name]=$(cat "$d/nginx.pid")
 	ORIGIN_PORTS[$name]=$port
 	wait_for 5 tcp_open "$port" || return 1
-	# pgrep by parent PID only: this test's own nginx workers
+	# pgrep by parent PID only: this test's own nginx workers. The master
+	# listens before it forks them: wait for one, or origin_stop would
+	# kill the master alone and leave a worker serving on the port
+	wait_for 5 eval '[ -n "$(pgrep -P "${ORIGIN_PID[$name]}")" ]' || return 1
 	ORIGIN_WPID[$name]=$(pgrep -P "${ORIGIN_PID[$name]}" | tr '\n' ' ')
 }
 
 origin_stop() { # NAME: SIGKILL, worker and master, as in a crash
 	local name=$1 p
-	kill -KILL ${ORIGIN_WPID[$name]} "${ORIGIN_PID[$name]}" 2>/dev/null
+	# the master first: killed after its worker, it may see the worker
+	# die and fork a new one, which would go on serving the port
+	kill -KILL "${ORIGIN_PID[$name]}" ${ORIGIN_WPID[$name]} 2>/dev/null
 	for p in ${ORIGIN_WPID[$name]} "${ORIGIN_PID[$name]}"; do
 		wait_for 5 eval "! kill -0 $p 2>/dev/null"
 	done

@@ -1,7 +1,12 @@
 /* test_cfg: the cluster-file reader (src/core/cfg.c). The value parsers
  * (addresses, durations, sizes) on good and bad text, and cfg_load on
  * temporary files: a valid file loads, and every error comes out as
- * "FILE:LINE: reason" with the line where the problem is written. */
+ * "FILE:LINE: reason" with the line where the problem is written.
+ * cfg_align between two loaded files: nodes keep their index by name
+ * through a reorder, an addition and a removal, a removed node's index is
+ * reused only once every index is in use (and never in the reload that
+ * removed it), group members are renumbered in their written order, and a
+ * file that would need more than CFG_MAX_NODES indexes is refused. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -279,11 +284,152 @@ static void test_load(void)
 	free(c);         /* no rules, so no regex to release */
 }
 
+/* A file of one [node X] per name in NAMES (space separated), in that
+ * order, each with a web port of its own name's, then EXTRA. */
+static struct cfg *nodes_cfg(const char *names, const char *extra)
+{
+	char text[8192], list[1024], *save = NULL, *tok, *msgs;
+	struct cfg *c;
+	int n = 0, nerr;
+
+	snprintf(list, sizeof(list), "%s", names);
+	for (tok = strtok_r(list, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		unsigned port = 9000;
+
+		for (const char *q = tok; *q; q++)
+			port = port * 31 + (unsigned char)*q;
+		n += snprintf(text + n, sizeof(text) - n, "[node %s]\nweb = 127.0.0.1:%u\n", tok,
+			      port % 50000 + 10000);
+	}
+	snprintf(text + n, sizeof(text) - n, "%s", extra ? extra : "");
+	if (load(text, &c, &msgs, &nerr))
+		printf("# %d error(s) in the test's own file:\n%s", nerr, msgs);
+	free(msgs);
+	return c;
+}
+
+/* The names by index, "-" for a tombstone. */
+static const char *slots(const struct cfg *c)
+{
+	static char out[2048];
+	int n = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < c->nnodes; i++)
+		n += snprintf(out + n, sizeof(out) - n, "%s%s", i ? " " : "",
+			      cfg_node_used(&c->nodes[i]) ? c->nodes[i].name : "-");
+	return out;
+}
+
+/* The members of group G as indexes, "2 0". */
+static const char *members(const struct cfg *c, int g)
+{
+	static char out[512];
+	int n = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < c->groups[g].nnodes; i++)
+		n += snprintf(out + n, sizeof(out) - n, "%s%d", i ? " " : "", c->groups[g].nodes[i]);
+	return out;
+}
+
+static void test_align(void)
+{
+	struct cfg *old, *c, *ref;
+	char names[1024], more[1100];
+	int n;
+
+	/* reorder: every node keeps its index, its own values, and its
+	 * groups list it where the file writes it */
+	old = nodes_cfg("a b c", "[group g]\nnodes = a b c\n");
+	c = nodes_cfg("c a b", "[group g]\nnodes = c a\n[group h]\nnodes = b b a\n");
+	ref = nodes_cfg("a b c", NULL);
+	is_int(cfg_align(c, old), 0, "reorder: aligned");
+	is_str(slots(c), "a b c", "reorder: every node at its old index");
+	ok(!strcmp(c->nodes[2].web.text, ref->nodes[2].web.text) && c->nodes[2].line == 1 &&
+	   !strcmp(c->nodes[0].web.text, ref->nodes[0].web.text) && c->nodes[0].line == 3,
+	   "reorder: each node's own address and line moved with it");
+	is_str(members(c, 0), "2 0", "reorder: group members renumbered, in the file's order");
+	is_str(members(c, 1), "1 1 0", "reorder: a repeated member stays repeated");
+	ok(cfg_node_find(c, "c") == &c->nodes[2] && cfg_node_find(c, "a") == &c->nodes[0],
+	   "reorder: cfg_node_find finds the moved nodes");
+	ok(c->epoch == 1 && c->nodes[0].since == 0 && c->nodes[1].since == 0 && c->nodes[2].since == 0,
+	   "reorder: epoch 1, no index changed holder");
+	cfg_free(old);
+	cfg_free(ref);
+
+	/* add: a new node takes a new index at the end */
+	old = c;
+	c = nodes_cfg("d a b c", "[group g]\nnodes = d b\n");
+	is_int(cfg_align(c, old), 0, "add: aligned");
+	is_str(slots(c), "a b c d", "add: old nodes stay, d at the end");
+	is_str(members(c, 0), "3 1", "add: group members renumbered");
+	ok(c->epoch == 2 && c->nodes[3].since == 2 && c->nodes[0].since == 0, "add: d's index is new since epoch 2");
+	cfg_free(old);
+
+	/* remove: a tombstone keeps the index */
+	old = c;
+	c = nodes_cfg("d c a", "[group g]\nnodes = a d\n");
+	is_int(cfg_align(c, old), 0, "remove: aligned");
+	is_str(slots(c), "a - c d", "remove: b leaves a tombstone");
+	ok(c->nnodes == 4 && !c->nodes[1].web.len && !c->nodes[1].l7.len && !c->nodes[1].address.len &&
+	   c->nodes[1].weight == 0 && c->nodes[1].since == 3, "remove: the tombstone: no address, weight 0, since 3");
+	ok(!cfg_node_find(c, "b") && !cfg_node_find(c, ""), "remove: cfg_node_find finds neither b nor the tombstone");
+	is_str(members(c, 0), "0 3", "remove: group members renumbered");
+	cfg_free(old);
+
+	/* a new node while indexes are free at the end: not the tombstone */
+	old = c;
+	c = nodes_cfg("a c d e", NULL);
+	is_int(cfg_align(c, old), 0, "add after a removal: aligned");
+	is_str(slots(c), "a - c d e", "add after a removal: e at the end, the tombstone stays");
+	ok(c->nodes[1].since == 3 && c->nodes[4].since == 4, "add after a removal: the tombstone keeps its since");
+	cfg_free(old);
+	cfg_free(c);
+
+	/* every index in use: a removed node's index is reused, but not in
+	 * the reload that removes it */
+	n = 0;
+	for (int i = 0; i < CFG_MAX_NODES; i++)
+		n += sprintf(names + n, "%sn%d", i ? " " : "", i);
+	old = nodes_cfg(names, NULL);
+	is_int(old->nnodes, CFG_MAX_NODES, "full: %d nodes loaded", CFG_MAX_NODES);
+	snprintf(more, sizeof(more), "%s x", strchr(names, ' ') + 1);   /* n1..n63 x */
+	c = nodes_cfg(more, NULL);
+	is_int(cfg_align(c, old), -ENOSPC, "full: removing n0 and adding x at once needs %d indexes: refused",
+	       CFG_MAX_NODES + 1);
+	ok(c->epoch == 0 && !strcmp(c->nodes[0].name, "n1") && !strcmp(c->nodes[63].name, "x"),
+	   "full: a refused file is left as loaded");
+	cfg_free(c);
+	c = nodes_cfg(strchr(names, ' ') + 1, NULL);                       /* n1..n63 */
+	is_int(cfg_align(c, old), 0, "full: removing n0 alone: aligned");
+	ok(!cfg_node_used(&c->nodes[0]) && !strcmp(c->nodes[1].name, "n1") && c->nnodes == CFG_MAX_NODES,
+	   "full: n0 leaves a tombstone at index 0");
+	cfg_free(old);
+	old = c;
+	n = 0;
+	for (int i = 1; i < CFG_MAX_NODES - 2; i++)
+		n += sprintf(more + n, "n%d ", i);
+	sprintf(more + n, "x y");                                          /* n62, n63 go */
+	c = nodes_cfg(more, NULL);
+	is_int(cfg_align(c, old), -ENOSPC, "full: two removed, two added, one free index: refused");
+	cfg_free(c);
+	snprintf(more, sizeof(more), "x %s", strchr(names, ' ') + 1);     /* x n1..n63 */
+	c = nodes_cfg(more, "[group g]\nnodes = n63 x n5\n");
+	is_int(cfg_align(c, old), 0, "full: the next reload adds x: aligned");
+	ok(!strcmp(c->nodes[0].name, "x") && c->nodes[0].since == 2 && !strcmp(c->nodes[63].name, "n63") &&
+	   c->nodes[63].since == 0 && c->nnodes == CFG_MAX_NODES, "full: x takes n0's index, since epoch 2");
+	is_str(members(c, 0), "63 0 5", "full: group members renumbered");
+	cfg_free(old);
+	cfg_free(c);
+}
+
 int main(void)
 {
 	test_addr();
 	test_ms();
 	test_size();
 	test_load();
+	test_align();
 	return done_testing();
 }

@@ -4,7 +4,8 @@
  * between independently built switches, movement when a node leaves, and
  * bounded load, LARD's assignment and T_low/T_high moves, drained and down
  * nodes under every policy, retries excluding a node, failure counting and
- * one real probe on loopback. */
+ * one real probe on loopback; LARD's targets kept by node name through a
+ * reload (cfg_align, lb_rebuild). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
@@ -29,18 +30,25 @@ struct sw {                     /* one switch: its file, process and worker */
 	struct l7_worker *w;
 };
 
-static struct sw sw_load(const char *text)
+static struct cfg *cfg_text(const char *text)
 {
 	char path[] = "/tmp/tandem-lb-XXXXXX";
-	struct sw s = { calloc(1, sizeof(*s.c)), calloc(1, sizeof(*s.p)), calloc(1, sizeof(*s.w)) };
+	struct cfg *c = calloc(1, sizeof(*c));
 	int fd = mkstemp(path), nerr = 0;
 
 	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
 		abort();
 	close(fd);
-	if (cfg_load(s.c, path, stdout, &nerr))
+	if (cfg_load(c, path, stdout, &nerr))
 		printf("# %d errors in:\n%s", nerr, text);
 	unlink(path);
+	return c;
+}
+
+static struct sw sw_load(const char *text)
+{
+	struct sw s = { cfg_text(text), calloc(1, sizeof(*s.p)), calloc(1, sizeof(*s.w)) };
+
 	s.p->cfg = s.c;
 	s.w->proc = s.p;
 	s.w->cfg = s.c;
@@ -313,6 +321,102 @@ static void test_lard(void)
 	sw_free(&b);
 }
 
+/* Switches S to the loaded file C as a reload does: cfg_align, then
+ * lb_rebuild; the old file is freed. Returns lb_rebuild's result. */
+static int sw_reload(struct sw *s, struct cfg *c)
+{
+	struct cfg *old = s->c;
+	int r;
+
+	if (cfg_align(c, old))
+		abort();
+	s->c = s->p->cfg = s->w->cfg = c;
+	r = lb_rebuild(s->w, old);
+	cfg_free(old);
+	return r;
+}
+
+/* Targets of group 0 whose lard entry names the node called NAME. */
+static int lard_on(struct sw *s, const char *name, const uint64_t *keys, int nkeys)
+{
+	const struct lb_lard_ent *t = s->w->lb[0].lard;
+	int n = 0;
+
+	for (int i = 0; i < nkeys; i++) {
+		const struct lb_lard_ent *e = &t[keys[i] % LB_LARD_SIZE];
+
+		n += e->key == keys[i] && e->node >= 0 && !strcmp(s->c->nodes[e->node].name, name);
+	}
+	return n;
+}
+
+/* A reload keeps lard's targets on their nodes by name: through a
+ * reorder of the [node] sections, but for a node that left the group, an
+ * index that another node took, or a group renamed. */
+static void test_reload(void)
+{
+#define NODES3(a, b, c) "[node " a "]\nweb = 127.0.0.1:18081\n[node " b "]\nweb = 127.0.0.1:18082\n" \
+	"[node " c "]\nweb = 127.0.0.1:18083\n"
+	struct sw s = sw_load(NODES3("be1", "be2", "be3") "[group g]\nnodes = be1 be2 be3\npolicy = lard\n");
+	uint64_t keys[300];
+	int before[3] = { 0 }, nk = 0;
+
+	/* keys that share no lard slot, so every entry is its own */
+	for (int i = 0; nk < 300; i++) {
+		uint64_t k = url_key(i);
+		int clash = 0;
+
+		for (int j = 0; j < nk; j++)
+			clash |= keys[j] % LB_LARD_SIZE == k % LB_LARD_SIZE;
+		if (!clash)
+			keys[nk++] = k;
+	}
+	for (int i = 0; i < nk; i++)
+		lb_pick(s.w, 0, keys[i], -1);
+	before[0] = lard_on(&s, "be1", keys, nk);
+	before[1] = lard_on(&s, "be2", keys, nk);
+	before[2] = lard_on(&s, "be3", keys, nk);
+	ok(before[0] > 0 && before[1] > 0 && before[2] > 0 && before[0] + before[1] + before[2] == nk,
+	   "reload: lard placed %d targets (%d %d %d)", nk, before[0], before[1], before[2]);
+	is_int(sw_reload(&s, cfg_text(NODES3("be3", "be2", "be1") "[group g]\nnodes = be3 be2\npolicy = lard\n")), 0,
+	       "reload: sections reordered, be1 out of the group: rebuilt");
+	ok(lard_on(&s, "be2", keys, nk) == before[1] && lard_on(&s, "be3", keys, nk) == before[2],
+	   "reload: be2's and be3's targets stay theirs, by name");
+	is_int(lard_on(&s, "be1", keys, nk), 0, "reload: be1 left the group: none of its targets stays");
+	int same = 1;
+	for (int i = 0; i < nk; i++) {
+		const struct lb_lard_ent *e = &s.w->lb[0].lard[keys[i] % LB_LARD_SIZE];
+		int had = e->node >= 0 && e->key == keys[i] ? e->node : -1;
+
+		same &= had < 0 || lb_pick(s.w, 0, keys[i], -1) == had;
+	}
+	ok(same, "reload: lb_pick sends each kept target to its node");
+
+	/* what cfg_align does to an index a new node takes (only once every
+	 * index is in use): its since is the new epoch */
+	struct cfg *c = cfg_text(NODES3("be1", "be2", "be3") "[group g]\nnodes = be3 be2\npolicy = lard\n");
+	struct cfg *old = s.c;
+	int be2;
+
+	is_int(cfg_align(c, old), 0, "reload: aligned");
+	be2 = cfg_node_find(c, "be2") - c->nodes;
+	c->nodes[be2].since = c->epoch;
+	s.c = s.p->cfg = s.w->cfg = c;
+	is_int(lb_rebuild(s.w, old), 0, "reload: be2's index taken by a new node: rebuilt");
+	cfg_free(old);
+	ok(lard_on(&s, "be2", keys, nk) == 0 && lard_on(&s, "be3", keys, nk) == before[2],
+	   "reload: the targets of that index are dropped, be3's stay");
+
+	is_int(sw_reload(&s, cfg_text(NODES3("be1", "be2", "be3") "[group h]\nnodes = be3 be2\npolicy = lard\n")), 0,
+	       "reload: the group renamed: rebuilt");
+	is_int(lard_on(&s, "be3", keys, nk), 0, "reload: a group of another name starts empty");
+	is_int(sw_reload(&s, cfg_text(NODES3("be1", "be2", "be3") "[group h]\nnodes = be3 be2\npolicy = rr\n")), 0,
+	       "reload: the group's policy changed: rebuilt");
+	ok(!s.w->lb[0].lard, "reload: rr has no lard table");
+	sw_free(&s);
+#undef NODES3
+}
+
 /* Drained (weight 0) and down nodes, and retries, under every policy. */
 static void test_usable(void)
 {
@@ -426,6 +530,7 @@ int main(void)
 	test_wlc();
 	test_chash();
 	test_lard();
+	test_reload();
 	test_usable();
 	test_check();
 	return done_testing();
