@@ -462,6 +462,178 @@ static void l7_reload(struct l7_proc *p, const char *file)
 	log_info("reload: %s, %d node(s), generation %u", file, nodes, p->gen);
 }
 
+/* Loads FILE and finds NODE in it. 0, or -1 with the reason logged. */
+static int l7_load(struct l7_proc *p, const char *file, const char *node)
+{
+	int nerr = 0;
+
+	p->cfg = calloc(1, sizeof(*p->cfg));
+	if (!p->cfg)
+		return -1;
+	if (cfg_load(p->cfg, file, stderr, &nerr)) {
+		log_err("cannot start: %s has %d error(s)", file, nerr);
+		return -1;
+	}
+	p->self = cfg_node_find(p->cfg, node);
+	if (!p->self) {
+		log_err("no [node %s] in %s", node, file);
+		return -1;
+	}
+	if (!p->self->l7.len) {
+		log_err("node %s has no l7 address in %s", node, file);
+		return -1;
+	}
+	p->self_idx = p->self - p->cfg->nodes;
+	return 0;
+}
+
+/* The relay engine the file asks for, if it works on this kernel: each
+ * kernel feature is probed, and a missing one is said once, with the
+ * engine used instead. */
+static void l7_probe_relay(struct l7_proc *p)
+{
+	struct cfg *c = p->cfg;
+	int r;
+
+	if (c->relay == CFG_RELAY_SOCKMAP || c->relay == CFG_RELAY_AUTO) {
+		char why[256];
+
+		r = relay_probe_sockmap(why, sizeof(why));
+		if (r) {
+			log_warn("relay %s: the sockmap engine does not work here (%s): using splice",
+				 cfg_relay_name(c->relay), why);
+			c->relay = CFG_RELAY_SPLICE;
+			p->sm_fallback = 1;
+		} else {
+			c->relay = CFG_RELAY_SOCKMAP;
+		}
+	}
+	if (c->relay == CFG_RELAY_SPLICE) {
+		r = relay_probe_splice();
+		if (r) {
+			log_warn("splice(2) from a socket into a pipe does not work here (%s): "
+				 "relay falls back to copy", strerror(-r));
+			c->relay = CFG_RELAY_COPY;
+		}
+	}
+}
+
+/* Binary upgrade, new side: takes the listeners of NODE's running process
+ * (the control connection stays in *CTL until READY). 0 or -1. */
+static int l7_take_listeners(struct l7_proc *p, const char *node, int *ctl)
+{
+	int r = l7_takeover(node, p->inherited, 256, ctl);
+
+	if (r < 0) {
+		log_err("--takeover: no running l7 process of node %s answered: %s",
+			node, strerror(-r));
+		return -1;
+	}
+	p->ninherited = r;
+	if (r > p->nworkers) {
+		/* every inherited socket must be served: the kernel keeps
+		 * hashing connections to each of them */
+		log_info("--takeover: %d listeners inherited, running %d workers", r, r);
+		p->nworkers = r;
+	}
+	return 0;
+}
+
+/* Starts the workers (their threads into THREADS) and the helper threads.
+ * 0 or -1. */
+static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
+{
+	for (int i = 0; i < p->nworkers; i++) {
+		p->workers[i] = calloc(1, sizeof(struct l7_worker));
+		if (!p->workers[i] || l7_worker_init(p, p->workers[i], i)) {
+			log_err("cannot start worker %d on %s", i, p->self->l7.text);
+			return -1;
+		}
+	}
+	if (p->self->admin.len && l7_admin_start(p))
+		return -1;
+	for (int i = 0; i < p->nworkers; i++)
+		pthread_create(&threads[i], NULL, l7_worker_main, p->workers[i]);
+	if (ctl >= 0) {
+		if (write(ctl, "READY\n", 6) != 6)
+			log_warn("--takeover: the old process is gone before READY");
+		close(ctl);
+	}
+	l7_control_start(p);
+	lb_health_start(p);
+	log_info("listening on %s, %d worker(s), relay %s, %d node(s)%s%s", p->self->l7.text,
+		 p->nworkers, cfg_relay_name(p->cfg->relay), p->cfg->nnodes,
+		 p->self->admin.len ? ", metrics on " : "",
+		 p->self->admin.len ? p->self->admin.text : "");
+	return 0;
+}
+
+/* Serves until a signal in SET says to stop (HUP reloads FILE): a drain
+ * (TERM, or a takeover) or a stop at once. */
+static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig))
+			continue;
+		if (sig == SIGHUP) {
+			l7_reload(p, file);
+			continue;
+		}
+		if (sig == SIGUSR1 && !p->handed_over)
+			continue;
+		break;
+	}
+	if (sig == SIGTERM || p->handed_over) {
+		/* graceful: in-flight requests finish, idle connections close */
+		log_info("%s: draining (at most %d ms)", p->handed_over ? "takeover" : "SIGTERM",
+			 p->drain_timeout);
+		p->draining = 1;
+	} else {
+		log_info("signal %d: stopping", sig);
+		p->stop = 1;
+	}
+}
+
+/* Joins the helper threads and frees every worker and configuration. */
+static void l7_cleanup(struct l7_proc *p)
+{
+	/* the helper threads poll with a timeout and see stop */
+	p->stop = 1;
+	if (p->has_admin_thread) {
+		pthread_join(p->admin_thread, NULL);
+		close(p->admin_fd);
+	}
+	if (p->has_health_thread)
+		pthread_join(p->health_thread, NULL);
+	if (p->has_ctl_thread) {
+		pthread_join(p->ctl_thread, NULL);
+		if (!p->handed_over)
+			close(p->ctl_fd);
+	}
+	for (int i = 0; p->workers && i < p->nworkers; i++) {
+		struct l7_worker *w = p->workers[i];
+
+		if (!w)
+			continue;
+		for (int b = 0; b < w->nfreebufs; b++)
+			free(w->freebufs[b]);
+		free(w->freebufs);
+		relay_env_close(&w->rl);
+		lb_free(w);
+		if (!w->drained && w->lsn.fd > 0)
+			close(w->lsn.fd);
+		if (w->loop.epfd > 0)
+			ev_close(&w->loop);
+		free(w);
+	}
+	free(p->workers);
+	for (int i = 0; i < p->nretired; i++)
+		cfg_free(p->retired[i].cfg);
+	cfg_free(p->cfg);
+}
+
 int l7_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -478,7 +650,7 @@ int l7_main(int argc, char **argv)
 	pthread_t *threads = NULL;
 	char role[64];
 	sigset_t set;
-	int o, sig, r, nerr = 0, rc = 1, takeover = 0, ctl = -1;
+	int o, rc = 1, takeover = 0, ctl = -1;
 
 	while ((o = getopt_long(argc, argv, "c:n:vh", opts, NULL)) != -1) {
 		switch (o) {
@@ -496,44 +668,9 @@ int l7_main(int argc, char **argv)
 	}
 	snprintf(role, sizeof(role), "l7[%s]", node);
 	log_setrole(role);
-	proc.cfg = calloc(1, sizeof(*proc.cfg));
-	if (!proc.cfg)
-		return 1;
-	if (cfg_load(proc.cfg, file, stderr, &nerr)) {
-		log_err("cannot start: %s has %d error(s)", file, nerr);
+	if (l7_load(&proc, file, node))
 		goto out;
-	}
-	proc.self = cfg_node_find(proc.cfg, node);
-	if (!proc.self) {
-		log_err("no [node %s] in %s", node, file);
-		goto out;
-	}
-	if (!proc.self->l7.len) {
-		log_err("node %s has no l7 address in %s", node, file);
-		goto out;
-	}
-	proc.self_idx = proc.self - proc.cfg->nodes;
-	if (proc.cfg->relay == CFG_RELAY_SOCKMAP || proc.cfg->relay == CFG_RELAY_AUTO) {
-		char why[256];
-
-		r = relay_probe_sockmap(why, sizeof(why));
-		if (r) {
-			log_warn("relay %s: the sockmap engine does not work here (%s): using splice",
-				 cfg_relay_name(proc.cfg->relay), why);
-			proc.cfg->relay = CFG_RELAY_SPLICE;
-			proc.sm_fallback = 1;
-		} else {
-			proc.cfg->relay = CFG_RELAY_SOCKMAP;
-		}
-	}
-	if (proc.cfg->relay == CFG_RELAY_SPLICE) {
-		r = relay_probe_splice();
-		if (r) {
-			log_warn("splice(2) from a socket into a pipe does not work here (%s): "
-				 "relay falls back to copy", strerror(-r));
-			proc.cfg->relay = CFG_RELAY_COPY;
-		}
-	}
+	l7_probe_relay(&proc);
 	proc.nworkers = proc.cfg->l7.workers ? proc.cfg->l7.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (proc.nworkers < 1)
 		proc.nworkers = 1;
@@ -546,104 +683,18 @@ int l7_main(int argc, char **argv)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);     /* inherited by every thread */
-	if (takeover) {
-		r = l7_takeover(node, proc.inherited, 256, &ctl);
-		if (r < 0) {
-			log_err("--takeover: no running l7 process of node %s answered: %s",
-				node, strerror(-r));
-			goto out;
-		}
-		proc.ninherited = r;
-		if (r > proc.nworkers) {
-			/* every inherited socket must be served: the kernel
-			 * keeps hashing connections to each of them */
-			log_info("--takeover: %d listeners inherited, running %d workers", r, r);
-			proc.nworkers = r;
-		}
-	}
+	if (takeover && l7_take_listeners(&proc, node, &ctl))
+		goto out;
 	proc.workers = calloc(proc.nworkers, sizeof(*proc.workers));
 	threads = calloc(proc.nworkers, sizeof(*threads));
-	if (!proc.workers || !threads)
+	if (!proc.workers || !threads || l7_start(&proc, threads, ctl))
 		goto out;
-	for (int i = 0; i < proc.nworkers; i++) {
-		proc.workers[i] = calloc(1, sizeof(struct l7_worker));
-		if (!proc.workers[i] || l7_worker_init(&proc, proc.workers[i], i)) {
-			log_err("cannot start worker %d on %s", i, proc.self->l7.text);
-			goto out;
-		}
-	}
-	if (proc.self->admin.len && l7_admin_start(&proc))
-		goto out;
-	for (int i = 0; i < proc.nworkers; i++)
-		pthread_create(&threads[i], NULL, l7_worker_main, proc.workers[i]);
-	if (ctl >= 0) {
-		if (write(ctl, "READY\n", 6) != 6)
-			log_warn("--takeover: the old process is gone before READY");
-		close(ctl);
-	}
-	l7_control_start(&proc);
-	lb_health_start(&proc);
-	log_info("listening on %s, %d worker(s), relay %s, %d node(s)%s%s", proc.self->l7.text,
-		 proc.nworkers, cfg_relay_name(proc.cfg->relay), proc.cfg->nnodes,
-		 proc.self->admin.len ? ", metrics on " : "",
-		 proc.self->admin.len ? proc.self->admin.text : "");
-	for (;;) {
-		if (sigwait(&set, &sig))
-			continue;
-		if (sig == SIGHUP) {
-			l7_reload(&proc, file);
-			continue;
-		}
-		if (sig == SIGUSR1 && !proc.handed_over)
-			continue;
-		break;
-	}
-	if (sig == SIGTERM || proc.handed_over) {
-		/* graceful: in-flight requests finish, idle connections close */
-		log_info("%s: draining (at most %d ms)", proc.handed_over ? "takeover" : "SIGTERM",
-			 proc.drain_timeout);
-		proc.draining = 1;
-	} else {
-		log_info("signal %d: stopping", sig);
-		proc.stop = 1;
-	}
+	l7_serve(&proc, file, &set);
 	for (int i = 0; i < proc.nworkers; i++)
 		pthread_join(threads[i], NULL);
 	rc = 0;
 out:
-	/* the helper threads poll with a timeout and see stop */
-	proc.stop = 1;
-	if (proc.has_admin_thread) {
-		pthread_join(proc.admin_thread, NULL);
-		close(proc.admin_fd);
-	}
-	if (proc.has_health_thread)
-		pthread_join(proc.health_thread, NULL);
-	if (proc.has_ctl_thread) {
-		pthread_join(proc.ctl_thread, NULL);
-		if (!proc.handed_over)
-			close(proc.ctl_fd);
-	}
-	for (int i = 0; proc.workers && i < proc.nworkers; i++) {
-		struct l7_worker *w = proc.workers[i];
-
-		if (!w)
-			continue;
-		for (int b = 0; b < w->nfreebufs; b++)
-			free(w->freebufs[b]);
-		free(w->freebufs);
-		relay_env_close(&w->rl);
-		lb_free(w);
-		if (!w->drained && w->lsn.fd > 0)
-			close(w->lsn.fd);
-		if (w->loop.epfd > 0)
-			ev_close(&w->loop);
-		free(w);
-	}
-	free(proc.workers);
-	for (int i = 0; i < proc.nretired; i++)
-		cfg_free(proc.retired[i].cfg);
-	cfg_free(proc.cfg);
+	l7_cleanup(&proc);
 	free(threads);
 	return rc;
 }

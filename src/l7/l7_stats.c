@@ -64,47 +64,34 @@ static void outf(struct out *o, const char *fmt, ...)
 			s_ += relay_env_sm_stats(&p->workers[w_]->rl)->field; \
 	s_; })
 
-size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
+/* Requests forwarded, per node and status class. */
+static void l7_metrics_requests(struct out *o, struct l7_proc *p, const struct cfg *c)
 {
 	static const char *codes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
-	static const char *pool_reasons[L7_POOL_NREASONS] = {
-		[L7_POOL_CLOSE] = "server_close", [L7_POOL_UNFINISHED] = "unfinished",
-		[L7_POOL_EXTRA] = "extra_bytes", [L7_POOL_HANGUP] = "hangup", [L7_POOL_IDLE] = "idle_input",
-	};
-	struct cfg *c = l7_cfg_enter(p, &p->admin_gen);
-	struct out o = { buf, 0, cap };
 
-	outf(&o, "# HELP tandem_requests_total Requests forwarded, by node and status class.\n"
+	outf(o, "# HELP tandem_requests_total Requests forwarded, by node and status class.\n"
 		 "# TYPE tandem_requests_total counter\n");
 	for (int n = 0; n < c->nnodes; n++) {
 		if (!cfg_node_used(&c->nodes[n]))
 			continue;       /* a removed node's tombstone */
 		for (int k = 0; k < L7_NCODES; k++)
-			outf(&o, "tandem_requests_total{node=\"%s\",code=\"%s\"} %llu\n",
+			outf(o, "tandem_requests_total{node=\"%s\",code=\"%s\"} %llu\n",
 			     c->nodes[n].name, codes[k], (unsigned long long)NODE_SUM(st.requests[n][k], n));
 	}
-	outf(&o, "# HELP tandem_local_responses_total Responses made by tandem itself.\n"
-		 "# TYPE tandem_local_responses_total counter\n");
-	for (int code = 400; code < 600; code++) {
-		uint64_t v = SUM(st.local[code]);
-		if (v || code == 400 || code == 502 || code == 503 || code == 504)
-			outf(&o, "tandem_local_responses_total{code=\"%d\"} %llu\n", code,
-			     (unsigned long long)v);
-	}
-	outf(&o, "# HELP tandem_parse_errors_total Requests refused by the parser, by reason.\n"
-		 "# TYPE tandem_parse_errors_total counter\n");
-	for (int e = 1; e < H1_E_COUNT; e++)
-		outf(&o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", h1_err_name(e),
-		     (unsigned long long)SUM(st.parse_err[e]));
-	outf(&o, "# HELP tandem_relay_bytes_total Body bytes moved, by relay engine.\n"
+}
+
+/* The relay engines' series: bytes by engine, the sockmap engine's own. */
+static void l7_metrics_relay(struct out *o, struct l7_proc *p)
+{
+	outf(o, "# HELP tandem_relay_bytes_total Body bytes moved, by relay engine.\n"
 		 "# TYPE tandem_relay_bytes_total counter\n");
 	for (int e = 0; e < RELAY_NENGINES; e++)
-		outf(&o, "tandem_relay_bytes_total{engine=\"%s\"} %llu\n", relay_engine_name(e),
+		outf(o, "tandem_relay_bytes_total{engine=\"%s\"} %llu\n", relay_engine_name(e),
 		     (unsigned long long)SUM(rl.bytes[e]));
-	outf(&o, "# HELP tandem_relay_sockmap_heads_total Responses taken whole into the kernel: the program checked the head and sent it with the body.\n"
+	outf(o, "# HELP tandem_relay_sockmap_heads_total Responses taken whole into the kernel: the program checked the head and sent it with the body.\n"
 		 "# TYPE tandem_relay_sockmap_heads_total counter\n"
 		 "tandem_relay_sockmap_heads_total %llu\n", (unsigned long long)SM_SUM(heads));
-	outf(&o, "# HELP tandem_relay_sockmap_handbacks_total Bodies redirected in the kernel and handed back.\n"
+	outf(o, "# HELP tandem_relay_sockmap_handbacks_total Bodies redirected in the kernel and handed back.\n"
 		 "# TYPE tandem_relay_sockmap_handbacks_total counter\n"
 		 "tandem_relay_sockmap_handbacks_total %llu\n"
 		 "# HELP tandem_relay_sockmap_fallbacks_total Bodies armed in the kernel but copied: bytes reached user space first.\n"
@@ -118,34 +105,68 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		 "tandem_relay_sockmap_unavailable %d\n",
 		 (unsigned long long)SM_SUM(handbacks), (unsigned long long)SM_SUM(fallbacks),
 		 (unsigned long long)SM_SUM(errors), p->sm_fallback);
-	outf(&o, "# HELP tandem_pool_reused_total Requests sent on a pooled connection.\n"
+}
+
+/* The pools and the upstream side, per node, and why connections were not
+ * pooled. */
+static void l7_metrics_pool(struct out *o, struct l7_proc *p, const struct cfg *c)
+{
+	static const char *pool_reasons[L7_POOL_NREASONS] = {
+		[L7_POOL_CLOSE] = "server_close", [L7_POOL_UNFINISHED] = "unfinished",
+		[L7_POOL_EXTRA] = "extra_bytes", [L7_POOL_HANGUP] = "hangup", [L7_POOL_IDLE] = "idle_input",
+	};
+
+	outf(o, "# HELP tandem_pool_reused_total Requests sent on a pooled connection.\n"
 		 "# TYPE tandem_pool_reused_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
 		if (cfg_node_used(&c->nodes[n]))
-			outf(&o, "tandem_pool_reused_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+			outf(o, "tandem_pool_reused_total{node=\"%s\"} %llu\n", c->nodes[n].name,
 			     (unsigned long long)NODE_SUM(st.pool_reused[n], n));
-	outf(&o, "# HELP tandem_pool_opened_total Connections opened to web servers.\n"
+	outf(o, "# HELP tandem_pool_opened_total Connections opened to web servers.\n"
 		 "# TYPE tandem_pool_opened_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
 		if (cfg_node_used(&c->nodes[n]))
-			outf(&o, "tandem_pool_opened_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+			outf(o, "tandem_pool_opened_total{node=\"%s\"} %llu\n", c->nodes[n].name,
 			     (unsigned long long)NODE_SUM(st.pool_opened[n], n));
-	outf(&o, "# HELP tandem_upstream_failures_total Connects refused or timed out, bad or cut responses.\n"
+	outf(o, "# HELP tandem_upstream_failures_total Connects refused or timed out, bad or cut responses.\n"
 		 "# TYPE tandem_upstream_failures_total counter\n");
 	for (int n = 0; n < c->nnodes; n++)
 		if (cfg_node_used(&c->nodes[n]))
-			outf(&o, "tandem_upstream_failures_total{node=\"%s\"} %llu\n", c->nodes[n].name,
+			outf(o, "tandem_upstream_failures_total{node=\"%s\"} %llu\n", c->nodes[n].name,
 			     (unsigned long long)NODE_SUM(st.upstream_fail[n], n));
-	outf(&o, "# TYPE tandem_retries_total counter\ntandem_retries_total %llu\n",
+	outf(o, "# TYPE tandem_retries_total counter\ntandem_retries_total %llu\n",
 	     (unsigned long long)SUM(st.retries));
-	outf(&o, "# HELP tandem_pool_refused_total Upstream connections closed instead of pooled, by reason.\n"
+	outf(o, "# HELP tandem_pool_refused_total Upstream connections closed instead of pooled, by reason.\n"
 		 "# TYPE tandem_pool_refused_total counter\n");
 	for (int k = 0; k < L7_POOL_NREASONS; k++)
-		outf(&o, "tandem_pool_refused_total{reason=\"%s\"} %llu\n", pool_reasons[k],
+		outf(o, "tandem_pool_refused_total{reason=\"%s\"} %llu\n", pool_reasons[k],
 		     (unsigned long long)SUM(st.pool_refused[k]));
-	outf(&o, "# HELP tandem_accept_paused_total Times a listener paused for want of file descriptors.\n"
+	outf(o, "# HELP tandem_accept_paused_total Times a listener paused for want of file descriptors.\n"
 		 "# TYPE tandem_accept_paused_total counter\ntandem_accept_paused_total %llu\n",
 	     (unsigned long long)SUM(st.accept_paused));
+}
+
+size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
+{
+	struct cfg *c = l7_cfg_enter(p, &p->admin_gen);
+	struct out o = { buf, 0, cap };
+
+	l7_metrics_requests(&o, p, c);
+	outf(&o, "# HELP tandem_local_responses_total Responses made by tandem itself.\n"
+		 "# TYPE tandem_local_responses_total counter\n");
+	for (int code = 400; code < 600; code++) {
+		uint64_t v = SUM(st.local[code]);
+		if (v || code == 400 || code == 502 || code == 503 || code == 504)
+			outf(&o, "tandem_local_responses_total{code=\"%d\"} %llu\n", code,
+			     (unsigned long long)v);
+	}
+	outf(&o, "# HELP tandem_parse_errors_total Requests refused by the parser, by reason.\n"
+		 "# TYPE tandem_parse_errors_total counter\n");
+	for (int e = 1; e < H1_E_COUNT; e++)
+		outf(&o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", h1_err_name(e),
+		     (unsigned long long)SUM(st.parse_err[e]));
+	l7_metrics_relay(&o, p);
+	l7_metrics_pool(&o, p, c);
 	outf(&o, "# TYPE tandem_aborted_total counter\ntandem_aborted_total %llu\n",
 	     (unsigned long long)SUM(st.aborted));
 	outf(&o, "# TYPE tandem_accepted_total counter\ntandem_accepted_total %llu\n",
