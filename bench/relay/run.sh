@@ -14,10 +14,14 @@
 #   DUR=10 REPS=3 CONNS=32 SIZES="1k 16k 256k 4m" TARGETS="direct tandem-copy
 #   tandem-splice tandem-sockmap haproxy" MAX_SECONDS=600 bench/relay/run.sh
 # Quick look: DUR=2 REPS=1 bench/relay/run.sh (about 1 min).
+# Before and after a change, in one run: TANDEM_BASE=/path/to/old/tandem adds
+# the targets base-copy, base-splice and base-sockmap (the old binary's
+# engines), to list in TARGETS beside the tandem-* ones.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 TANDEM=${TANDEM:-$ROOT/build/tandem}
+TANDEM_BASE=${TANDEM_BASE:-}
 DUR=${DUR:-10}
 REPS=${REPS:-3}
 CONNS=${CONNS:-32}
@@ -43,8 +47,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-P=$((30000 + $$ % 300 * 5))    # below the ephemeral range (32768+)
+P=$((30000 + $$ % 300 * 8))    # below the ephemeral range (32768+)
 ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3)); TSOCKMAP=$((P + 4))
+BCOPY=$((P + 5)); BSPLICE=$((P + 6)); BSOCKMAP=$((P + 7))   # TANDEM_BASE's
 
 mkdir -p "$T/www" "$T/o"
 for s in $SIZES; do
@@ -75,9 +80,9 @@ PIDS+=($(cat "$T/o/nginx.pid"))
 ORIGIN_WORKER=$(pgrep -P "$(cat "$T/o/nginx.pid")" | head -1)   # by parent PID: our own worker
 PIDS+=($ORIGIN_WORKER)
 
-for eng in copy splice sockmap; do
-	case $eng in copy) port=$TCOPY;; splice) port=$TSPLICE;; sockmap) port=$TSOCKMAP;; esac
-	cat > "$T/$eng.ini" <<CONF
+start_tandem() { # BINARY PREFIX ENGINE PORT: one tandem l7 with that engine
+	local bin=$1 pre=$2 eng=$3 port=$4
+	cat > "$T/$pre$eng.ini" <<CONF
 [cluster]
 relay = $eng
 [l7]
@@ -86,13 +91,22 @@ workers = 1
 web = 127.0.0.1:$ORIGIN
 l7 = 127.0.0.1:$port
 CONF
-	taskset -c 1 "$TANDEM" l7 -c "$T/$eng.ini" --node o 2> "$T/$eng.log" &
+	taskset -c 1 "$bin" l7 -c "$T/$pre$eng.ini" --node o 2> "$T/$pre$eng.log" &
 	PIDS+=($!)
-	eval "PID_tandem_$eng=$!"
-done
+	eval "PID_${pre}$eng=$!"
+}
+start_tandem "$TANDEM" tandem_ copy $TCOPY
+start_tandem "$TANDEM" tandem_ splice $TSPLICE
+start_tandem "$TANDEM" tandem_ sockmap $TSOCKMAP
+if [ -n "$TANDEM_BASE" ]; then
+	[ -x "$TANDEM_BASE" ] || { echo "bench/relay: no binary at TANDEM_BASE=$TANDEM_BASE" >&2; exit 1; }
+	start_tandem "$TANDEM_BASE" base_ copy $BCOPY
+	start_tandem "$TANDEM_BASE" base_ splice $BSPLICE
+	start_tandem "$TANDEM_BASE" base_ sockmap $BSOCKMAP
+fi
 sleep 0.3
-grep -q 'relay sockmap' "$T/sockmap.log" ||
-	echo "bench/relay: the sockmap engine is not available here, tandem-sockmap runs splice: $(grep -o 'relay .*' "$T/sockmap.log" | head -1)" >&2
+grep -q 'relay sockmap' "$T/tandem_sockmap.log" ||
+	echo "bench/relay: the sockmap engine is not available here, tandem-sockmap runs splice: $(grep -o 'relay .*' "$T/tandem_sockmap.log" | head -1)" >&2
 cat > "$T/haproxy.cfg" <<CONF
 global
   nbthread 1
@@ -120,8 +134,10 @@ cpu_ns() { # PID: CPU time of all its threads, ns
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
 }
 
-port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; tandem-sockmap) echo $TSOCKMAP;; haproxy) echo $HAP;; esac; }
-pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; tandem-sockmap) echo $PID_tandem_sockmap;; haproxy) echo $PID_haproxy;; esac; }
+port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; tandem-sockmap) echo $TSOCKMAP;; haproxy) echo $HAP;;
+	base-copy) echo $BCOPY;; base-splice) echo $BSPLICE;; base-sockmap) echo $BSOCKMAP;; esac; }
+pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; tandem-sockmap) echo $PID_tandem_sockmap;; haproxy) echo $PID_haproxy;;
+	base-copy) echo $PID_base_copy;; base-splice) echo $PID_base_splice;; base-sockmap) echo $PID_base_sockmap;; esac; }
 
 # CPU 1's softirq time in ns (/proc/stat counts USER_HZ ticks)
 softirq1_ns() {
@@ -148,7 +164,7 @@ for t in $TARGETS; do
 		got=$(curl -s --max-time 20 "http://127.0.0.1:$(port_of $t)/$s" | sha256sum | cut -c1-64)
 		want=$(sha256sum < "$T/www/$s" | cut -c1-64)
 		[ "$got" = "$want" ] || { echo "bench/relay: $t serves /$s wrong (sha256 $got, file $want); log:" >&2;
-			tail -5 "$T/${t#tandem-}.log" >&2 2>/dev/null; exit 1; }
+			tail -5 "$T/$(echo "$t" | tr - _).log" >&2 2>/dev/null; exit 1; }
 	done
 done
 echo "bench/relay: every target serves every size byte-identical (sha256)"

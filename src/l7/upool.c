@@ -3,13 +3,14 @@
  * callback is the pool's, a busy one's its session's, and the pool never
  * calls a session. A connection goes back to its idle list only when the
  * session saw a complete response with exact framing (the session's part of
- * the check) and the socket has nothing pending on it (this file's part: a
- * peek, and the relay engine's own count of what it passed on), so bytes a
- * server sent past the end of a response are never read as the answer to
- * another client's request. An idle connection that becomes readable was
- * closed (or spoken to out of turn) by the server and is dropped at once;
- * one handed out again is peeked first, so that holds even when its event
- * is still unread in this batch; none is kept past the pool's idle timeout,
+ * the check) and nothing is pending on the socket (this file's part: no
+ * hang-up seen, the relay engine's own count of what it passed on, and a
+ * peek before the connection is handed out again), so bytes a server sent
+ * past the end of a response are never read as the answer to another
+ * client's request. An idle connection that becomes readable was closed
+ * (or spoken to out of turn) by the server and is dropped at once; the
+ * peek makes that certain even when its event is still unread in this
+ * batch of events; none is kept past the pool's idle timeout,
  * which is shorter than the web server's own keep-alive timeout, so a
  * request is never written into a connection the server is closing. Bytes
  * that arrive only after the next request went out cannot be told from its
@@ -137,7 +138,10 @@ int upool_put(struct l7_worker *w, struct upconn *u)
 		upool_refuse(w, u, L7_POOL_HANGUP);
 		return 0;
 	}
-	if (conn_pending(&u->c) || !relay_sock_clean(&w->rl, &u->re, &u->c)) {
+	/* the socket itself is peeked when the connection is handed out
+	 * again (upool_get): that one look covers bytes that came before
+	 * this put and after it, for one syscall per reuse */
+	if (!relay_sock_clean(&w->rl, &u->re, &u->c)) {
 		upool_refuse(w, u, L7_POOL_EXTRA);
 		return 0;
 	}

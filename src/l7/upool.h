@@ -14,10 +14,10 @@
  * it: conn_own before anything else. */
 struct upconn *upool_get(struct l7_worker *w, int node, int fresh, int *err);
 
-/* upool_put: gives U back to its node's idle list if it is clean: no byte
- * and no close pending on the socket, nothing the relay engine saw unread.
- * Else it is closed and counted under L7_POOL_EXTRA or L7_POOL_HANGUP.
- * Returns 1 when pooled. */
+/* upool_put: gives U back to its node's idle list if it is clean: no
+ * hang-up seen, nothing the relay engine saw unread (the socket is peeked
+ * when upool_get hands it out again). Else it is closed and counted under
+ * L7_POOL_HANGUP or L7_POOL_EXTRA. Returns 1 when pooled. */
 int upool_put(struct l7_worker *w, struct upconn *u);
 
 /* upool_refuse: closes U, which its session could not give back for
