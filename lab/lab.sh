@@ -26,7 +26,9 @@
 # 10000: 10 ms); --rate RATE (LAB_RATE): tbf rate on every link, both
 # directions, e.g. 100mbit. cluster also reads LAB_IMAGES (nodes that serve
 # /images/, default all; "none" for no content rules), LAB_IMAGES_POLICY
-# (default chash), LAB_TANDEM (the binary, default build/tandem),
+# (default chash), LAB_PREFER_LOCAL (the default group's prefer_local,
+# default yes: a back end serves what it can itself, see doc/internals/routing.md),
+# LAB_TANDEM (the binary, default build/tandem),
 # LAB_NGINX_LOG (1: access log on, default 0 for cluster, 1 for nginx).
 #
 # Addresses (only 198.18.0.0/15, the benchmarking range): fe 198.18.0.1,
@@ -529,9 +531,13 @@ write_cfg() { # FILE SELF WEBPORT
 		if [ "$RULES" = 1 ]; then
 			printf '[group images]\nnodes = %s\npolicy = %s\n\n' "$(images_nodes)" \
 				"${LAB_IMAGES_POLICY:-chash}"
-			printf '[group rest]\nnodes = %s\npolicy = rr\n\n' "$(be_list)"
+			printf '[group rest]\nnodes = %s\npolicy = rr\nprefer_local = %s\n\n' "$(be_list)" \
+				"${LAB_PREFER_LOCAL:-yes}"
 			printf '[rule images]\npath_prefix = /images/\ngroup = images\n\n'
 			printf '[rule rest]\npath_prefix = /\ngroup = rest\n'
+		else
+			printf '[group default]\nnodes = %s\npolicy = rr\nprefer_local = %s\n' "$(be_list)" \
+				"${LAB_PREFER_LOCAL:-yes}"
 		fi
 	} >"$f"
 	"$TANDEM" -t -c "$f" >"$f.check" 2>&1 || die "tandem -t refuses $f: $(cat "$f.check")"

@@ -439,6 +439,20 @@ static int cfg_key_node(struct cfg_node *n, const char *k, const char *v)
 	return 1;
 }
 
+/* yes/no, true/false, on/off, 1/0 into *OUT. 0, or -1 for anything else. */
+static int cfg_parse_bool(const char *v, int *out)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" }, *no[] = { "no", "false", "off", "0" };
+
+	for (int i = 0; i < 4; i++) {
+		if (!strcasecmp(v, yes[i]) || !strcasecmp(v, no[i])) {
+			*out = !strcasecmp(v, yes[i]);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 static int cfg_key_group(struct cfg_group *g, const char *k, const char *v)
 {
 	if (!strcmp(k, "nodes")) {
@@ -471,6 +485,10 @@ static int cfg_key_group(struct cfg_group *g, const char *k, const char *v)
 		snprintf(g->health_path, sizeof(g->health_path), "%s", v);
 		return 0;
 	}
+	if (!strcmp(k, "prefer_local"))
+		return cfg_parse_bool(v, &g->prefer_local);
+	if (!strcmp(k, "spill"))
+		return cfg_parse_int(v, 1, 100000, &g->spill) ? -1 : 0;
 	return 1;
 }
 
@@ -586,6 +604,7 @@ static void cfg_section_begin(struct cfg_parse *p, const char *section)
 		p->group->line = p->section_line;
 		p->group->load_factor = 1.25;
 		p->group->lard_low = 25;
+		p->group->spill = CFG_SPILL_DEFAULT;
 		p->group->lard_high = 65;
 		snprintf(p->group->health_path, sizeof(p->group->health_path), "/");
 		return;

@@ -74,6 +74,8 @@ struct l7_stats {
 	uint64_t rule_hits[CFG_MAX_RULES + 1];  /* the last one: no rule matched */
 	uint64_t group_req[CFG_MAX_GROUPS + 1];
 	uint64_t group_503[CFG_MAX_GROUPS + 1];
+	uint64_t group_local[CFG_MAX_GROUPS + 1];       /* prefer_local: sent to this node's web server */
+	uint64_t group_spill[CFG_MAX_GROUPS + 1];       /* ... and past spill, to another node */
 	int64_t clients;                /* open client connections */
 	int64_t upstreams;              /* open upstream connections */
 };

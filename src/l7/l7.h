@@ -21,6 +21,14 @@ int l7_buf_grow(struct l7_worker *w, struct buf *b);
  * reload); free buffers of the old size are dropped. */
 void l7_buf_resize(struct l7_worker *w);
 
+/* l7_inflight_add: the worker's in-flight count at node N moves by D. Only
+ * the worker writes it; other workers read it (prefer_local's load), so it
+ * is stored whole (a relaxed atomic, no lock). */
+static inline void l7_inflight_add(struct l7_worker *w, int n, int d)
+{
+	__atomic_store_n(&w->inflight[n], w->inflight[n] + d, __ATOMIC_RELAXED);
+}
+
 /* l7_metrics_write: the Prometheus text of the process into BUF (at most
  * CAP bytes). Returns the length written. */
 size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap);

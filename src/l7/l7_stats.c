@@ -195,13 +195,21 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		     (unsigned long long)SUM(st.rule_hits[r]));
 	outf(&o, "tandem_rule_requests_total{rule=\"-\"} %llu\n",
 	     (unsigned long long)SUM(st.rule_hits[CFG_MAX_RULES]));
-	outf(&o, "# TYPE tandem_group_requests_total counter\n# TYPE tandem_group_unavailable_total counter\n");
+	outf(&o, "# TYPE tandem_group_requests_total counter\n# TYPE tandem_group_unavailable_total counter\n"
+		 "# HELP tandem_group_local_total prefer_local groups: requests sent to this node's own web server.\n"
+		 "# TYPE tandem_group_local_total counter\n"
+		 "# HELP tandem_group_spilled_total prefer_local groups: requests sent to another node, the local one being past spill.\n"
+		 "# TYPE tandem_group_spilled_total counter\n");
 	for (int g = 0; g < p->workers[0]->nlb; g++) {
 		const char *name = p->workers[0]->lb[g].g->name;
 		outf(&o, "tandem_group_requests_total{group=\"%s\"} %llu\n", name,
 		     (unsigned long long)SUM(st.group_req[g]));
 		outf(&o, "tandem_group_unavailable_total{group=\"%s\"} %llu\n", name,
 		     (unsigned long long)SUM(st.group_503[g]));
+		outf(&o, "tandem_group_local_total{group=\"%s\"} %llu\n", name,
+		     (unsigned long long)SUM(st.group_local[g]));
+		outf(&o, "tandem_group_spilled_total{group=\"%s\"} %llu\n", name,
+		     (unsigned long long)SUM(st.group_spill[g]));
 	}
 	{
 		const struct qos *qs[p->nworkers];

@@ -139,10 +139,58 @@ int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls)
 	return r;
 }
 
+/* Requests this process has in flight at node N: every worker's count
+ * (each written by its worker only, read here without a lock: a load
+ * estimate, never an exact figure). */
+static long lb_inflight_all(struct l7_worker *w, int n)
+{
+	struct l7_proc *p = w->proc;
+	long sum = 0;
+
+	for (int i = 0; i < p->nworkers; i++)
+		sum += __atomic_load_n(&p->workers[i]->inflight[n], __ATOMIC_RELAXED);
+	return sum;
+}
+
+static int lb_member(const struct cfg_group *g, int n)
+{
+	for (int i = 0; i < g->nnodes; i++)
+		if (g->nodes[i] == n)
+			return 1;
+	return 0;
+}
+
+/* prefer_local: this node's own web server while it is usable and has
+ * fewer than spill requests of ours in flight; past that, the policy among
+ * the other members (the local node again if none of them is usable). */
+static int lb_pick_local(struct l7_worker *w, int group, uint64_t key)
+{
+	struct lb_group *lg = &w->lb[group];
+	int self = w->proc->self_idx, n;
+
+	if (!lb_member(lg->g, self) || !lb_usable(w, self))
+		return lg->ops->pick(lg, w, key, -1);
+	if (lb_inflight_all(w, self) < lg->g->spill) {
+		w->st.group_local[group]++;
+		return self;
+	}
+	n = lg->ops->pick(lg, w, key, self);
+	if (n < 0) {
+		w->st.group_local[group]++;
+		return self;
+	}
+	w->st.group_spill[group]++;
+	return n;
+}
+
 int lb_pick(struct l7_worker *w, int group, uint64_t key, int exclude)
 {
 	struct lb_group *lg = &w->lb[group];
-	int n = lg->ops->pick(lg, w, key, exclude);
+	int n;
+
+	if (lg->g->prefer_local && exclude < 0)
+		return lb_pick_local(w, group, key);
+	n = lg->ops->pick(lg, w, key, exclude);
 
 	if (n >= 0 || exclude < 0)
 		return n;

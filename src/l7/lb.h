@@ -31,7 +31,8 @@ int lb_rebuild(struct l7_worker *w, const struct cfg *old);
  * index, or -1 for none). */
 int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls);
 
-/* lb_pick: a node of group GROUP for a request whose target hashes to KEY,
+/* lb_pick: a node of group GROUP for a request whose target hashes to KEY
+ * (a prefer_local group: this node while it is usable and below spill),
  * other than EXCLUDE (-1: none). Returns its index, or -1 when no member
  * is usable (all down or drained). */
 int lb_pick(struct l7_worker *w, int group, uint64_t key, int exclude);

@@ -58,7 +58,7 @@ void sess_unflight(struct sess *s)
 	struct l7_worker *w = s->w;
 
 	if (s->inflight_node >= 0) {
-		w->inflight[s->inflight_node]--;
+		l7_inflight_add(w, s->inflight_node, -1);
 		s->inflight_node = -1;
 	}
 	if (s->admitted) {
@@ -78,8 +78,8 @@ int sess_connect(struct sess *s, int n, int fresh)
 	s->node = n;
 	s->offered = 0;         /* a new upstream: its response may be offered */
 	if (s->inflight_node >= 0)
-		w->inflight[s->inflight_node]--;
-	w->inflight[n]++;
+		l7_inflight_add(w, s->inflight_node, -1);
+	l7_inflight_add(w, n, 1);
 	s->inflight_node = n;
 	s->up = upool_get(w, n, fresh, &err);
 	if (!s->up) {
