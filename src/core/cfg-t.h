@@ -116,10 +116,21 @@ struct cfg_l7 {
 	int check_interval;             /* ms between probes of a down node */
 };
 
+/* The front end's health checks of its nodes ([l4] check_*); times in ms. */
+struct cfg_l4_check {
+	int interval;                   /* between the starts of two checks of a node */
+	int timeout;                    /* connect, request and status line, in all */
+	int rise, fall;                 /* passes that bring a node up, failures that take it out */
+	char path[128];                 /* GET PATH */
+	uint8_t status[75];             /* bit N set: status N passes (100..599) */
+	char status_text[48];           /* as written, for messages */
+};
+
 struct cfg_l4 {
 	char iface[32];
 	enum cfg_l4_mode mode;
 	struct cfg_addr admin;
+	struct cfg_l4_check check;
 };
 
 /* Every index into nodes[] (groups' members, the L7 switch's per-node

@@ -392,8 +392,84 @@ static int cfg_key_l7(struct cfg_l7 *l, const char *k, const char *v)
 	return 1;
 }
 
+/* [l4] check_status: a list of statuses ("200") and classes ("2xx"),
+ * separated by commas or blanks, into the bit set SET (bit N: status N).
+ * Returns 0 or -EINVAL (nothing listed, or anything outside 100..599). */
+static int cfg_parse_status(const char *text, uint8_t set[75])
+{
+	char buf[64], *save = NULL, *tok;
+	int n = 0;
+
+	if (strlen(text) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", text);
+	memset(set, 0, 75);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		int lo, hi;
+
+		if (strlen(tok) != 3 || tok[0] < '1' || tok[0] > '5')
+			return -EINVAL;
+		if (tolower((unsigned char)tok[1]) == 'x' && tolower((unsigned char)tok[2]) == 'x') {
+			lo = (tok[0] - '0') * 100;
+			hi = lo + 99;
+		} else if (isdigit((unsigned char)tok[1]) && isdigit((unsigned char)tok[2])) {
+			lo = hi = atoi(tok);
+		} else {
+			return -EINVAL;
+		}
+		for (int s = lo; s <= hi; s++)
+			set[s / 8] |= 1u << (s % 8);
+		n++;
+	}
+	return n ? 0 : -EINVAL;
+}
+
+/* The check_* keys of [l4]. Times go through cfg_parse_ms like [l7]
+ * check_interval (so a bare number is seconds); the 60 s ceiling turns a
+ * "500" meant as milliseconds into an error instead of an 8-minute check. */
+static int cfg_key_l4_check(struct cfg_l4_check *ck, const char *k, const char *v)
+{
+	int ms;
+
+	if (!strcmp(k, "check_interval")) {
+		if (cfg_parse_ms(v, &ms) || ms < 50 || ms > 60000)
+			return -1;
+		ck->interval = ms;
+		return 0;
+	}
+	if (!strcmp(k, "check_timeout")) {
+		if (cfg_parse_ms(v, &ms) || ms < 10 || ms > 60000)
+			return -1;
+		ck->timeout = ms;
+		return 0;
+	}
+	if (!strcmp(k, "check_rise"))
+		return cfg_parse_int(v, 1, 100, &ck->rise) ? -1 : 0;
+	if (!strcmp(k, "check_fall"))
+		return cfg_parse_int(v, 1, 100, &ck->fall) ? -1 : 0;
+	if (!strcmp(k, "check_path")) {
+		/* it goes into the request line as is */
+		if (v[0] != '/' || strlen(v) >= sizeof(ck->path))
+			return -1;
+		for (const char *q = v; *q; q++)
+			if ((unsigned char)*q <= ' ' || *q == 0x7f)
+				return -1;
+		snprintf(ck->path, sizeof(ck->path), "%s", v);
+		return 0;
+	}
+	if (!strcmp(k, "check_status")) {
+		if (strlen(v) >= sizeof(ck->status_text) || cfg_parse_status(v, ck->status))
+			return -1;
+		snprintf(ck->status_text, sizeof(ck->status_text), "%s", v);
+		return 0;
+	}
+	return 1;
+}
+
 static int cfg_key_l4(struct cfg_l4 *l, const char *k, const char *v)
 {
+	if (!strncmp(k, "check_", 6))
+		return cfg_key_l4_check(&l->check, k, v);
 	if (!strcmp(k, "iface")) {
 		if (!*v || strlen(v) >= sizeof(l->iface))
 			return -1;
@@ -734,6 +810,13 @@ static void cfg_defaults(struct cfg *c)
 	c->l7.kernel_min = 256 << 10;
 	c->l7.client_max_body = 0;
 	c->l4.mode = CFG_L4_DR;
+	c->l4.check.interval = 500;
+	c->l4.check.timeout = 1000;
+	c->l4.check.rise = 2;
+	c->l4.check.fall = 2;
+	snprintf(c->l4.check.path, sizeof(c->l4.check.path), "/");
+	cfg_parse_status("2xx,3xx", c->l4.check.status);
+	snprintf(c->l4.check.status_text, sizeof(c->l4.check.status_text), "2xx,3xx");
 	c->l7.fail_down = 3;
 	c->l7.check_interval = 1000;
 	c->default_group = -1;

@@ -16,6 +16,18 @@ struct l4_xdp_bpf;
 /* Health check of one node: a TCP connect and an HTTP GET, non-blocking. */
 enum l4_check_state { L4_CHK_IDLE, L4_CHK_CONNECTING, L4_CHK_SENT };
 
+/* How a check ended: the result label of tandem_l4_check_total. */
+#define L4_CHECK_RESULTS(X)                                               \
+	X(PASS,    "pass")      /* the expected status */                 \
+	X(CONNECT, "connect")   /* refused, unreachable, reset */          \
+	X(TIMEOUT, "timeout")   /* no status line within check_timeout */  \
+	X(STATUS,  "status")    /* an answer, not an expected status */    \
+	X(ERROR,   "error")     /* socket, route, send, closed early */
+
+#define L4_CHK_R_ENUM(id, name) L4_CHK_R_##id,
+enum l4_check_result { L4_CHECK_RESULTS(L4_CHK_R_ENUM) L4_CHK_R_MAX };
+#undef L4_CHK_R_ENUM
+
 struct l4_check {
 	enum l4_check_state state;
 	int fd;
@@ -24,6 +36,21 @@ struct l4_check {
 	char buf[128];
 	size_t len;
 	char last_error[96];            /* why the last check failed */
+	enum l4_check_result result;    /* of the last check */
+	int last_status;                /* HTTP status of the last answer; 0: none */
+	uint64_t results[L4_CHK_R_MAX]; /* checks so far, per result */
+	char route_gw[64];              /* DR: the node address its route names; "": none */
+};
+
+/* DR checks through the VIP (l4_route.c): rtnetlink and what was changed. */
+struct l4_route {
+	int fd;                         /* rtnetlink; -1: not in use (NAT, user mode) */
+	uint32_t seq;
+	int vip_local;                  /* the VIP is an address of this host */
+	int local_moved;                /* the "lookup local" rule was moved behind ours */
+	uint32_t local_pref;            /* ... from this preference, where it goes back */
+	int nacc;
+	struct { char dev[16]; int old; } acc[4];       /* accept_local turned on */
 };
 
 struct l4_slot {
@@ -58,6 +85,9 @@ struct l4 {
 
 	/* statistics of the control plane */
 	uint64_t table_builds, slots_written;
+
+	/* DR health checks through the VIP */
+	struct l4_route route;
 
 	/* user-space fallback */
 	int user_fd;

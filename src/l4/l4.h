@@ -5,12 +5,17 @@
 #define TANDEM_L4_H
 
 #include <poll.h>
+#include <stdio.h>
 #include "l4-t.h"
 
-#define L4_CHECK_INTERVAL_MS 500
-#define L4_CHECK_TIMEOUT_MS  1000
-#define L4_CHECK_RISE        2
-#define L4_CHECK_FALL        2
+/* DR checks through the VIP: slot I's socket mark and routing table are
+ * L4_CHECK_MARK_BASE + I ("td", 0xc000); its rule sits at pref
+ * L4_CHECK_RULE_PREF, and "lookup local" moves to L4_LOCAL_RULE_PREF,
+ * tagged with L4_RULE_PROTO, where the VIP is a local address. */
+#define L4_CHECK_MARK_BASE  0x7464c000u
+#define L4_CHECK_RULE_PREF  0
+#define L4_LOCAL_RULE_PREF  1
+#define L4_RULE_PROTO       0x74
 
 /* l4_now_ms: CLOCK_MONOTONIC in milliseconds. */
 uint64_t l4_now_ms(void);
@@ -56,8 +61,44 @@ int l4_check_poll(struct l4 *l, struct pollfd *pfd, int cap, int *timeout_ms);
  * MAC) changed and the table must be rebuilt, else 0. */
 int l4_check_run(struct l4 *l);
 
-/* l4_check_stop: closes every check in flight. */
+/* l4_check_open: what the checks need before the first one: in DR mode the
+ * policy routes (l4_route_open). 0, or -errno with the reason logged. */
+int l4_check_open(struct l4 *l);
+
+/* l4_check_forget: slot IDX leaves the cluster: its check is closed and
+ * its route removed; the slot may then be cleared. */
+void l4_check_forget(struct l4 *l, uint32_t idx);
+
+/* l4_check_stop: closes every check in flight and removes what
+ * l4_check_open set up. */
 void l4_check_stop(struct l4 *l);
+
+/* l4_check_metrics: per node, tandem_l4_check_total{node,result} and
+ * tandem_l4_check_status{node}; tandem_l4_check_via_vip. Caller holds
+ * l->lock for reading. */
+void l4_check_metrics(struct l4 *l, FILE *f);
+
+/* l4_route_open: DR checks through the VIP: rtnetlink socket, stale rules
+ * and routes of an earlier run removed, "lookup local" moved behind the
+ * checks' rules where the VIP is local. 0 or -errno (the reason logged). */
+int l4_route_open(struct l4 *l);
+
+/* l4_route_set: rule "fwmark M lookup M" and route "VIP via NODE table M"
+ * for slot IDX's address, then asks the kernel where a marked packet to
+ * the VIP goes: it must be via the node, from a source that is not the
+ * VIP. Nothing to do when already set for this address. 0, or -errno with
+ * the reason in WHY (nothing left installed). */
+int l4_route_set(struct l4 *l, uint32_t idx, char *why, size_t len);
+
+/* l4_route_clear: removes slot IDX's rule and route, if set. */
+void l4_route_clear(struct l4 *l, uint32_t idx);
+
+/* l4_route_close: removes every slot's rule and route, puts "lookup local"
+ * and accept_local back as they were, closes the socket. */
+void l4_route_close(struct l4 *l);
+
+/* l4_route_mark: slot IDX's SO_MARK and routing table. */
+uint32_t l4_route_mark(uint32_t idx);
 
 /* l4_neigh_lookup: the MAC of ADDR (IPv4, network order) on IFACE from the
  * kernel's neighbour table, complete entries only. 0 or -ENOENT. */

@@ -1,14 +1,25 @@
 /* l4_check: health of the back ends as the front end sees them, and their
- * MAC addresses. Every L4_CHECK_INTERVAL_MS each node gets a non-blocking
- * TCP connect to its address on the VIP port (in DR mode the node serves the
- * VIP itself, so this is the very service clients get) and an HTTP GET; a
- * status line below 500 is a pass. L4_CHECK_FALL failures in a row take a
- * node out, L4_CHECK_RISE passes put it back. The connect also makes the
- * kernel resolve the node's MAC, which is then read from the neighbour
- * table (/proc/net/arp) unless the cluster file gave one. */
+ * MAC addresses. Every [l4] check_interval each node gets a non-blocking
+ * TCP connect and "GET check_path"; a status in check_status passes, and
+ * anything else, or no status line within check_timeout, fails.
+ * check_fall failures in a row take a node out, check_rise passes put it
+ * back.
+ *
+ * What the check connects to is what a client's packets reach through the
+ * data path. NAT (and user mode): the node's address on the VIP port, the
+ * destination the program rewrites to (l4_maps_set_backend). DR: the VIP
+ * itself, delivered to the node's MAC, so a node that answers on its own
+ * address but lacks the VIP on lo fails; l4_route.c gives each check socket
+ * a fwmark whose routing table sends the VIP via the node. The answers come
+ * from the VIP to this host's own address: not a VIP, so the XDP program
+ * passes them to the stack (l4_vips misses; only replies of NAT flows in
+ * l4_nat_rev are touched). The connect also makes the kernel resolve the
+ * node's MAC, which is then read from the neighbour table
+ * (/proc/net/arp) unless the cluster file gave one. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +95,11 @@ out:
 	return ret;
 }
 
+static int chk_dr(const struct l4 *l)
+{
+	return l->cfg.l4.mode == CFG_L4_DR;
+}
+
 static void chk_close(struct l4_check *c)
 {
 	if (c->fd >= 0)
@@ -93,42 +109,99 @@ static void chk_close(struct l4_check *c)
 	c->len = 0;
 }
 
+/* Records why check C failed, as RESULT. Returns -1, what chk_step returns
+ * for a failure. */
+static int chk_fail(struct l4_check *c, enum l4_check_result result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int chk_fail(struct l4_check *c, enum l4_check_result result, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
+	va_end(ap);
+	c->last_error[strcspn(c->last_error, "\r\n")] = 0;
+	c->result = result;
+	return -1;
+}
+
+/* A check that could not even start: counted as a failure at once. */
+static void chk_fail_now(struct l4_check *c)
+{
+	chk_close(c);
+	c->deadline_ms = 0;
+}
+
 static void chk_start(struct l4 *l, uint32_t idx, uint64_t now)
 {
+	const struct cfg_l4_check *ck = &l->cfg.l4.check;
 	struct l4_slot *s = &l->slots[idx];
 	struct l4_check *c = &s->chk;
-	struct sockaddr_storage ss = s->node.address.ss;
-	socklen_t len = s->node.address.len;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[160];
 	int fd;
 
-	c->next_ms = now + L4_CHECK_INTERVAL_MS;
-	c->deadline_ms = now + L4_CHECK_TIMEOUT_MS;
+	c->next_ms = now + ck->interval;
+	c->deadline_ms = now + ck->timeout;
 	c->len = 0;
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = l4_vip_port(l);
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = l4_vip_port(l);
+	c->last_status = 0;
+	if (chk_dr(l)) {
+		/* VIP:port, routed to the node by the socket's mark */
+		ss = l->cfg.vip.ss;
+		len = l->cfg.vip.len;
+		if (l4_route_set(l, idx, why, sizeof(why))) {
+			chk_fail(c, L4_CHK_R_ERROR, "%s", why);
+			chk_fail_now(c);
+			return;
+		}
+	} else {
+		/* where l4_maps_set_backend sends NAT flows: node address, VIP port */
+		ss = s->node.address.ss;
+		len = s->node.address.len;
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = l4_vip_port(l);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = l4_vip_port(l);
+	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(c->last_error, sizeof(c->last_error), "socket: %s", strerror(errno));
-		c->state = L4_CHK_IDLE;
-		c->fd = -1;
-		c->deadline_ms = 0;     /* counted as a failure at once */
+		chk_fail(c, L4_CHK_R_ERROR, "socket: %s", strerror(errno));
+		chk_fail_now(c);
 		return;
 	}
 	c->fd = fd;
 	c->state = L4_CHK_CONNECTING;
+	if (chk_dr(l)) {
+		uint32_t mark = l4_route_mark(idx);
+
+		/* needs CAP_NET_ADMIN, which the XDP attach needed already;
+		 * without the mark the VIP would be routed by the main table */
+		if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
+			chk_fail(c, L4_CHK_R_ERROR, "setsockopt(SO_MARK, %#x): %s", mark,
+				 strerror(errno));
+			chk_fail_now(c);
+			return;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
-		snprintf(c->last_error, sizeof(c->last_error), "connect: %s", strerror(errno));
-		chk_close(c);
-		c->deadline_ms = 0;
+		chk_fail(c, L4_CHK_R_CONNECT, "connect: %s", strerror(errno));
+		chk_fail_now(c);
 	}
 }
 
-/* Advances check C. Returns 1 passed, -1 failed, 0 still going. */
+static int chk_status_ok(const struct cfg_l4_check *ck, int status)
+{
+	return status >= 100 && status <= 599 && (ck->status[status / 8] & (1u << (status % 8)));
+}
+
+/* Advances check C. Returns 1 passed, -1 failed (c->result says how), 0
+ * still going. */
 static int chk_step(struct l4 *l, struct l4_check *c)
 {
-	char req[160];
+	const struct cfg_l4_check *ck = &l->cfg.l4.check;
+	char req[320];
 	int err = 0, n;
 	socklen_t el = sizeof(err);
 
@@ -138,41 +211,43 @@ static int chk_step(struct l4 *l, struct l4_check *c)
 				err = errno;
 			if (err == EINPROGRESS || err == EALREADY)
 				return 0;
-			snprintf(c->last_error, sizeof(c->last_error), "connect: %s", strerror(err));
-			return -1;
+			return chk_fail(c, L4_CHK_R_CONNECT, "connect: %s", strerror(err));
 		}
 		n = snprintf(req, sizeof(req),
-			     "GET / HTTP/1.0\r\nHost: %s\r\nUser-Agent: tandem-l4-check\r\n\r\n",
-			     l->cfg.vip.text);
+			     "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: tandem-l4-check\r\n\r\n",
+			     ck->path, l->cfg.vip.text);
 		/* a fresh socket's send buffer always has room for one small request */
 		if (send(c->fd, req, n, MSG_NOSIGNAL) != n) {
 			if (errno == EAGAIN || errno == ENOTCONN)
 				return 0;       /* not connected yet after all */
-			snprintf(c->last_error, sizeof(c->last_error), "send: %s", strerror(errno));
-			return -1;
+			return chk_fail(c, L4_CHK_R_ERROR, "send: %s", strerror(errno));
 		}
 		c->state = L4_CHK_SENT;
 		return 0;
 	}
 	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
-	if (n < 0)
-		return errno == EAGAIN ? 0 : (snprintf(c->last_error, sizeof(c->last_error),
-						       "recv: %s", strerror(errno)), -1);
+	if (n < 0) {
+		if (errno == EAGAIN)
+			return 0;
+		return chk_fail(c, errno == ECONNRESET ? L4_CHK_R_CONNECT : L4_CHK_R_ERROR,
+				"recv: %s", strerror(errno));
+	}
 	c->len += n;
 	c->buf[c->len] = 0;
 	if (c->len >= 12 || (n == 0 && c->len)) {
 		int status = 0;
 
-		if (sscanf(c->buf, "HTTP/1.%*1d %3d", &status) == 1 && status >= 100 && status < 500)
-			return 1;
-		snprintf(c->last_error, sizeof(c->last_error), "bad status line '%.40s'", c->buf);
-		c->last_error[strcspn(c->last_error, "\r\n")] = 0;
-		return -1;
+		if (sscanf(c->buf, "HTTP/1.%*1d %3d", &status) != 1 || status < 100 || status > 599)
+			return chk_fail(c, L4_CHK_R_STATUS, "bad status line '%.40s'", c->buf);
+		c->last_status = status;
+		if (!chk_status_ok(ck, status))
+			return chk_fail(c, L4_CHK_R_STATUS, "GET %.40s: status %d, expected %s",
+					ck->path, status, ck->status_text);
+		c->result = L4_CHK_R_PASS;
+		return 1;
 	}
-	if (n == 0) {
-		snprintf(c->last_error, sizeof(c->last_error), "closed without a response");
-		return -1;
-	}
+	if (n == 0)
+		return chk_fail(c, L4_CHK_R_ERROR, "closed without a response");
 	return 0;
 }
 
@@ -205,9 +280,11 @@ int l4_check_poll(struct l4 *l, struct pollfd *pfd, int cap, int *timeout_ms)
 /* One result for slot IDX: rise/fall, and the MAC once it passes. */
 static int chk_result(struct l4 *l, uint32_t idx, int pass, uint64_t now)
 {
+	const struct cfg_l4_check *ck = &l->cfg.l4.check;
 	struct l4_slot *s = &l->slots[idx];
 	int changed = 0;
 
+	s->chk.results[pass ? L4_CHK_R_PASS : s->chk.result]++;
 	if (pass) {
 		s->fail_streak = 0;
 		s->ok_streak++;
@@ -223,7 +300,7 @@ static int chk_result(struct l4 *l, uint32_t idx, int pass, uint64_t now)
 					 s->node.name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 			}
 		}
-		if (!s->up && s->ok_streak >= L4_CHECK_RISE) {
+		if (!s->up && s->ok_streak >= ck->rise) {
 			s->up = 1;
 			s->changed_ms = now;
 			changed = 1;
@@ -232,12 +309,18 @@ static int chk_result(struct l4 *l, uint32_t idx, int pass, uint64_t now)
 	} else {
 		s->ok_streak = 0;
 		s->fail_streak++;
-		if (s->up && s->fail_streak >= L4_CHECK_FALL) {
+		if (s->up && s->fail_streak >= ck->fall) {
 			s->up = 0;
 			s->changed_ms = now;
 			changed = 1;
 			log_warn("node %s is down: %s (%d checks failed)", s->node.name,
 				 s->chk.last_error, s->fail_streak);
+		} else if (!s->up && s->fail_streak == ck->fall) {
+			/* never up since start (or since its last single pass):
+			 * say so once, it takes no connection */
+			log_warn("node %s is down: %s (%d checks failed%s)", s->node.name,
+				 s->chk.last_error, s->fail_streak,
+				 s->changed_ms ? "" : ", not up since start");
 		} else if (s->fail_streak == 1) {
 			log_debug("node %s: check failed: %s", s->node.name, s->chk.last_error);
 		}
@@ -267,11 +350,10 @@ int l4_check_run(struct l4 *l)
 			}
 		}
 		r = chk_step(l, c);
-		if (!r && now >= c->deadline_ms) {
-			snprintf(c->last_error, sizeof(c->last_error), "no answer in %d ms",
-				 L4_CHECK_TIMEOUT_MS);
-			r = -1;
-		}
+		if (!r && now >= c->deadline_ms)
+			r = chk_fail(c, L4_CHK_R_TIMEOUT, "no answer in %d ms (%s)",
+				     l->cfg.l4.check.timeout, c->state == L4_CHK_CONNECTING ?
+				     "connecting" : "waiting for the status line");
 		if (r) {
 			chk_close(c);
 			changed |= chk_result(l, i, r > 0, now);
@@ -280,9 +362,56 @@ int l4_check_run(struct l4 *l)
 	return changed;
 }
 
+int l4_check_open(struct l4 *l)
+{
+	const struct cfg_l4_check *ck = &l->cfg.l4.check;
+
+	l->route.fd = -1;
+	log_info("checks: GET %s every %d ms, %d ms to answer, status %s; %d passes in, "
+		 "%d failures out; to %s", ck->path, ck->interval, ck->timeout, ck->status_text,
+		 ck->rise, ck->fall, chk_dr(l) ? "the VIP through each node (DR)" :
+		 "each node's address on the VIP port");
+	if (!chk_dr(l))
+		return 0;
+	return l4_route_open(l);
+}
+
+void l4_check_forget(struct l4 *l, uint32_t idx)
+{
+	chk_close(&l->slots[idx].chk);
+	l4_route_clear(l, idx);
+}
+
 void l4_check_stop(struct l4 *l)
 {
 	for (int i = 0; i < L4_BACKENDS_MAX; i++)
 		if (l->slots[i].chk.state != L4_CHK_IDLE)
 			chk_close(&l->slots[i].chk);
+	l4_route_close(l);
+}
+
+void l4_check_metrics(struct l4 *l, FILE *f)
+{
+	static const char *names[] = {
+#define L4_CHK_R_NAME(id, name) name,
+		L4_CHECK_RESULTS(L4_CHK_R_NAME)
+#undef L4_CHK_R_NAME
+	};
+
+	fprintf(f, "# HELP tandem_l4_check_via_vip 1: DR checks go to the VIP through each node's "
+		"MAC; 0: to the node's address\n# TYPE tandem_l4_check_via_vip gauge\n"
+		"tandem_l4_check_via_vip %d\n", chk_dr(l));
+	fprintf(f, "# HELP tandem_l4_check_total health checks of a node, per result\n"
+		"# TYPE tandem_l4_check_total counter\n");
+	for (uint32_t s = 0; s < L4_BACKENDS_MAX; s++)
+		for (int r = 0; r < L4_CHK_R_MAX && l->slots[s].used; r++)
+			fprintf(f, "tandem_l4_check_total{node=\"%s\",result=\"%s\"} %llu\n",
+				l->slots[s].node.name, names[r],
+				(unsigned long long)l->slots[s].chk.results[r]);
+	fprintf(f, "# HELP tandem_l4_check_status HTTP status of the last answer to a check "
+		"(0: none)\n# TYPE tandem_l4_check_status gauge\n");
+	for (uint32_t s = 0; s < L4_BACKENDS_MAX; s++)
+		if (l->slots[s].used)
+			fprintf(f, "tandem_l4_check_status{node=\"%s\"} %d\n", l->slots[s].node.name,
+				l->slots[s].chk.last_status);
 }

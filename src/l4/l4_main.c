@@ -71,8 +71,7 @@ static void l4_reconcile(struct l4 *l, const struct cfg *nc)
 
 		if (sl->used && !cfg_node_find((struct cfg *)nc, sl->node.name)) {
 			log_info("node %s removed from the cluster file", sl->node.name);
-			if (sl->chk.fd >= 0)
-				close(sl->chk.fd);
+			l4_check_forget(l, s);
 			memset(sl, 0, sizeof(*sl));
 			sl->chk.fd = -1;
 		}
@@ -232,6 +231,7 @@ static void l4_metrics(struct l4 *l, FILE *f)
 		fprintf(f, "tandem_l4_backend_bytes_total{node=\"%s\"} %llu\n", n,
 			(unsigned long long)st.bytes);
 	}
+	l4_check_metrics(l, f);
 	if (!l->skel)
 		fprintf(f, "# TYPE tandem_l4_user_refused_total counter\n"
 			"tandem_l4_user_refused_total %llu\n# TYPE tandem_l4_user_active gauge\n"
@@ -312,6 +312,7 @@ static void l4_reload(struct l4 *l)
 	    nc->l4.mode != l->cfg.l4.mode || strcmp(nc->l4.admin.text, l->cfg.l4.admin.text))
 		log_warn("reload: vip, [l4] iface, mode and admin need a restart; kept as they were");
 	pthread_rwlock_wrlock(&l->lock);
+	l->cfg.l4.check = nc->l4.check;         /* the next check of each node uses it */
 	l4_reconcile(l, nc);
 	memcpy(l->cfg.nodes, nc->nodes, sizeof(nc->nodes));
 	l->cfg.nnodes = nc->nnodes;
@@ -352,7 +353,7 @@ int l4_main(int argc, char **argv)
 	}
 	log_setrole("l4");
 	l->file = file;
-	l->link_fd = l->user_fd = -1;
+	l->link_fd = l->user_fd = l->route.fd = -1;
 	pthread_rwlock_init(&l->lock, NULL);
 	for (int s = 0; s < L4_BACKENDS_MAX; s++)
 		l->slots[s].chk.fd = -1;
@@ -393,6 +394,8 @@ int l4_main(int argc, char **argv)
 	} else if (l4_user_start(l)) {
 		goto out;
 	}
+	if (l4_check_open(l))
+		goto out;
 	if (l->cfg.l4.admin.len) {
 		afd = l4_admin_listen(&l->cfg.l4.admin);
 		if (afd < 0) {

@@ -333,6 +333,86 @@ static const char *members(const struct cfg *c, int g)
 	return out;
 }
 
+static int status_in(const struct cfg_l4_check *ck, int st)
+{
+	return !!(ck->status[st / 8] & (1u << (st % 8)));
+}
+
+/* [l4] check_*: defaults, good values, and every bad one at its line. */
+static void test_l4_check(void)
+{
+	const struct cfg_l4_check *ck;
+	struct cfg *c;
+	char *msgs;
+	int nerr, r, all;
+
+	r = load(NODE, &c, &msgs, &nerr);
+	ck = &c->l4.check;
+	ok(r == 0 && ck->interval == 500 && ck->timeout == 1000 && ck->rise == 2 && ck->fall == 2 &&
+	   !strcmp(ck->path, "/"), "check defaults: 500 ms, 1000 ms, rise 2, fall 2, GET /");
+	ok(!status_in(ck, 199) && status_in(ck, 200) && status_in(ck, 302) && status_in(ck, 399) &&
+	   !status_in(ck, 400) && !status_in(ck, 404) && !status_in(ck, 500),
+	   "default check_status: 2xx and 3xx pass, 199 4xx 5xx do not");
+	is_str(ck->status_text, "2xx,3xx", "default check_status text");
+	free(msgs);
+	free(c);
+
+	r = load("[l4]\ncheck_interval = 200ms\ncheck_timeout = 0.3\ncheck_rise = 3\n"
+		 "check_fall = 1\ncheck_path = /health?from=l4\ncheck_status = 200\n" NODE,
+		 &c, &msgs, &nerr);
+	ck = &c->l4.check;
+	ok(r == 0 && nerr == 0 && ck->interval == 200 && ck->timeout == 300 && ck->rise == 3 &&
+	   ck->fall == 1 && !strcmp(ck->path, "/health?from=l4"), "check keys read");
+	ok(status_in(ck, 200) && !status_in(ck, 201) && !status_in(ck, 301) && !status_in(ck, 500),
+	   "check_status = 200: only 200");
+	free(msgs);
+	free(c);
+
+	r = load("[l4]\ncheck_status = 2XX, 404 301\n" NODE, &c, &msgs, &nerr);
+	ck = &c->l4.check;
+	all = 1;
+	for (int st = 200; st < 300; st++)
+		all &= status_in(ck, st);
+	ok(r == 0 && all && status_in(ck, 404) && status_in(ck, 301) && !status_in(ck, 300) &&
+	   !status_in(ck, 403) && !status_in(ck, 500) && !strcmp(ck->status_text, "2XX, 404 301"),
+	   "check_status: a class and codes, commas or blanks");
+	free(msgs);
+	free(c);
+
+	refused("[l4]\ncheck_interval = 500\n" NODE,
+		"@:2: bad value '500' for 'check_interval' in [l4]\n", 1,
+		"check_interval = 500 is seconds (as in [l7]): over 60 s");
+	refused("[l4]\n"
+		"check_interval = 10ms\n"
+		"check_timeout = 5ms\n"
+		"check_timeout = 2m\n"
+		"check_rise = 0\n"
+		"check_fall = 101\n"
+		"check_rise = two\n"
+		"check_path = health\n"
+		"check_path = /a b\n"
+		"check_status = 600\n"
+		"check_status = 2x0\n"
+		"check_status = 099\n"
+		"check_status = ,\n"
+		"check_status = 200x\n"
+		"check_bogus = 1\n" NODE,
+		"@:2: bad value '10ms' for 'check_interval' in [l4]\n"
+		"@:3: bad value '5ms' for 'check_timeout' in [l4]\n"
+		"@:4: bad value '2m' for 'check_timeout' in [l4]\n"
+		"@:5: bad value '0' for 'check_rise' in [l4]\n"
+		"@:6: bad value '101' for 'check_fall' in [l4]\n"
+		"@:7: bad value 'two' for 'check_rise' in [l4]\n"
+		"@:8: bad value 'health' for 'check_path' in [l4]\n"
+		"@:9: bad value '/a b' for 'check_path' in [l4]\n"
+		"@:10: bad value '600' for 'check_status' in [l4]\n"
+		"@:11: bad value '2x0' for 'check_status' in [l4]\n"
+		"@:12: bad value '099' for 'check_status' in [l4]\n"
+		"@:13: bad value ',' for 'check_status' in [l4]\n"
+		"@:14: bad value '200x' for 'check_status' in [l4]\n"
+		"@:15: unknown key 'check_bogus' in [l4]\n", 14, "bad [l4] check values");
+}
+
 static void test_align(void)
 {
 	struct cfg *old, *c, *ref;
@@ -430,6 +510,7 @@ int main(void)
 	test_ms();
 	test_size();
 	test_load();
+	test_l4_check();
 	test_align();
 	return done_testing();
 }
