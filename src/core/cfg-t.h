@@ -114,6 +114,8 @@ struct cfg_l7 {
 	int max_inflight;               /* all classes together, per worker; 0: none */
 	int fail_down;                  /* consecutive failures that mark a node down */
 	int check_interval;             /* ms between probes of a down node */
+	char access_log[256];           /* a path, "stderr", or "" (off) */
+	enum cfg_log_format { CFG_LOG_COMBINED, CFG_LOG_JSON } access_log_format;
 };
 
 /* The front end's health checks of its nodes ([l4] check_*); times in ms. */

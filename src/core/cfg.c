@@ -389,6 +389,27 @@ static int cfg_key_l7(struct cfg_l7 *l, const char *k, const char *v)
 		return cfg_parse_int(v, 1, 1000, &l->fail_down) ? -1 : 0;
 	if (!strcmp(k, "check_interval"))
 		return cfg_parse_ms(v, &l->check_interval) || l->check_interval < 50 ? -1 : 0;
+	if (!strcmp(k, "access_log")) {
+		/* a path (absolute: the process may change directory), stderr,
+		 * or off */
+		if (!strcmp(v, "off")) {
+			l->access_log[0] = 0;
+			return 0;
+		}
+		if ((strcmp(v, "stderr") && v[0] != '/') || strlen(v) >= sizeof(l->access_log))
+			return -1;
+		snprintf(l->access_log, sizeof(l->access_log), "%s", v);
+		return 0;
+	}
+	if (!strcmp(k, "access_log_format")) {
+		if (!strcmp(v, "combined"))
+			l->access_log_format = CFG_LOG_COMBINED;
+		else if (!strcmp(v, "json"))
+			l->access_log_format = CFG_LOG_JSON;
+		else
+			return -1;
+		return 0;
+	}
 	return 1;
 }
 

@@ -54,6 +54,32 @@ enum {
 
 enum { L7_CODE_1XX, L7_CODE_2XX, L7_CODE_3XX, L7_CODE_4XX, L7_CODE_5XX, L7_NCODES };
 
+/* One worker's access log lines on their way to the file: a ring with one
+ * writer (the worker) and one reader (the writer thread). A line that does
+ * not fit is dropped and counted: the worker never waits for the disk. */
+struct l7_alog_ring {
+	char *buf;
+	uint32_t cap;                   /* a power of two */
+	uint64_t head;                  /* atomic: bytes ever put (the worker) */
+	uint64_t tail;                  /* atomic: bytes ever taken (the writer thread) */
+	uint64_t lines, dropped;        /* atomic: read by /metrics */
+};
+
+/* The process's access log: one file (or stderr), written by one thread. */
+struct l7_alog {
+	pthread_mutex_t lock;           /* path and reopen, between the signal and writer threads */
+	char path[256];                 /* "" off, "stderr", or a file */
+	int fd;                         /* -1: none open */
+	int on;                         /* a path is set (the writer's copy: path changes under lock) */
+	int reopen;                     /* SIGUSR1 or a reload asked for a new open */
+	pthread_t thread;
+	int has_thread;
+	uint64_t written, errors;       /* bytes written; failed writes (their lines are lost) */
+};
+
+/* How lb_pick chose (the access log's route field). */
+enum { L7_ROUTE_POLICY, L7_ROUTE_LOCAL, L7_ROUTE_SPILL };
+
 /* Counters of one worker; /metrics sums them over workers. Written only by
  * their worker, read racily by the admin thread (monotonic 64-bit words).
  * Per-node ones are by index in cfg.nodes, which cfg_align keeps for a
@@ -109,6 +135,8 @@ struct l7_worker {
 	int inflight[CFG_MAX_NODES];    /* requests this worker has at each node */
 	struct qos qos;                 /* Web-QoS admission and class queues (qos.h) */
 	struct l7_stats st;
+	struct l7_alog_ring alog;       /* access log lines for the writer thread */
+	int pick_route;                 /* L7_ROUTE_* of the last lb_pick (the access log's "why") */
 	char **freebufs;                /* idle session buffers of bufsz bytes */
 	int nfreebufs, maxfreebufs;
 	uint32_t bufsz;
@@ -142,6 +170,8 @@ struct l7_proc {
 	int ninherited;
 	pthread_t admin_thread, ctl_thread, health_thread;
 	int has_admin_thread, has_ctl_thread, has_health_thread;
+	struct l7_alog alog;            /* the access log's file and writer thread */
+	volatile int alog_stop;         /* the writer thread ends after a last round */
 	int sm_fallback;                /* relay sockmap/auto asked, the probe failed: splice */
 	/* by index in cfg.nodes (kept for a node across reloads: cfg_align) */
 	int node_down[CFG_MAX_NODES];   /* atomic: marked down by failures */

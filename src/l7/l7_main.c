@@ -21,6 +21,7 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "l7.h"
+#include "l7_alog.h"
 #include "lb.h"
 #include "log.h"
 #include "qos.h"
@@ -328,6 +329,9 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	w->rl.splice_min = c->l7.splice_min;
 	w->rl.kernel_min = c->l7.kernel_min;
 	l7_buf_resize(w);
+	r = l7_alog_ring_init(&w->alog);
+	if (r)
+		return r;
 	w->maxfreebufs = 1024;
 	w->freebufs = calloc(w->maxfreebufs, sizeof(char *));
 	if (!w->freebufs)
@@ -450,6 +454,8 @@ static void l7_reload(struct l7_proc *p, const char *file)
 			__atomic_store_n(&p->node_down[n], 0, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->node_fails[n], 0, __ATOMIC_RELAXED);
 		}
+	if (strcmp(c->l7.access_log, p->cfg->l7.access_log))
+		l7_alog_reopen(p, c->l7.access_log);    /* another file, or on, or off */
 	p->retired[p->nretired].cfg = p->cfg;
 	p->retired[p->nretired++].gen = p->gen;
 	__atomic_store_n(&p->cfg, c, __ATOMIC_SEQ_CST);
@@ -543,6 +549,8 @@ static int l7_take_listeners(struct l7_proc *p, const char *node, int *ctl)
  * 0 or -1. */
 static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
 {
+	int r;
+
 	for (int i = 0; i < p->nworkers; i++) {
 		p->workers[i] = calloc(1, sizeof(struct l7_worker));
 		if (!p->workers[i] || l7_worker_init(p, p->workers[i], i)) {
@@ -552,6 +560,11 @@ static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
 	}
 	if (p->self->admin.len && l7_admin_start(p))
 		return -1;
+	r = l7_alog_start(p);
+	if (r) {
+		log_err("cannot start: access log %s: %s", p->cfg->l7.access_log, strerror(-r));
+		return -1;
+	}
 	for (int i = 0; i < p->nworkers; i++)
 		pthread_create(&threads[i], NULL, l7_worker_main, p->workers[i]);
 	if (ctl >= 0) {
@@ -581,8 +594,11 @@ static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
 			l7_reload(p, file);
 			continue;
 		}
-		if (sig == SIGUSR1 && !p->handed_over)
+		if (sig == SIGUSR1 && !p->handed_over) {
+			/* logrotate moved the access log: a new file */
+			l7_alog_reopen(p, NULL);
 			continue;
+		}
 		break;
 	}
 	if (sig == SIGTERM || p->handed_over) {
@@ -601,6 +617,7 @@ static void l7_cleanup(struct l7_proc *p)
 {
 	/* the helper threads poll with a timeout and see stop */
 	p->stop = 1;
+	l7_alog_stop(p);        /* the workers are done: their last lines go out */
 	if (p->has_admin_thread) {
 		pthread_join(p->admin_thread, NULL);
 		close(p->admin_fd);
@@ -621,6 +638,7 @@ static void l7_cleanup(struct l7_proc *p)
 			free(w->freebufs[b]);
 		free(w->freebufs);
 		relay_env_close(&w->rl);
+		l7_alog_ring_free(&w->alog);
 		lb_free(w);
 		if (!w->drained && w->lsn.fd > 0)
 			close(w->lsn.fd);

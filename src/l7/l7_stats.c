@@ -141,6 +141,14 @@ static void l7_metrics_pool(struct out *o, struct l7_proc *p, const struct cfg *
 	for (int k = 0; k < L7_POOL_NREASONS; k++)
 		outf(o, "tandem_pool_refused_total{reason=\"%s\"} %llu\n", pool_reasons[k],
 		     (unsigned long long)SUM(st.pool_refused[k]));
+	outf(o, "# HELP tandem_access_log_lines_total Access log lines put in the workers' rings.\n"
+		 "# TYPE tandem_access_log_lines_total counter\ntandem_access_log_lines_total %llu\n"
+		 "# HELP tandem_access_log_dropped_total Access log lines dropped: a worker's ring was full (the disk is slow, full or read-only).\n"
+		 "# TYPE tandem_access_log_dropped_total counter\ntandem_access_log_dropped_total %llu\n"
+		 "# HELP tandem_access_log_write_errors_total Writes to the access log that failed (their lines are lost).\n"
+		 "# TYPE tandem_access_log_write_errors_total counter\ntandem_access_log_write_errors_total %llu\n",
+	     (unsigned long long)SUM(alog.lines), (unsigned long long)SUM(alog.dropped),
+	     (unsigned long long)__atomic_load_n(&p->alog.errors, __ATOMIC_RELAXED));
 	outf(o, "# HELP tandem_accept_paused_total Times a listener paused for want of file descriptors.\n"
 		 "# TYPE tandem_accept_paused_total counter\ntandem_accept_paused_total %llu\n",
 	     (unsigned long long)SUM(st.accept_paused));

@@ -172,14 +172,17 @@ static int lb_pick_local(struct l7_worker *w, int group, uint64_t key)
 		return lg->ops->pick(lg, w, key, -1);
 	if (lb_inflight_all(w, self) < lg->g->spill) {
 		w->st.group_local[group]++;
+		w->pick_route = L7_ROUTE_LOCAL;
 		return self;
 	}
 	n = lg->ops->pick(lg, w, key, self);
 	if (n < 0) {
 		w->st.group_local[group]++;
+		w->pick_route = L7_ROUTE_LOCAL;
 		return self;
 	}
 	w->st.group_spill[group]++;
+	w->pick_route = L7_ROUTE_SPILL;
 	return n;
 }
 
@@ -188,6 +191,7 @@ int lb_pick(struct l7_worker *w, int group, uint64_t key, int exclude)
 	struct lb_group *lg = &w->lb[group];
 	int n;
 
+	w->pick_route = L7_ROUTE_POLICY;
 	if (lg->g->prefer_local && exclude < 0)
 		return lb_pick_local(w, group, key);
 	n = lg->ops->pick(lg, w, key, exclude);

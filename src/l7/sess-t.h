@@ -15,6 +15,31 @@
 struct l7_worker;
 struct upconn;
 
+/* What the access log says of the current request (sess_log.c): kept only
+ * while [l7] access_log is on. Times are CLOCK_MONOTONIC microseconds. */
+struct sess_log {
+	uint64_t t0;                    /* the head's first byte read */
+	uint64_t t_head;                /* the head parsed */
+	uint64_t t_conn;                /* the upstream connected or taken from the pool */
+	uint64_t t_first;               /* the response head (its first byte to the client) */
+	uint64_t t_queued;              /* entered its class queue; 0: not queued */
+	uint64_t queue_us;
+	int64_t wall;                   /* CLOCK_REALTIME seconds at the head */
+	int rule;                       /* cfg.rules index, -1: none */
+	int node;                       /* the node picked, -1: none */
+	int status;
+	int64_t bytes;                  /* a response of the switch's own: its body; -1: the pump's count */
+	uint8_t active;                 /* a request is under way: exactly one line will say how it ended */
+	uint8_t route;                  /* L7_ROUTE_* */
+	uint8_t minor;
+	char method[16];
+	char target[256];
+	char referer[128];
+	char agent[128];
+	char rule_name[32], group_name[32], class_name[32];    /* copied: a reload may free the file */
+	const char *policy;             /* the policy's static name */
+};
+
 /* One direction of a request or response: framing plus engine. */
 struct pump {
 	enum h1_body kind;              /* NONE when nothing to move */
@@ -77,6 +102,7 @@ struct sess {
 	struct pump resp;               /* upstream -> client */
 	uint32_t replay_len;            /* head bytes at the start of req.out to replay; 0: none */
 	char peer[64];                  /* client IP text, for X-Forwarded-For */
+	struct sess_log *log;           /* the access log's view of the request; NULL: off */
 };
 
 #endif

@@ -65,6 +65,7 @@ void sess_local(struct sess *s, int code, const char *extra)
 		     "HTTP/1.1 %d %s\r\nServer: tandem\r\nContent-Type: text/plain\r\n"
 		     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
 		     code, text, strlen(text) + 1, extra ? extra : "", text);
+	sess_log_local(s, code, strlen(text) + 1);
 	s->resp.out.pos = s->resp.out.len = 0;
 	buf_put(&s->resp.out, head, n);
 	if (code < 600)
@@ -127,6 +128,7 @@ void sess_requeue(struct sess *s)
 	qos_admit(&w->qos, -1, NULL, w->loop.now_ms);
 	s->admitted = 1;
 	s->qgen = w->gen;
+	sess_log_queued(s, 0);
 	sess_dispatch(s);
 	sess_run(s);
 }
@@ -141,6 +143,7 @@ void sess_qos_dispatch(struct l7_worker *w)
 
 		s->admitted = 1;
 		s->qgen = w->gen;
+		sess_log_queued(s, 0);
 		sess_dispatch(s);
 		sess_run(s);
 	}
@@ -153,6 +156,7 @@ static void sess_refuse(struct qos_waiter *qw, void *arg)
 	char extra[64];
 
 	(void)arg;
+	sess_log_queued(s, 0);
 	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", qos_retry_after(&s->w->qos, s->cls));
 	sess_local(s, 503, extra);
 	sess_run(s);
@@ -188,6 +192,7 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 	struct cfg *c = w->cfg;
 	int rule;
 
+	sess_log_head(s, m);
 	sess_note_request(s, m);
 	if (c->l7.client_max_body && m->body == H1_BODY_LENGTH &&
 	    m->content_length > (uint64_t)c->l7.client_max_body) {
@@ -227,6 +232,7 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 	rule = lb_route(w, m, &s->group, &s->cls);
 	w->st.rule_hits[rule < 0 ? CFG_MAX_RULES : rule]++;
 	w->st.group_req[s->group]++;
+	sess_log_route(s, rule);
 	s->key = lb_key_msg(m);
 	s->qgen = w->gen;
 	if (qos_admit(&w->qos, s->cls, &s->qw, w->loop.now_ms)) {
@@ -234,6 +240,7 @@ static void sess_begin(struct sess *s, struct h1_msg *m, int hlen)
 		 * 503 at its deadline, the sweep leaves it alone */
 		s->st = SS_QUEUED;
 		s->deadline = 0;
+		sess_log_queued(s, 1);
 		return;
 	}
 	s->admitted = 1;
@@ -269,6 +276,8 @@ void sess_close(struct sess *s)
 		return;
 	if (s->st == SS_QUEUED)
 		qos_cancel(&w->qos, &s->qw);
+	sess_log_end(s, 1);     /* a request under way is cut short */
+	sess_log_free(s);
 	sess_unflight(s);
 	if (s->up) {
 		upconn_close(w, s->up);
@@ -365,6 +374,7 @@ static int sess_read_head(struct sess *s)
 		}
 		if (n > 0) {
 			if (buf_avail(&s->cin) == (uint32_t)n) {
+				sess_log_start(s);
 				s->req_hdr_seen = 1;
 				s->deadline = w->loop.now_ms + w->cfg->l7.client_header_timeout;
 			}

@@ -85,6 +85,19 @@ void sess_pump_kernel(struct pump *p, ssize_t n);
  * PUMP_E_* for src-side failures, -errno for dst write errors. */
 int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in);
 
+/* sess_log.c: the access log's view of the current request (no-ops while
+ * [l7] access_log is off) */
+void sess_log_start(struct sess *s);
+void sess_log_head(struct sess *s, const struct h1_msg *m);
+void sess_log_route(struct sess *s, int rule);
+void sess_log_picked(struct sess *s, int node);
+void sess_log_queued(struct sess *s, int in);
+void sess_log_connected(struct sess *s);
+void sess_log_status(struct sess *s, int status);
+void sess_log_local(struct sess *s, int code, size_t body);
+void sess_log_end(struct sess *s, int aborted);
+void sess_log_free(struct sess *s);
+
 /* sess_msg.c */
 const char *sess_status_text(int code);
 int sess_write_request(struct sess *s, const struct h1_msg *m, struct buf *out);

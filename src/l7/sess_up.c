@@ -76,6 +76,7 @@ int sess_connect(struct sess *s, int n, int fresh)
 	int err = 0;
 
 	s->node = n;
+	sess_log_picked(s, n);
 	s->offered = 0;         /* a new upstream: its response may be offered */
 	if (s->inflight_node >= 0)
 		l7_inflight_add(w, s->inflight_node, -1);
@@ -96,6 +97,8 @@ int sess_connect(struct sess *s, int n, int fresh)
 		return -1;
 	}
 	conn_own(&s->up->c, sess_upstream_event, s);
+	if (!s->up->connecting)
+		sess_log_connected(s);
 	relay_release(&s->req.rl);
 	relay_release(&s->resp.rl);
 	relay_start(&s->req.rl, &w->rl, &s->c, NULL, &s->up->c, NULL);
@@ -166,6 +169,7 @@ void sess_connected(struct sess *s)
 	}
 	u->connecting = 0;
 	u->c.wr = 1;
+	sess_log_connected(s);
 	/* into a kernel engine before the request goes out, so that it sees
 	 * every byte of every response from the first */
 	relay_sock_add(&s->w->rl, &u->re, &u->c, 1);
@@ -206,6 +210,7 @@ static int sess_kernel_head(struct sess *s)
 	s->resp_head_done = 1;
 	lb_report(w, s->node, 1);
 	s->up_close = 0;        /* the engine takes only keep-alive responses */
+	sess_log_status(s, h.status);
 	w->st.requests[s->node][code_class(h.status)]++;
 	sess_pump_frame(&s->resp, h.kind, h.len);
 	sess_pump_kernel(&s->resp, h.n);
@@ -307,6 +312,7 @@ static int sess_response_head(struct sess *s)
 	s->resp_head_done = 1;
 	lb_report(w, s->node, 1);
 	s->up_close = !!(m->flags & H1_F_CONN_CLOSE) || (m->minor == 0 && !(m->flags & H1_F_CONN_KEEPALIVE));
+	sess_log_status(s, m->status);
 	w->st.requests[s->node][code_class(m->status)]++;
 	if ((m->status == 101 && s->upgrade) ||
 	    (s->connect_req && m->status >= 200 && m->status < 300))
@@ -343,6 +349,7 @@ static void sess_finish(struct sess *s)
 {
 	struct l7_worker *w = s->w;
 
+	sess_log_end(s, 0);
 	if (s->up) {
 		int why = sess_pool_refusal(s);
 
