@@ -74,9 +74,11 @@ oth=$(awk 'NR % 3 == 0' "$T/orig" | sort -u | tr '\n' ' ')
 ok $(echo "$img" | grep -qv be3 && echo 0 || echo 1) "/images/ answered by the images group only ($img)"
 is "$cgi" "be3 " "/cgi/ answered by be3 only"
 is "$oth" "be1 be2 be3 " "other paths spread over all three"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$S1/cgi/run")
-ok $([ "$code" != 200 ] || grep -q be3 <(curl -s -D - -o /dev/null -X POST "$S1/cgi/run") && echo 0 || echo 1) \
-	"method matcher ANDed: POST /cgi/ is not the cgi rule's"
+# (nginx answers a POST to a static file 405, with its X-Origin: the cgi
+# rule would send all six to be3, the default group's rr sends two to each)
+o=$(for i in 1 2 3 4 5 6; do curl -s -D - -o /dev/null -X POST "$S1/cgi/run"; done |
+	tr -d '\r' | awk '/^X-Origin/ { print $2 }' | sort -u | tr '\n' ' ')
+is "$o" "be1 be2 be3 " "method matcher ANDed: six POST /cgi/run are not the cgi rule's, the default group answers them"
 
 # chash: the same URL lands on the same node from two different switches
 map() { # SWITCH_URL -> "i node" per line
