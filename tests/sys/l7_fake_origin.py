@@ -1,5 +1,5 @@
-"""l7_fake_origin.py PORT [LIFETIME_S]: a misbehaving web server for
-l7_faults.t (stdlib only). Keep-alive; answers by path:
+"""l7_fake_origin.py PORT [LIFETIME_S]: a misbehaving web server for the
+system tests (l7_faults.t, core_rules.t; stdlib only). Keep-alive; answers by path:
   /silent       accepts the request, never answers
   /cl-te        a response with both Content-Length and Transfer-Encoding
   /garbage      a status line that is not HTTP
@@ -13,6 +13,13 @@ l7_faults.t (stdlib only). Keep-alive; answers by path:
                 later on a kept-alive connection: reads it, closes without
                 a byte (the race of a server closing an idle connection
                 just as a proxy reuses it)
+  /hold/NAME    logs NAME in the arrival log, then waits while the gate is
+                closed (at most LIFETIME_S), then 200 "NAME\\n": with the gate
+                closed a request stays in flight until the test says
+  /gate/close   closes the gate and empties the arrival log (200 "closed\\n")
+  /gate/open    opens it: every held request is answered (200 "open\\n")
+  /gate/log     the arrival log: the NAMEs of /hold/ requests, space separated,
+                in the order they reached this origin
   anything else 200 "ok\\n"
 Exits after LIFETIME_S (default 120) seconds whatever happens."""
 import os
@@ -25,6 +32,15 @@ port = int(sys.argv[1])
 life = float(sys.argv[2]) if len(sys.argv) > 2 else 120.0
 BODY = bytes(i % 251 for i in range(100000))
 from l7_client import CHUNKED_MIXED
+
+GATE = threading.Event()        # set: open (the start: nothing is held)
+GATE.set()
+ARRIVED = []                    # /hold/ NAMEs in arrival order
+ARRIVED_LOCK = threading.Lock()
+
+
+def answer(c, body):
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
 
 
 def serve(c):
@@ -40,6 +56,26 @@ def serve(c):
             head, buf = buf.split(b"\r\n\r\n", 1)
             path = head.split(b" ")[1].decode()
             nreq += 1
+            if path.startswith("/hold/"):
+                with ARRIVED_LOCK:
+                    ARRIVED.append(path[6:])
+                GATE.wait(life)
+                answer(c, path[6:].encode() + b"\n")
+                continue
+            if path == "/gate/close":
+                with ARRIVED_LOCK:
+                    GATE.clear()
+                    del ARRIVED[:]
+                answer(c, b"closed\n")
+                continue
+            if path == "/gate/open":
+                GATE.set()
+                answer(c, b"open\n")
+                continue
+            if path == "/gate/log":
+                with ARRIVED_LOCK:
+                    answer(c, " ".join(ARRIVED).encode() + b"\n")
+                continue
             if path == "/drop":
                 if nreq > 1:
                     return
