@@ -20,6 +20,21 @@ system tests (l7_faults.t, core_rules.t; stdlib only). Keep-alive; answers by pa
   /gate/open    opens it: every held request is answered (200 "open\\n")
   /gate/log     the arrival log: the NAMEs of /hold/ requests, space separated,
                 in the order they reached this origin
+  /echo/NAME    200 "NAME\\n"
+ The next ones name their exchange by the request's X-Tag header (the same
+ target with other tags, so that the sockmap engine's per-target memory of
+ big responses applies), and with "X-Good: 1" answer a whole, well framed
+ response instead (from the sockmap engine's view: this target is big):
+  /chunk-bad/KIND  chunked: three valid 16 KiB chunks, a pause (0.2 s),
+                then a bad chunk: KIND size ("zz" as size line), crlf (data
+                not followed by CRLF) or huge (a size past 64 bits); then
+                keeps the connection open. Good: 20 chunks of 16 KiB
+  /stall/SIZE   Content-Length: SIZE, the first half of the body (pattern()),
+                then nothing; keeps the connection open
+  /events       what happened to those connections after their response,
+                one "TAG what" per line: "TAG closed" (the proxy closed the
+                connection), "TAG reused" (a request arrived on it
+                afterwards)
   anything else 200 "ok\\n"
 Exits after LIFETIME_S (default 120) seconds whatever happens."""
 import os
@@ -31,12 +46,21 @@ import time
 port = int(sys.argv[1])
 life = float(sys.argv[2]) if len(sys.argv) > 2 else 120.0
 BODY = bytes(i % 251 for i in range(100000))
-from l7_client import CHUNKED_MIXED
+from l7_client import CHUNKED_MIXED, pattern
 
 GATE = threading.Event()        # set: open (the start: nothing is held)
 GATE.set()
 ARRIVED = []                    # /hold/ NAMEs in arrival order
 ARRIVED_LOCK = threading.Lock()
+
+
+EVENTS = []
+EVENTS_LOCK = threading.Lock()
+
+
+def event(name, what):
+    with EVENTS_LOCK:
+        EVENTS.append("%s %s" % (name, what))
 
 
 def answer(c, body):
@@ -46,35 +70,58 @@ def answer(c, body):
 def serve(c):
     buf = b""
     nreq = 0
+    watched = None      # the NAME whose response this connection ended oddly
     try:
         while True:
             while b"\r\n\r\n" not in buf:
-                d = c.recv(65536)
+                try:
+                    d = c.recv(65536)
+                except ConnectionResetError:
+                    d = b""
                 if not d:
+                    if watched:
+                        event(watched, "closed")
                     return
+                if watched:
+                    event(watched, "reused")
+                    watched = None
                 buf += d
             head, buf = buf.split(b"\r\n\r\n", 1)
             path = head.split(b" ")[1].decode()
             nreq += 1
-            if path.startswith("/hold/"):
-                with ARRIVED_LOCK:
-                    ARRIVED.append(path[6:])
-                GATE.wait(life)
+            part = path.split("/")
+            if path.startswith("/echo/"):
                 answer(c, path[6:].encode() + b"\n")
                 continue
-            if path == "/gate/close":
-                with ARRIVED_LOCK:
-                    GATE.clear()
-                    del ARRIVED[:]
-                answer(c, b"closed\n")
+            if path == "/events":
+                with EVENTS_LOCK:
+                    answer(c, "".join(e + "\n" for e in EVENTS).encode())
                 continue
-            if path == "/gate/open":
-                GATE.set()
-                answer(c, b"open\n")
+            tag, good = "-", False
+            for ln in head.split(b"\r\n")[1:]:
+                k, _, v = ln.partition(b":")
+                if k.strip().lower() == b"x-tag":
+                    tag = v.strip().decode()
+                if k.strip().lower() == b"x-good":
+                    good = True
+            if path.startswith("/chunk-bad/") and len(part) == 3:
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for k in range(20 if good else 3):
+                    c.sendall(b"4000\r\n" + bytes((i + k) % 251 for i in range(16384)) + b"\r\n")
+                if good:
+                    c.sendall(b"0\r\n\r\n")
+                    continue
+                time.sleep(0.2)
+                c.sendall({"size": b"zz\r\nhello\r\n", "crlf": b"5\r\nhelloXY5\r\nhello\r\n",
+                           "huge": b"10000000000000000a\r\nhello\r\n"}[part[2]])
+                watched = tag
                 continue
-            if path == "/gate/log":
-                with ARRIVED_LOCK:
-                    answer(c, " ".join(ARRIVED).encode() + b"\n")
+            if path.startswith("/stall/") and len(part) == 3:
+                body = pattern(int(part[2]))
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) +
+                          (body if good else body[:len(body) // 2]))
+                if not good:
+                    watched = tag
                 continue
             if path == "/drop":
                 if nreq > 1:
