@@ -31,10 +31,18 @@ system tests (l7_faults.t, core_rules.t; stdlib only). Keep-alive; answers by pa
                 keeps the connection open. Good: 20 chunks of 16 KiB
   /stall/SIZE   Content-Length: SIZE, the first half of the body (pattern()),
                 then nothing; keeps the connection open
+  /glue/now/SIZE    a whole SIZE-byte response (body: pattern(SIZE)) and, in
+                the same send, a whole second one nobody asked for (EVIL)
+  /glue/later/SIZE  the same, EVIL sent 50 ms after the first response,
+                with no request
+  /glue/tail/SIZE   the head and all but the last 20000 bytes of the body,
+                50 ms, then those 20000 bytes and EVIL in one send (an
+                engine that moves a body's last bytes by the count, as
+                splice does past splice_min, leaves EVIL in the socket)
   /events       what happened to those connections after their response,
-                one "TAG what" per line: "TAG closed" (the proxy closed the
-                connection), "TAG reused" (a request arrived on it
-                afterwards)
+                one "TAG what" per line: "TAG late-sent" (the late EVIL is
+                out), "TAG closed" (the proxy closed the connection),
+                "TAG reused" (a request arrived on it afterwards)
   anything else 200 "ok\\n"
 Exits after LIFETIME_S (default 120) seconds whatever happens."""
 import os
@@ -56,6 +64,7 @@ ARRIVED_LOCK = threading.Lock()
 
 EVENTS = []
 EVENTS_LOCK = threading.Lock()
+EVIL = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Evil: 1\r\n\r\nEVIL"
 
 
 def event(name, what):
@@ -121,6 +130,26 @@ def serve(c):
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) +
                           (body if good else body[:len(body) // 2]))
                 if not good:
+                    watched = tag
+                continue
+            if path.startswith("/glue/") and len(part) == 4:
+                body = pattern(int(part[3]))
+                first = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+                if good:
+                    c.sendall(first)
+                elif part[2] == "now":
+                    c.sendall(first + EVIL)
+                    watched = tag
+                elif part[2] == "tail":
+                    c.sendall(first[:-20000])
+                    time.sleep(0.05)
+                    c.sendall(first[-20000:] + EVIL)
+                    watched = tag
+                else:
+                    c.sendall(first)
+                    time.sleep(0.05)
+                    c.sendall(EVIL)
+                    event(tag, "late-sent")
                     watched = tag
                 continue
             if path == "/drop":
