@@ -1,8 +1,15 @@
 """l7_fake_origin.py PORT [LIFETIME_S]: a misbehaving web server for the
 system tests (l7_faults.t, core_rules.t; stdlib only). Keep-alive; answers by path:
   /silent       accepts the request, never answers
-  /cl-te        a response with both Content-Length and Transfer-Encoding
+  /cl-te        a response with both Content-Length and Transfer-Encoding;
+                keeps the connection open (event "TAG closed" when the
+                proxy closes it)
   /garbage      a status line that is not HTTP
+  /bighead      a response head of 40 KiB (40 lines of 1000 bytes), longer
+                than any buffer of the proxy; keeps the connection open
+  /headcut      half a status line and header, then closes
+  /slam, /slam-rst  as the first request of a connection: closes it without
+                a byte (-rst: with a reset); later on a connection: 200 "ok"
   /short        Content-Length: 100000, 50000 bytes, then closes
   /chunked-cut  two chunks, then closes without the last chunk
   /chunked-mixed  CHUNKED_MIXED: 64 KiB chunks, one with a chunk extension
@@ -166,8 +173,21 @@ def serve(c):
                 while c.recv(65536):
                     pass
                 return
+            if path in ("/slam", "/slam-rst") and nreq == 1:
+                if path == "/slam-rst":
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                return
             if path == "/cl-te":
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+                watched = tag
+            elif path == "/bighead":
+                c.sendall(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Big-%02d: %s\r\n" % (i, b"b" * 988) for i in range(40)) +
+                          b"Content-Length: 3\r\n\r\nok\n")
+                watched = tag
+            elif path == "/headcut":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Le")
+                time.sleep(0.1)
+                return
             elif path == "/garbage":
                 c.sendall(b"SMTP ready\r\n\r\n")
                 return
