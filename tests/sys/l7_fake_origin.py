@@ -106,6 +106,26 @@ def serve(c):
             path = head.split(b" ")[1].decode()
             nreq += 1
             part = path.split("/")
+            if path.startswith("/hold/"):
+                with ARRIVED_LOCK:
+                    ARRIVED.append(path[6:])
+                GATE.wait(life)
+                answer(c, path[6:].encode() + b"\n")
+                continue
+            if path == "/gate/close":
+                with ARRIVED_LOCK:
+                    GATE.clear()
+                    del ARRIVED[:]
+                answer(c, b"closed\n")
+                continue
+            if path == "/gate/open":
+                GATE.set()
+                answer(c, b"open\n")
+                continue
+            if path == "/gate/log":
+                with ARRIVED_LOCK:
+                    answer(c, " ".join(ARRIVED).encode() + b"\n")
+                continue
             if path.startswith("/echo/"):
                 answer(c, path[6:].encode() + b"\n")
                 continue

@@ -99,8 +99,13 @@ for i in range(3):
     got.append((rs[0].status, rs[0].header("retry-after"), rd.closed_soon()) if rs else None)
     rd.s.close()
 check("a group whose every node has weight 0: 503 Retry-After: 1, and close", got, [(503, "1", True)] * 3)
+rs, rd = exchange(port, request("/hold/seen"), ["GET"])     # the default group: it does reach one
+check("... while a /hold/ request for the default group is served", [(r.status, r.body) for r in rs], [(200, b"seen\n")])
+rd.s.close()
 rs, rd = exchange(fake, request("/gate/log"), ["GET"])
-check("... and none of those requests reached a node", "drained" in rs[0].body.decode(), False)
+log = rs[0].body.decode().split()
+check("... and none of the drained group's requests reached a node (the fake origin logged only that one)",
+      ("seen" in log, [x for x in log if "drained" in x]), (True, []))
 rd.s.close()
 
 # a server answering before it read the request body
