@@ -7,7 +7,8 @@
 # back, with no failed GET meanwhile; a class over max_inflight queues and
 # answers 503 with Retry-After after queue_timeout; a more urgent class goes
 # first, a class held back by its own limit holds back no other, and a
-# reload starts the queued requests. The Web-QoS checks hold their requests
+# reload starts the queued requests; a client that half-closes while queued
+# keeps its place. The Web-QoS checks hold their requests
 # in flight at a gated fake origin (l7_fake_origin.py /hold/) until every
 # other request is where the check needs it, so no outcome depends on how
 # fast the box runs.
@@ -21,11 +22,24 @@ chmod -R a+rX "$T/www"
 ORIGIN_DELAY_be3=0.3
 for i in 1 2 3; do origin_start be$i $((BASE + i)) || { echo "Bail out! nginx be$i"; exit 1; }; done
 [ -f /usr/lib/nginx/modules/ngx_http_echo_module.so ] || echo "# no echo module: slow-origin checks will fail"
-GATE=$((BASE + 4))
-PYTHONPATH=$(dirname "$0") python3 "$(dirname "$0")/l7_fake_origin.py" $GATE 600 &
-PIDS+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$GATE/" && break; sleep 0.05; done
 gate() { curl -s --max-time 5 "http://127.0.0.1:$GATE/gate/$1"; } # close | open | log
+# the gated origin on the first port of BASE+4..BASE+9 it can bind (the
+# one it answers on must be this process: another test's server could hold it)
+GATE=
+for p in $(seq $((BASE + 4)) $((BASE + 9))); do
+	PYTHONPATH=$(dirname "$0") python3 "$(dirname "$0")/l7_fake_origin.py" $p 900 2> /dev/null &
+	gp=$!
+	for _ in $(seq 100); do
+		kill -0 $gp 2> /dev/null || break
+		curl -s -o /dev/null "http://127.0.0.1:$p/" && break
+		sleep 0.05
+	done
+	if kill -0 $gp 2> /dev/null && [ "$(GATE=$p gate open)" = open ]; then
+		GATE=$p; PIDS+=($gp); break
+	fi
+	kill $gp 2> /dev/null
+done
+[ -n "$GATE" ] || { echo "Bail out! the gated origin (l7_fake_origin.py) did not start"; exit 1; }
 until_gate() { # N: waits (up to 30 s) until N requests have reached the gate
 	for _ in $(seq 300); do [ "$(gate log | wc -w)" -ge "$1" ] && return 0; sleep 0.1; done
 	return 1
@@ -290,6 +304,32 @@ is "$(gate log | wc -w)" 5 "all five reached the origin"
 is $(($(metric 'tandem_class_queued_total{class="hi"}' $((BASE + 22))) - qhi)) 2 "hi over its own max_inflight 1: two queued"
 is $(($(metric 'tandem_class_queued_total{class="lo"}' $((BASE + 22))) - qlo)) 0 "lo started at once, none queued"
 is "$(metric 'tandem_class_rejected_total{class="hi"}' $((BASE + 22)))" 0 "none refused"
+
+# a client that half-closes (FIN after its request) while its request waits
+# in the queue keeps its place and gets its response
+gate close > /dev/null; : > "$T/codes"; lp=()
+fin hi1 & lp+=($!); until_gate 1
+python3 - $((BASE + 12)) > "$T/half" <<'PY' &
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=120)
+s.sendall(b"GET /hold/hihalf HTTP/1.1\r\nHost: t\r\n\r\n")
+s.shutdown(socket.SHUT_WR)
+d = b""
+while True:
+    x = s.recv(65536)
+    if not x:
+        break
+    d += x
+print(d.split(b"\r\n")[0].decode(), d.endswith(b"\r\n\r\nhihalf\n"))
+PY
+lp+=($!)
+until_metric 'tandem_class_queue_length{class="hi"}' 1
+is "$(gate log)" "hi1" "a half-closed client's request waits in the queue behind hi1"
+gate open > /dev/null
+wait "${lp[@]}"
+is "$(cat "$T/half")" "HTTP/1.1 200 OK True" "a client that half-closed while queued kept its place: 200 and its body"
+is "$(gate log)" "hi1 hihalf" "and its request reached the origin after hi1"
+is "$(metric 'tandem_class_cancelled_total{class="hi"}' $((BASE + 22)))" 0 "nothing cancelled"
 
 # a reload while requests wait in a class queue: they start, none is lost
 gate close > /dev/null; : > "$T/codes"; lp=()
