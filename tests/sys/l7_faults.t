@@ -68,10 +68,15 @@ check("after %d clients left mid-response: 8 pipelined responses whole and in or
 PY
 	# ---- clients that go away inside their request body (FIN, RST): the
 	# origin sees each request cut (nginx logs 400) and stores nothing
-	py_checks "$engine: " "$L7" "$T" "$engine" <<'PY'
+	py_checks "$engine: " "$L7" "$T" "$engine" "$ADM" <<'PY'
 import glob, os, socket, struct, sys, time
 from l7_client import *
-port, T, engine = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, T, engine, adm = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+def aborted():
+    rs, rd = exchange(adm, request("/metrics"), ["GET"])
+    rd.s.close()
+    return sum(int(ln.split()[1]) for ln in rs[0].body.decode().splitlines() if ln.startswith("tandem_aborted_total "))
+a0 = aborted()
 paths = []
 for mode in ["fin", "rst"]:
     for te in ["length", "chunked"]:
@@ -98,6 +103,7 @@ while not all(logged(p) for p in paths) and time.time() < end:
     time.sleep(0.05)
 check("4 clients gone inside a PUT body (FIN, RST; Content-Length, chunked): each cut at the origin, nothing stored",
       [(logged(p), os.path.exists(T + p)) for p in paths], [(["400"], False)] * 4)
+check("... each counted in tandem_aborted_total", aborted() - a0, 4)
 PY
 	wait_for 5 eval '[ "$(metric tandem_client_connections)" = 0 ]'
 	is "$(metric tandem_client_connections)" 0 "$engine: clients gone: tandem_client_connections back to 0"
