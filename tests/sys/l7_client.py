@@ -26,6 +26,17 @@ CHUNKED_MIXED += [b"8000\r\n" + bytes((i * 3 + k) % 256 for i in range(32768)) +
 CHUNKED_MIXED += [b"0\r\nX-Sum: 1\r\n\r\n"]
 
 
+def pattern(n):
+    """The body of l7_fake_origin.py's /stall/N and /glue/*/N: N bytes, not
+    a prefix of another size's, never containing "EVIL" (steps of 7)."""
+    if n not in _patterns:
+        _patterns[n] = bytes((i * 7 + n) % 251 for i in range(n))
+    return _patterns[n]
+
+
+_patterns = {}
+
+
 def connect(port, timeout=TIMEOUT):
     s = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -245,3 +256,47 @@ def summary(rs):
     """'200 1024 be1, 204 0 be2, ...' for a list of responses."""
     return ", ".join("%d %d%s %s" % (r.status, len(r.body), "" if r.complete else "(short)",
                                      r.header("x-origin")) for r in rs)
+
+
+def dechunk(data):
+    """Decodes a chunked body as far as its framing is valid: (complete,
+    body), complete only when a last chunk and the end of the trailers were
+    seen; a bad line or a short chunk just ends the decoding."""
+    body, i = b"", 0
+    while True:
+        j = data.find(b"\r\n", i)
+        if j < 0:
+            return False, body
+        size = data[i:j].split(b";")[0]
+        if not size or any(c not in b"0123456789abcdefABCDEF" for c in size) or len(size) > 15:
+            return False, body
+        n, i = int(size, 16), j + 2
+        if n == 0:
+            while True:
+                j = data.find(b"\r\n", i)
+                if j < 0:
+                    return False, body
+                if j == i:
+                    return True, body
+                i = j + 2
+        if len(data) < i + n + 2 or data[i + n:i + n + 2] != b"\r\n":
+            return False, body + data[i:i + n]
+        body, i = body + data[i:i + n], i + n + 2
+
+
+def fake_events(port):
+    """l7_fake_origin.py's /events, asked directly: a list of (tag, what)."""
+    rs, rd = exchange(port, request("/events"), ["GET"])
+    rd.s.close()
+    return [tuple(ln.split(" ", 1)) for ln in rs[0].body.decode().splitlines()]
+
+
+def fake_wait(port, tag, what, seconds=10.0):
+    """Waits up to SECONDS for the fake origin's event WHAT about TAG;
+    returns every event about TAG then, in order."""
+    end = time.time() + seconds
+    while True:
+        ev = [w for t, w in fake_events(port) if t == tag]
+        if what in ev or time.time() > end:
+            return ev
+        time.sleep(0.05)

@@ -4,12 +4,16 @@
 # behind and no stray bytes in a pooled connection; an origin killed
 # mid-response (Content-Length and chunked) gives the client a closed
 # connection, never a short body passed off as complete, and a restarted
-# origin is used again; an origin that sends a broken, short or
-# close-delimited response, trickles, or never answers (a fake origin,
-# l7_fake_origin.py); a pooled connection closed as a request arrives (a
-# GET is replayed once, a POST gets 502); an origin that refuses connections
-# -> 502/503, never a hang; origins that close idle or used-up keep-alive
-# connections.
+# origin is used again; a client that goes away inside its request body:
+# the origin sees the request cut; an origin that sends a broken head (CL
+# with TE, not HTTP, longer than a buffer, cut by a close: 502 and close,
+# that connection closed), a short or close-delimited response, trickles,
+# or never answers (a fake origin, l7_fake_origin.py); a pooled connection
+# closed as a request arrives (a GET is replayed once, a POST gets 502); an
+# origin that refuses connections -> 502/503, never a hang; a new upstream
+# connection closed or reset before any response byte (a GET is retried on
+# the other node, a POST gets 502); origins that close idle or used-up
+# keep-alive connections.
 source "$(dirname "$0")/lib.sh"
 
 alloc_port O1; alloc_port O2; alloc_port FAKE; alloc_port REFUSED
@@ -62,6 +66,45 @@ rs, rd = exchange(port, b"".join(request("/" + p) for p in paths), ["GET"] * len
 check("after %d clients left mid-response: 8 pipelined responses whole and in order" % gone,
       [(r.status, r.body == F(p)) for r, p in zip(rs, paths)], [(200, True)] * len(paths))
 PY
+	# ---- clients that go away inside their request body (FIN, RST): the
+	# origin sees each request cut (nginx logs 400) and stores nothing
+	py_checks "$engine: " "$L7" "$T" "$engine" "$ADM" <<'PY'
+import glob, os, socket, struct, sys, time
+from l7_client import *
+port, T, engine, adm = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+def aborted():
+    rs, rd = exchange(adm, request("/metrics"), ["GET"])
+    rd.s.close()
+    return sum(int(ln.split()[1]) for ln in rs[0].body.decode().splitlines() if ln.startswith("tandem_aborted_total "))
+a0 = aborted()
+paths = []
+for mode in ["fin", "rst"]:
+    for te in ["length", "chunked"]:
+        path = "/up/%s-gone-%s-%s" % (engine, mode, te)
+        paths.append(path)
+        s = connect(port)
+        if te == "length":
+            s.sendall(request(path, "PUT", headers=["Content-Length: 1048576"]) + b"x" * 262144)
+        else:
+            s.sendall(request(path, "PUT", headers=["Transfer-Encoding: chunked"]) + b"40000\r\n" + b"x" * 262144 + b"\r\n")
+        end = time.time() + 10      # until the origin has the head and bytes of the body
+        while not glob.glob(T + "/origin-*/cb/*") and time.time() < end:
+            time.sleep(0.02)
+        if mode == "rst":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        end = time.time() + 10
+        while glob.glob(T + "/origin-*/cb/*") and time.time() < end:
+            time.sleep(0.02)
+def logged(path):
+    return [ln.split('"')[2].split()[0] for f in glob.glob(T + "/origin-*/access.log") for ln in open(f) if path in ln]
+end = time.time() + 10
+while not all(logged(p) for p in paths) and time.time() < end:
+    time.sleep(0.05)
+check("4 clients gone inside a PUT body (FIN, RST; Content-Length, chunked): each cut at the origin, nothing stored",
+      [(logged(p), os.path.exists(T + p)) for p in paths], [(["400"], False)] * 4)
+check("... each counted in tandem_aborted_total", aborted() - a0, 4)
+PY
 	wait_for 5 eval '[ "$(metric tandem_client_connections)" = 0 ]'
 	is "$(metric tandem_client_connections)" 0 "$engine: clients gone: tandem_client_connections back to 0"
 	wait_for 5 eval '[ $(fds) -le $((fd0 + 4)) ]'
@@ -89,7 +132,7 @@ for p in pids:
 time.sleep(0.3)
 for path, s, rd, head in conns:
     # read to the end and judge the framing of what arrived
-    data = rd.buf + rd.rest()
+    data = rd.rest()    # what is buffered, then on to the close
     if path == "/64m":
         whole = head.header("content-length") == str(len(data))
     else:
@@ -113,19 +156,25 @@ PY
 	alloc_port L7F; alloc_port ADMF
 	cluster_ini "$T/fake-$engine.ini" $engine f=$FAKE:$L7F:$ADMF -- "server_timeout = 1s" "connect_timeout = 1s"
 	tandem_start "$T/fake-$engine.ini" f || { echo "Bail out! tandem fake"; exit 1; }
-	py_checks "$engine: " "$L7F" <<'PY'
+	py_checks "$engine: " "$L7F" "$FAKE" "$engine" <<'PY'
 import sys, time
 from l7_client import *
-port = int(sys.argv[1])
+port, fake, engine = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 BODY = bytes(i % 251 for i in range(100000))
 def one(path, method="GET"):
     t0 = time.time()
     rs, rd = exchange(port, request(path, method), [method], timeout=10)
     return (rs[0] if rs else None), rd, time.time() - t0
-r, rd, dt = one("/cl-te")
-check("origin answers CL with TE: 502", r and r.status, 502)
-r, rd, dt = one("/garbage")
-check("origin answers garbage: 502", r and r.status, 502)
+# a broken response head: 502 and close, and the origin's connection is
+# closed (where the origin keeps it open, the fake origin says so)
+for path, what in [("/cl-te", "CL with TE"), ("/garbage", "a status line that is not HTTP"),
+                   ("/bighead", "a 40 KiB head, over one buffer"), ("/headcut", "half a head, then a close")]:
+    tag = "%s-%s" % (engine, path[1:])
+    rs, rd = exchange(port, request(path, headers=["X-Tag: " + tag]), ["GET"], timeout=10)
+    check("origin answers %s: 502 and close" % what, (rs[0].status if rs else None, rd.closed_soon()), (502, True))
+    rd.s.close()
+    if path in ("/cl-te", "/bighead"):
+        check("... and the origin's connection is closed", fake_wait(fake, tag, "closed"), ["closed"])
 r, rd, dt = one("/short")
 check("origin closes after half the Content-Length: short body, closed, not complete",
       (r.status, len(r.body) < 100000, r.complete, rd.eof), (200, True, False, True))
@@ -204,6 +253,37 @@ PY
 	is "$bad" 0 "$engine: one node of two refuses: every GET 200 or 502/503 within 5 s ($out)"
 	n200=$(echo "$out" | tr ' ' '\n' | grep -c '^200:')
 	ok $([ "$n200" -ge 4 ] && echo 0 || echo 1) "$engine: at least the live node's share is served ($n200 of 8)"
+	tandem_stop
+
+	# a new upstream connection closed or reset before any response byte
+	# (the fake origin's /slam): a GET is retried on the other node (nginx
+	# be1: 404 for /slam), a POST with a body gets 502 and is not retried
+	alloc_port L7S; alloc_port ADMS
+	cluster_ini "$T/slam-$engine.ini" $engine be1=$O1:$L7S:$ADMS f=$FAKE -- "fail_down = 1000"
+	tandem_start "$T/slam-$engine.ini" be1 || { echo "Bail out! tandem slam"; exit 1; }
+	py_checks "$engine: " "$L7S" "$ADMS" <<'PY'
+import sys
+from l7_client import *
+port, adm = int(sys.argv[1]), int(sys.argv[2])
+def retries():
+    rs, rd = exchange(adm, request("/metrics"), ["GET"])
+    rd.s.close()
+    return [int(ln.split()[1]) for ln in rs[0].body.decode().splitlines() if ln.startswith("tandem_retries_total ")]
+def one(req, method="GET"):
+    rs, rd = exchange(port, req, [method])
+    rd.s.close()
+    return (rs[0].status, rs[0].header("x-origin")) if rs else None
+got = [one(request(p)) for p in ["/slam", "/slam-rst"] * 3]
+check("a new upstream connection closed or reset before any byte: 6 GETs all answered by the other node",
+      got, [(404, "be1")] * 6)
+n = retries()
+check("... their retries counted", len(n) == 1 and n[0] >= 1, True)
+got = [one(request(p, "POST", body=b"x" * 100), "POST") for p in ["/slam", "/slam-rst"] * 3]
+check("... 6 POSTs with a body: each 502 (not retried) or answered by be1, some 502",
+      (all(g in ((502, None), (405, "be1"), (404, "be1")) for g in got), (502, None) in got), (True, True))
+print("# POSTs: %s" % got, file=sys.stderr)
+check("... and none of them retried", retries(), n)
+PY
 	tandem_stop
 done
 

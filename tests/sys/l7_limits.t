@@ -4,7 +4,8 @@
 # accept with no byte; pool_max_per_node: a request that needs one more
 # upstream connection gets 503; a group whose only node refuses: 502 for
 # the first fail_down (3) requests, then the node is down and the group
-# answers 503 with Retry-After; a connect timeout (a listener whose full
+# answers 503 with Retry-After; a group whose every node is drained
+# (weight 0): 503 with Retry-After, nothing sent to a node; a connect timeout (a listener whose full
 # queue drops SYNs) gives 504 and is not retried; a server that answers before reading the
 # request body: its response whole, then the connection closed.
 source "$(dirname "$0")/lib.sh"
@@ -18,16 +19,20 @@ for engine in copy splice; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine f=$FAKE:$L7:$ADM r=$REFUSED bh=$BH -- \
 		"max_clients = 3" "pool_max_per_node = 1" "server_timeout = 2s" "connect_timeout = 1s" \
+		"[node dr1]" "web = 127.0.0.1:$FAKE" "weight = 0" \
+		"[node dr2]" "web = 127.0.0.1:$FAKE" "weight = 0" \
+		"[group drained]" "nodes = dr1 dr2" "policy = rr" \
+		"[rule drained]" "path_prefix = /hold/drained/" "group = drained" \
 		"[group dead]" "nodes = r" "policy = rr" \
 		"[group default]" "nodes = f" "policy = rr" \
 		"[group black]" "nodes = bh f" "policy = rr" \
 		"[rule dead]" "path_prefix = /dead/" "group = dead" \
 		"[rule black]" "path_prefix = /black/" "group = black"
 	tandem_start "$T/$engine.ini" f || { echo "Bail out! tandem $engine"; exit 1; }
-	py_checks "$engine: " "$L7" "$BH" <<'PY'
+	py_checks "$engine: " "$L7" "$BH" "$FAKE" <<'PY'
 import socket, sys, time
 from l7_client import *
-port, bh = int(sys.argv[1]), int(sys.argv[2])
+port, bh, fake = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 
 # connect timeout: a listener that never accepts, its queue full, drops
 # every further SYN (Linux: accept queue full -> SYN dropped)
@@ -86,6 +91,23 @@ for i in range(5):
 check("a refusing node alone in its group: 502 x3, then marked down: 503 Retry-After: 1", got,
       [(502, None)] * 3 + [(503, "1")] * 2)
 
+# a group whose nodes are all drained (weight 0), their web server up (the
+# fake origin logs every /hold/ request that reaches it): 503 + Retry-After
+got = []
+for i in range(3):
+    rs, rd = exchange(port, request("/hold/drained/%d" % i), ["GET"])
+    got.append((rs[0].status, rs[0].header("retry-after"), rd.closed_soon()) if rs else None)
+    rd.s.close()
+check("a group whose every node has weight 0: 503 Retry-After: 1, and close", got, [(503, "1", True)] * 3)
+rs, rd = exchange(port, request("/hold/seen"), ["GET"])     # the default group: it does reach one
+check("... while a /hold/ request for the default group is served", [(r.status, r.body) for r in rs], [(200, b"seen\n")])
+rd.s.close()
+rs, rd = exchange(fake, request("/gate/log"), ["GET"])
+log = rs[0].body.decode().split()
+check("... and none of the drained group's requests reached a node (the fake origin logged only that one)",
+      ("seen" in log, [x for x in log if "drained" in x]), (True, []))
+rd.s.close()
+
 # a server answering before it read the request body
 s = connect(port); rd = Reader(s)
 s.sendall(request("/early", "POST", headers=["Content-Length: 1048576"]) + b"x" * 65536)
@@ -94,7 +116,7 @@ check("server answers 413 before reading the body: the response whole, then clos
       (r.status, r.body, r.complete, rd.closed_soon()), (413, b"big\n", True, True))
 PY
 	n=$(metric 'tandem_local_responses_total{code="503"}')
-	ok "$([ "${n:-0}" -ge 4 ]; echo $?)" "$engine: local 503s counted ($n: pool, max_clients, group)"
+	ok "$([ "${n:-0}" -ge 7 ]; echo $?)" "$engine: local 503s counted ($n: pool, max_clients, down group, drained group)"
 	is "$(metric 'tandem_node_up{node="r"}')" 0 "$engine: the refusing node is down in /metrics"
 	is "$(metric tandem_retries_total)" 0 "$engine: no retry counted (no other node to retry on, or a timeout)"
 	tandem_stop

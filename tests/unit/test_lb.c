@@ -520,12 +520,56 @@ static void test_check(void)
 	sw_free(&s);
 }
 
+/* lb_key: every switch of a cluster, whatever its version, must map a URL
+ * to the same node, so the hash is pinned to known answers (FNV-1a 64 then
+ * a final mix, computed apart from this code); it reads exactly N bytes of
+ * the caller's buffer wherever the buffer is; and it tells URLs apart. */
+static void test_key(void)
+{
+	static const struct { const char *s; uint64_t key; } kat[] = {
+		{ "", 0xecba3df2c3383c52ULL },
+		{ "/", 0xdd5b2165bc28d44aULL },
+		{ "/images/1.png", 0xb31d08a2d459915bULL },
+		{ "/a/b?x=1", 0x3003189dae8a08a2ULL },
+	};
+	char buf[64], *heap;
+	uint64_t keys[2000];
+	int same = 0, dup = 0;
+
+	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		uint64_t k = lb_key(kat[i].s, strlen(kat[i].s));
+		if (!ok(k == kat[i].key, "lb_key(\"%s\") is the known answer", kat[i].s))
+			printf("#   got 0x%016llx, want 0x%016llx\n", (unsigned long long)k,
+			       (unsigned long long)kat[i].key);
+	}
+	/* the same 13 bytes at other addresses, with other bytes around them */
+	heap = malloc(64);
+	for (int off = 0; off < 8; off++) {
+		memset(buf, 'x', sizeof(buf));
+		memcpy(buf + off, "/images/1.png", 13);
+		memset(heap, off, 64);
+		memcpy(heap + 1 + off, "/images/1.png?tail", 18);
+		same += lb_key(buf + off, 13) == 0xb31d08a2d459915bULL &&
+			lb_key(heap + 1 + off, 13) == 0xb31d08a2d459915bULL;
+	}
+	free(heap);
+	is_int(same, 8, "lb_key reads N bytes only, at any address: one key for one URL in 16 buffers");
+	ok(lb_key("/images/1.png", 12) != lb_key("/images/1.png", 13), "a prefix is another key");
+	ok(lb_key("/a", 2) != lb_key("/b", 2) && lb_key("/ab", 3) != lb_key("/ba", 3),
+	   "one byte changed, two bytes swapped: other keys");
+	for (int i = 0; i < 2000; i++) {
+		keys[i] = url_key(i);
+		for (int j = 0; j < i; j++)
+			dup += keys[j] == keys[i];
+	}
+	is_int(dup, 0, "2000 image URLs, 2000 different keys");
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	log_verbosity = LOG_ERR;        /* "marked down" is expected here */
-	is_int(lb_key("/", 1), lb_key("/", 1), "lb_key is a function of the bytes");
-	ok(lb_key("/a", 2) != lb_key("/b", 2), "lb_key tells targets apart");
+	test_key();
 	test_rr();
 	test_wlc();
 	test_chash();
