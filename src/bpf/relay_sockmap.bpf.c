@@ -576,8 +576,19 @@ int relay_sm_verdict(struct __sk_buff *skb)
 		goto pass;
 	}
 	if (a + len > end) {
-		finish(s, idx, gen, RELAY_SM_ERR, RELAY_SM_C_ERR, 0);
-		return SK_DROP;
+		/* the origin sent past the framing in the same skb: the
+		 * response's last bytes go on, the rest is dropped (seen
+		 * counts it, so the engine never pools the connection). The
+		 * helper trims at most BPF_SKB_MAX_LEN (16 KiB) on sk_skb: a
+		 * longer tail goes to user space, as an arming that stopped
+		 * early, and user space sends the rest once the kernel's
+		 * bytes are in the client's queue */
+		if (bpf_skb_change_tail(skb, end - a, 0)) {
+			finish(s, idx, gen, RELAY_SM_MISSED, RELAY_SM_C_MISSED, 0);
+			goto pass;
+		}
+		count(RELAY_SM_C_TRIMMED, 1);
+		len = end - a;
 	}
 	if (bpf_sk_redirect_map(skb, &relay_socks, peer, 0) != SK_PASS) {
 		finish(s, idx, gen, RELAY_SM_ERR, RELAY_SM_C_ERR, 0);

@@ -367,8 +367,10 @@ static void sm_resume(struct relay *r, struct h1_chunk *ch)
 	uint32_t st = RELAY_SM_CH_DONE, ndig = 0;
 	uint64_t size = 0, rem = 0;
 
-	if (!r->kchunked)
+	if (!r->kchunked) {
+		r->kstop = 0;   /* a Content-Length run: the pump goes on by its count */
 		return;
+	}
 	if (r->kstop) {
 		const struct relay_sm_slot *s = &r->env->sm->slots[r->se->idx];
 
@@ -531,9 +533,11 @@ static ssize_t sm_fill(struct relay *r, size_t max)
 		sm->st.heads++;
 	}
 	if (res_gen == r->gen) {
-		/* a chunked arming: its end is known now (DONE), or the
-		 * program stopped before framing it does not follow, and user
-		 * space parses on from there (MISSED after some bytes) */
+		/* the arming ended: a chunked one's end is known now (DONE);
+		 * or the program stopped early (MISSED after some bytes: at
+		 * chunk framing it does not follow, or at bytes past a
+		 * Content-Length end it could not trim off), and user space
+		 * goes on from there */
 		if (__atomic_load_n(&s->res, __ATOMIC_ACQUIRE) == RELAY_SM_MISSED) {
 			r->arm_len = fwd;
 			r->kstop = 1;
@@ -624,7 +628,10 @@ static int sm_head(struct relay *r, struct relay_head *h)
 		return 0;
 	h->status = r->kstatus;
 	h->kind = r->kchunked ? H1_BODY_CHUNKED : H1_BODY_LENGTH;
-	h->len = r->kchunked ? 0 : r->arm_len;
+	/* the response's length, not the arming's (an arming that stopped
+	 * early in this same look is shorter) */
+	h->len = r->kchunked ? 0 : __atomic_load_n(&r->env->sm->slots[r->se->idx].kend,
+						   __ATOMIC_ACQUIRE) - r->arm_start;
 	h->n = n;
 	return 1;
 }

@@ -94,6 +94,7 @@ enum {
 	RELAY_SM_C_ERR,
 	RELAY_SM_C_HEADS,               /* head mode: responses taken whole into the kernel */
 	RELAY_SM_C_HEADS_PASSED,        /* head mode: heads that failed a check, passed to user space */
+	RELAY_SM_C_TRIMMED,             /* skbs cut at an arming's end: the bytes after it were dropped */
 	RELAY_SM_C_COUNT,
 };
 
