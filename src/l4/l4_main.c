@@ -20,6 +20,7 @@
 #include "l4.h"
 #include "log.h"
 #include "maglev.h"
+#include "svc.h"
 
 static const char *l4_mode_name(enum cfg_l4_mode m)
 {
@@ -407,6 +408,8 @@ int l4_main(int argc, char **argv)
 	log_info("front end up: vip %s, mode %s, %d nodes, Maglev table %u slots%s%s",
 		 l->cfg.vip.text, l4_mode_name(l->cfg.l4.mode), l->cfg.nnodes, l->ring_size,
 		 afd >= 0 ? ", /metrics on " : "", afd >= 0 ? l->cfg.l4.admin.text : "");
+	svc_ready("vip %s, mode %s, %d nodes", l->cfg.vip.text, l4_mode_name(l->cfg.l4.mode),
+		  l->cfg.nnodes);
 
 	for (;;) {
 		struct pollfd pfd[2 + L4_BACKENDS_MAX];
@@ -424,9 +427,12 @@ int l4_main(int argc, char **argv)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
+					svc_reloading();
 					l4_reload(l);
+					svc_ready(NULL);
 				} else {
 					log_info("signal %d: stopping", (int)si.ssi_signo);
+					svc_stopping("signal %d: stopping", (int)si.ssi_signo);
 					ret = 0;
 					break;
 				}

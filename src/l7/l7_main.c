@@ -28,6 +28,7 @@
 #include "relay.h"
 #include "sess.h"
 #include "sock.h"
+#include "svc.h"
 #include "upool.h"
 
 static void l7_usage(FILE *f)
@@ -578,6 +579,8 @@ static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
 		 p->nworkers, cfg_relay_name(p->cfg->relay), p->cfg->nnodes,
 		 p->self->admin.len ? ", metrics on " : "",
 		 p->self->admin.len ? p->self->admin.text : "");
+	svc_ready("listening on %s, %d worker(s), relay %s", p->self->l7.text, p->nworkers,
+		  cfg_relay_name(p->cfg->relay));
 	return 0;
 }
 
@@ -591,7 +594,9 @@ static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
 		if (sigwait(set, &sig))
 			continue;
 		if (sig == SIGHUP) {
+			svc_reloading();
 			l7_reload(p, file);
+			svc_ready(NULL);        /* a refused file keeps the old one: ready too */
 			continue;
 		}
 		if (sig == SIGUSR1 && !p->handed_over) {
@@ -606,9 +611,11 @@ static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
 		log_info("%s: draining (at most %d ms)", p->handed_over ? "takeover" : "SIGTERM",
 			 p->drain_timeout);
 		p->draining = 1;
+		svc_stopping("draining (at most %d ms)", p->drain_timeout);
 	} else {
 		log_info("signal %d: stopping", sig);
 		p->stop = 1;
+		svc_stopping("signal %d: stopping", sig);
 	}
 }
 
