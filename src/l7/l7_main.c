@@ -677,7 +677,7 @@ int l7_main(int argc, char **argv)
 	sigset_t set;
 	int o, rc = 1, takeover = 0, ctl = -1;
 
-	while ((o = getopt_long(argc, argv, "c:n:vh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:n:vhT", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': file = optarg; break;
 		case 'n': node = optarg; break;
