@@ -4,6 +4,8 @@
 #   make SAN=1 ...  the same with ASan+UBSan, into build/san
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make V=1        show the commands
+#   make install    binary, man pages, systemd units, examples under PREFIX
+#                   (/usr/local), into DESTDIR; make uninstall; make deb
 # The fuzz run reads the committed seeds in tests/fuzz/corpus/NAME and
 # writes what it finds under build/fuzz.
 # Sources are found by wildcard: a new file in src/<part>/ needs no edit here.
@@ -15,6 +17,20 @@ O := build
 ifeq ($(SAN),1)
 O := build/san
 endif
+
+# Where make install puts things. The cluster file stays in /etc whatever
+# the prefix (the units name /etc/tandem/cluster.ini); Debian keeps its
+# units in /lib/systemd/system for PREFIX=/usr, systemd also reads
+# /usr/local/lib/systemd/system.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/tandem
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),,$(PREFIX))/lib/systemd/system
+VERSION := $(shell sed -n 's/^\#define TANDEM_VERSION "\(.*\)"/\1/p' src/ctl/ctl.h)
+DEB_JOBS ?= 2
 
 CC ?= cc
 CLANG ?= clang
@@ -58,11 +74,15 @@ SYS_TESTS := $(sort $(wildcard tests/sys/*.t))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 HTTP_SRCS := $(wildcard src/http/*.c)
+MANS := $(patsubst doc/man/%.scd,build/man/%,$(wildcard doc/man/*.scd))
+UNITS := $(patsubst dist/systemd/%.in,%,$(wildcard dist/systemd/*.service.in))
+EXAMPLES := $(wildcard conf/*.ini)
 
 # BPF objects feed the skeletons and the lab: keep them, not as intermediates.
 .SECONDARY: $(BPF_OBJS) $(BPF_SKELS)
 
-.PHONY: all test unit-test sys-test fuzz bench bench-l4 demo fmt clean help deps
+.PHONY: all test unit-test sys-test fuzz bench bench-l4 demo fmt clean help deps \
+	man install uninstall deb
 all: $(O)/tandem
 
 $(O)/tandem: $(OBJS)
@@ -73,7 +93,7 @@ $(O)/tandem: $(OBJS)
 $(O)/%.o: %.c | $(BPF_SKELS)
 	@mkdir -p $(@D)
 	$(call msg,CC,$<)
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(O)/bpf/%.bpf.o: src/bpf/%.bpf.c $(wildcard src/bpf/lib/*.h src/bpf/shared/*.h)
 	@mkdir -p $(@D)
@@ -146,6 +166,72 @@ demo: all
 deps:
 	scripts/deps.sh
 
+# Man pages from scdoc sources: doc/man/NAME.SECTION.scd -> build/man/NAME.SECTION
+man: $(MANS)
+
+build/man/%: doc/man/%.scd
+	@mkdir -p $(@D)
+	$(call msg,SCDOC,$@)
+	$(Q)scdoc < $< > $@.tmp && mv $@.tmp $@
+
+# The units get the installed paths; an existing cluster file is never
+# overwritten (the example goes there only the first time).
+install: $(O)/tandem man
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples \
+		$(DESTDIR)$(SYSCONFDIR)/tandem
+	install -m 755 $(O)/tandem $(DESTDIR)$(SBINDIR)/tandem
+	for m in $(MANS); do \
+		install -D -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/} || exit 1; \
+	done
+	for u in $(UNITS); do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			dist/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini ]; then \
+		echo "install: $(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini exists, kept"; \
+	else \
+		echo "install -m 644 conf/cluster.ini $(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini"; \
+		install -m 644 conf/cluster.ini $(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini; \
+	fi
+
+# Removes what install put there; the cluster file only if it is still the
+# example as installed.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/tandem
+	rm -f $(foreach m,$(MANS),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(EXAMPLES)))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@f=$(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini; \
+	if cmp -s conf/cluster.ini $$f; then \
+		echo "rm -f $$f"; rm -f $$f; rmdir $(DESTDIR)$(SYSCONFDIR)/tandem 2>/dev/null || true; \
+	elif [ -e $$f ]; then \
+		echo "uninstall: $$f differs from the example, kept"; \
+	fi
+
+# The Debian package (debian/), built by dpkg-buildpackage in a copy of the
+# tree under build/deb, so its `debian/rules clean` and Debian's build
+# flags never touch this tree's build/. The copy is what git would commit
+# (tracked and untracked files, not ignored ones), or all but build/.
+deb:
+	@v=$$(dpkg-parsechangelog -l debian/changelog -S Version) && [ "$$v" = "$(VERSION)" ] || \
+		{ echo "deb: debian/changelog is at $$v, src/ctl/ctl.h at $(VERSION)" >&2; exit 1; }
+	rm -rf build/deb
+	mkdir -p build/deb/tandem-$(VERSION)
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z -co --exclude-standard | \
+			tar --null --ignore-failed-read -T - -cf - 2>/dev/null; \
+	else \
+		tar --exclude=./build --exclude=./.git -cf - .; \
+	fi | tar -xf - -C build/deb/tandem-$(VERSION)
+	cd build/deb/tandem-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
+		dpkg-buildpackage -b -us -uc -j$(DEB_JOBS) > ../build.log 2>&1 || \
+		{ tail -40 ../build.log; exit 1; }
+	cp build/deb/tandem_$(VERSION)_$$(dpkg --print-architecture).deb build/
+	@echo "deb: build/tandem_$(VERSION)_$$(dpkg --print-architecture).deb (log: build/deb/build.log)"
+
 fmt:
 	clang-format -i $(SRCS) $(wildcard src/*/*.h)
 
@@ -162,6 +248,10 @@ help:
 	@echo "make demo       the loopback demo (README's first command)"
 	@echo "bench/locality/run.sh  rr vs chash vs lard on origins with bounded caches (CSV + plot)"
 	@echo "make deps       install the Debian packages (root)"
+	@echo "make man        build/man/tandem.8, tandem.ini.5 (scdoc)"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: binary, man pages, units, examples,"
+	@echo "                $(SYSCONFDIR)/tandem/cluster.ini if absent;  make uninstall"
+	@echo "make deb        build/tandem_$(VERSION)_ARCH.deb (dpkg-buildpackage)"
 	@echo "options: V=1 (show commands), SAN=1 (sanitizers, into build/san)"
 
 -include $(OBJS:.o=.d)
