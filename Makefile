@@ -174,8 +174,8 @@ build/man/%: doc/man/%.scd
 	$(call msg,SCDOC,$@)
 	$(Q)scdoc < $< > $@.tmp && mv $@.tmp $@
 
-# The units get the installed paths; an existing cluster file is never
-# overwritten (the example goes there only the first time).
+# The units get the installed paths; an existing cluster file or logrotate
+# file in SYSCONFDIR is never overwritten (ours go there the first time).
 install: $(O)/tandem man
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples \
 		$(DESTDIR)$(SYSCONFDIR)/tandem
@@ -189,27 +189,33 @@ install: $(O)/tandem man
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	install -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
-	@if [ -e $(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini ]; then \
-		echo "install: $(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini exists, kept"; \
-	else \
-		echo "install -m 644 conf/cluster.ini $(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini"; \
-		install -m 644 conf/cluster.ini $(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini; \
-	fi
+	@for f in tandem/cluster.ini:conf/cluster.ini logrotate.d/tandem:conf/logrotate.tandem; do \
+		dst=$(DESTDIR)$(SYSCONFDIR)/$${f%%:*}; src=$${f#*:}; \
+		if [ -e $$dst ]; then \
+			echo "install: $$dst exists, kept"; \
+		else \
+			echo "install -D -m 644 $$src $$dst"; \
+			install -D -m 644 $$src $$dst || exit 1; \
+		fi; \
+	done
 
-# Removes what install put there; the cluster file only if it is still the
-# example as installed.
+# Removes what install put there; a file in SYSCONFDIR only while it is
+# still ours as installed.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/tandem
 	rm -f $(foreach m,$(MANS),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(EXAMPLES)))
 	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
-	@f=$(DESTDIR)$(SYSCONFDIR)/tandem/cluster.ini; \
-	if cmp -s conf/cluster.ini $$f; then \
-		echo "rm -f $$f"; rm -f $$f; rmdir $(DESTDIR)$(SYSCONFDIR)/tandem 2>/dev/null || true; \
-	elif [ -e $$f ]; then \
-		echo "uninstall: $$f differs from the example, kept"; \
-	fi
+	@for f in tandem/cluster.ini:conf/cluster.ini logrotate.d/tandem:conf/logrotate.tandem; do \
+		dst=$(DESTDIR)$(SYSCONFDIR)/$${f%%:*}; src=$${f#*:}; \
+		if cmp -s $$src $$dst; then \
+			echo "rm -f $$dst"; rm -f $$dst; \
+		elif [ -e $$dst ]; then \
+			echo "uninstall: $$dst differs from $$src, kept"; \
+		fi; \
+	done
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/tandem 2>/dev/null
 
 # The Debian package (debian/), built by dpkg-buildpackage in a copy of the
 # tree under build/deb, so its `debian/rules clean` and Debian's build
@@ -250,7 +256,7 @@ help:
 	@echo "make deps       install the Debian packages (root)"
 	@echo "make man        build/man/tandem.8, tandem.ini.5 (scdoc)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: binary, man pages, units, examples,"
-	@echo "                $(SYSCONFDIR)/tandem/cluster.ini if absent;  make uninstall"
+	@echo "                $(SYSCONFDIR)/tandem/cluster.ini, logrotate.d/tandem if absent;  make uninstall"
 	@echo "make deb        build/tandem_$(VERSION)_ARCH.deb (dpkg-buildpackage)"
 	@echo "options: V=1 (show commands), SAN=1 (sanitizers, into build/san)"
 

@@ -3,6 +3,7 @@
 # `make uninstall` into a scratch DESTDIR (an existing cluster file kept);
 # then `make deb`, `apt-get install` of build/tandem_VERSION_ARCH.deb,
 # `tandem -t` on the installed examples and /etc/tandem/cluster.ini,
+# the logrotate file in place,
 # `man -w` for both pages, `systemd-analyze verify` on the installed units
 # (their Documentation= man pages included), and `apt-get purge`, after
 # which no file of the package may remain. Each step says ok or why not;
@@ -41,7 +42,8 @@ trap cleanup EXIT
 d=$tmp/root
 make -s install DESTDIR="$d" PREFIX=/usr >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; fail "make install DESTDIR=$d PREFIX=/usr"; }
-want="etc/tandem/cluster.ini
+want="etc/logrotate.d/tandem
+etc/tandem/cluster.ini
 lib/systemd/system/tandem-l4.service
 lib/systemd/system/tandem-l7@.service
 usr/sbin/tandem
@@ -63,7 +65,7 @@ got=$(cd "$d" && find . -type f | sed 's|^\./||')
 cp conf/cluster.ini "$d/etc/tandem/cluster.ini"
 make -s uninstall DESTDIR="$d" PREFIX=/usr >"$tmp/install.log" 2>&1 || fail "make uninstall (again)"
 [ -z "$(cd "$d" && find . -type f)" ] || fail "make uninstall kept an unedited cluster file"
-step "make install/uninstall (DESTDIR, PREFIX=/usr): 9 files, an edited cluster file kept: ok"
+step "make install/uninstall (DESTDIR, PREFIX=/usr): $(wc -l <<< "$want") files, an edited cluster file kept: ok"
 
 # --- the package --------------------------------------------------------
 version=$(sed -n 's/^#define TANDEM_VERSION "\(.*\)"/\1/p' src/ctl/ctl.h)
@@ -93,6 +95,9 @@ for f in /usr/share/doc/tandem/examples/*.ini /etc/tandem/cluster.ini; do
 done
 [ "$n" -ge 2 ] || fail "no example installed under /usr/share/doc/tandem/examples"
 step "tandem -t on $n installed cluster files: ok"
+grep -q "systemctl kill -s USR1 --kill-whom=main 'tandem-l7@\*.service'" /etc/logrotate.d/tandem ||
+	fail "/etc/logrotate.d/tandem missing, or it signals no tandem-l7@ unit"
+step "/etc/logrotate.d/tandem: ok"
 
 for p in tandem tandem.ini; do
 	w=$(man -w "$p" 2>&1) || fail "man -w $p: $w"
