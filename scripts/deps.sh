@@ -8,6 +8,7 @@ pkgs=(
 	libinih-dev libbpf-dev bpftool linux-libc-dev
 	nginx-light libnginx-mod-http-echo haproxy wrk apache2-utils curl
 	iproute2 nftables procps psmisc gnuplot-nox python3 valgrind
+	bird2
 )
 
 missing=()
@@ -26,9 +27,10 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
-# Debian starts nginx and haproxy as services on install; tandem's tests run
-# their own instances on their own ports, so the system ones are stopped.
-for s in nginx haproxy; do
+# Debian starts nginx, haproxy and BIRD as services on install; tandem's
+# tests run their own instances (BIRD inside the lab's namespaces), so the
+# system ones are stopped.
+for s in nginx haproxy bird; do
 	if command -v systemctl >/dev/null && systemctl is-active -q "$s" 2>/dev/null; then
 		systemctl stop "$s" || true
 	fi
