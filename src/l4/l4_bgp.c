@@ -580,7 +580,10 @@ void l4_bgp_metrics(struct l4 *l, FILE *f)
 		return;
 	if (g->pid > 0 && bgp_cmd(g->sock, "show protocols", reply, sizeof(reply)) >= 0) {
 		/* "tandem_peer1 BGP --- up 10:09:14.579 Established" */
-		for (char *line = strtok(reply, "\n"); line; line = strtok(NULL, "\n")) {
+		char *save = NULL;
+
+		for (char *line = strtok_r(reply, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
 			char name[32], proto[16], table[32], state[16], since[32], info[32] = "";
 			int i;
 
