@@ -19,6 +19,13 @@
 #   lab.sh cpu             per host: CPU ns used, periods throttled, quota
 #   lab.sh nginx HOST start|stop [PORT]   a real nginx on beI (default :80)
 #   lab.sh addr HOST       HOST's address
+#   lab.sh vip-route       the router's next hops for the VIP (with --fe K)
+#
+# --fe K (LAB_FE, default 1): K > 1 front ends fe1..feK behind a router rt
+# running BIRD (AS 65000) with a multipath route to the VIP, learnt over
+# BGP from each front end's tandem l4 (AS 65001, [l4] bgp_*); the client
+# sits behind the router on 198.18.1.0/24. cluster starts tandem l4 on
+# every front end (two-level and l4-only). See doc/lab.md.
 #
 # OPTS (or the environment): --cpu-be PCT (LAB_CPU_BE), --cpu-fe PCT
 # (LAB_CPU_FE), --cpu-client PCT (LAB_CPU_CLIENT): percent of one core, 0 or
@@ -240,6 +247,7 @@ RATE=${LAB_RATE:-}
 CPU_BE=${LAB_CPU_BE:-}
 CPU_FE=${LAB_CPU_FE:-}
 CPU_CLIENT=${LAB_CPU_CLIENT:-}
+FE=${LAB_FE:-1}
 
 parse_opts() {
 	while [ $# -gt 0 ]; do
@@ -248,6 +256,7 @@ parse_opts() {
 		--cpu-fe) CPU_FE=${2:-} ; shift 2 ;;
 		--cpu-client) CPU_CLIENT=${2:-} ; shift 2 ;;
 		--rate) RATE=${2:-} ; shift 2 ;;
+		--fe) FE=${2:-} ; shift 2 ;;
 		*) die "unknown option '$1'" ;;
 		esac
 	done
@@ -255,6 +264,8 @@ parse_opts() {
 		[ -z "$v" ] || [[ $v =~ ^[0-9]+$ && $v -le 10000 ]] ||
 			die "a CPU budget is a whole percent of one core (0 = no limit), got '$v'"
 	done
+	[[ $FE =~ ^[0-9]+$ ]] && [ "$FE" -ge 1 ] && [ "$FE" -le 30 ] ||
+		die "--fe K: K front ends, 1 to 30, got '$FE'"
 }
 
 cmd_up() {
@@ -262,6 +273,7 @@ cmd_up() {
 	[ $# -gt 0 ] && shift
 	parse_opts "$@"
 	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die "up N: N from 1 to 200"
+	[ "$FE" -gt 1 ] && { ecmp_up "$n"; return; }
 	probe
 	cmd_down >/dev/null 2>&1
 	mkdir -p "$STATE/pid" "$STATE/log" || die "cannot create $STATE"
@@ -610,6 +622,8 @@ cmd_cluster() {
 	command -v curl >/dev/null || die "curl not found (scripts/deps.sh)"
 	[ "$MODE" != central-haproxy ] || command -v haproxy >/dev/null || die "haproxy not found"
 	cmd_up "$n" "$@" || exit 1
+	[ "$(fes)" = 1 ] || [ "$MODE" = two-level ] || [ "$MODE" = l4-only ] ||
+		{ cmd_down >/dev/null 2>&1; die "--fe K: front ends are tandem l4 (two-level or l4-only)"; }
 	trap 'echo "lab: starting the $MODE cluster failed, tearing it down" >&2
 		tail -n 5 "$STATE"/log/*.log >&2 2>/dev/null; cmd_down >/dev/null 2>&1' EXIT
 	if [ "${LAB_IMAGES:-all}" != none ] && [ "$MODE" != l4-only ]; then
@@ -646,7 +660,8 @@ cmd_cluster() {
 		cmd_start fe haproxy haproxy -db -f "$STATE/haproxy.cfg" >/dev/null
 		;;
 	esac
-	if [ "$MODE" = two-level ] || [ "$MODE" = l4-only ]; then
+	[ "$(fes)" -gt 1 ] && ecmp_cluster_l4
+	if { [ "$MODE" = two-level ] || [ "$MODE" = l4-only ]; } && [ "$(fes)" = 1 ]; then
 		write_cfg "$STATE/l4.ini" "" 80
 		cmd_start fe l4 "$TANDEM" l4 -c "$STATE/l4.ini" >/dev/null
 		wait_for 100 "tandem l4 on fe (all $n back ends healthy)" l4_ready
@@ -655,6 +670,203 @@ cmd_cluster() {
 	trap - EXIT
 	echo "lab $P: $MODE cluster of $n node(s) serving $LAB_VIP:80 (content rules: $(
 		[ "$RULES" = 1 ] && echo "/images/ -> $(images_nodes)" || echo none))"
+}
+
+# ---- several front ends behind an ECMP router (up N --fe K, K > 1) ---------
+# The paper's one front end becomes K, all with the same cluster file, so
+# all with the same Maglev table: a router in front of them spreads the
+# client's flows over them by ECMP, from the routes each front end's BIRD
+# announces for the VIP (tandem l4's [l4] bgp_*), and a flow that moves
+# from one front end to another still reaches the same back end.
+#
+#   client 198.18.1.2 --- br1 --- rt 198.18.1.1 (eth1)
+#                                 rt 198.18.0.254 (eth0) ---+--- br0
+#   fe1..feK 198.18.0.(220+K) --------------------------------+
+#   be1..beN 198.18.0.(10+I), the VIP on lo -------------------+
+#
+# Packets: client -> rt (the VIP's multipath route, BIRD) -> one feK (XDP,
+# DR: destination MAC) -> beI, which answers the client directly via rt.
+# The front ends do not own the VIP, and do not forward (ip_forward 0):
+# what reaches one whose tandem l4 is gone is dropped, never answered
+# with a reset, so TCP retransmits it to the front end ECMP picks next.
+LAB_RT_AS=65000
+LAB_FE_AS=65001
+
+fes() { cat "$STATE/fes" 2>/dev/null || echo 1; }
+
+ecmp_addr() {
+	case $1 in
+	fe[0-9]*) echo "198.18.0.$((220 + ${1#fe}))" ;;
+	rt) echo 198.18.0.254 ;;
+	rt-up) echo 198.18.1.1 ;;
+	client) echo 198.18.1.2 ;;
+	*) host_addr "$1" ;;
+	esac
+}
+
+# HOST's address, whichever the lab's shape.
+lab_addr() {
+	if [ "$(fes)" -gt 1 ]; then ecmp_addr "$1"; else host_addr "$1"; fi
+}
+
+# A veth from HOST's IFACE to br1 (the client's side of the router), named
+# SWNAME on the switch.
+ecmp_uplink() { # HOST IFACE ADDR SWNAME
+	ip -n "$(ns sw)" link add "$4" type veth peer name "$2" netns "$(ns "$1")" &&
+		ip -n "$(ns sw)" link set "$4" master br1 up &&
+		ip -n "$(ns "$1")" addr add "$3/24" dev "$2" &&
+		ip -n "$(ns "$1")" link set "$2" up
+}
+
+ecmp_client() { # PCT
+	cg_create client "$1" || { echo "lab: cannot create cgroup $CG_NAME/client" >&2; return 1; }
+	ip netns add "$(ns client)" || return 1
+	ip -n "$(ns client)" link set lo up
+	ecmp_uplink client eth0 "$(ecmp_addr client)" client || return 1
+	# as add_host does for every host (the veth checksum quirk), while it lasts
+	if type tx_csum_off >/dev/null 2>&1; then
+		tx_csum_off client || warn "could not turn TX checksum offload off on client"
+	fi
+	if [ -n "$RATE" ]; then
+		shape client "$RATE" || { echo "lab: tbf rate $RATE on client failed" >&2; return 1; }
+	fi
+	ip -n "$(ns client)" route add default via "$(ecmp_addr rt-up)"
+}
+
+# The veth XDP_TX quirk of cmd_up, for each front end: its switch-side
+# peer needs an XDP program. Goes with the tc hook.
+ecmp_xdp_peer() { # FE
+	local obj
+	if obj=$(xdp_pass_obj); then
+		ip -n "$(ns sw)" link set dev "$1" xdpdrv obj "$obj" sec xdp ||
+			warn "no XDP program on $1's peer: native XDP_TX will be dropped"
+	else
+		warn "cannot build l4_pass.bpf.o (see $STATE/clang.log)"
+	fi
+}
+
+# The router's BIRD: one eBGP session per front end, every route learnt
+# into the kernel, equal ones merged into one multipath route.
+ecmp_bird_conf() { # K
+	local k
+	cat <<CONF
+# written by lab/lab.sh up --fe $1: the lab's ECMP router
+log stderr all;
+router id $(ecmp_addr rt);
+protocol device {
+}
+# the VIP's routes from the front ends into the kernel: equal BGP routes
+# (same neighbour AS, path length, origin, MED) become one route with a
+# next hop per front end
+protocol kernel {
+	ipv4 { import none; export where source = RTS_BGP; };
+	merge paths on;
+}
+template bgp fe {
+	local $(ecmp_addr rt) as $LAB_RT_AS;
+	hold time 9;
+	connect retry time 2;
+	error wait time 1, 5;
+	ipv4 { import all; export none; };
+}
+CONF
+	for k in $(seq 1 "$1"); do
+		printf 'protocol bgp fe%d from fe {\n\tneighbor %s as %s;\n}\n' "$k" \
+			"$(ecmp_addr "fe$k")" "$LAB_FE_AS"
+	done
+}
+
+bird_ready() { ip netns exec "$(ns rt)" birdc -s "$STATE/rt-bird.ctl" show status; }
+
+ecmp_up() { # N (and FE, the options)
+	local n=$1 i k
+	command -v bird >/dev/null || die "bird not found (BIRD 2: Debian's bird2, scripts/deps.sh)"
+	probe
+	cmd_down >/dev/null 2>&1
+	mkdir -p "$STATE/pid" "$STATE/log" || die "cannot create $STATE"
+	trap 'echo "lab: building the lab failed, tearing it down" >&2; cmd_down >/dev/null 2>&1' EXIT
+	echo "$FE" >"$STATE/fes"
+	{
+		ip netns add "$(ns sw)" &&
+		ip -n "$(ns sw)" link add br0 type bridge &&
+		ip -n "$(ns sw)" link set br0 up &&
+		ip -n "$(ns sw)" link add br1 type bridge &&
+		ip -n "$(ns sw)" link set br1 up &&
+		add_host rt "$(ecmp_addr rt)" "" &&
+		ecmp_uplink rt eth1 "$(ecmp_addr rt-up)" rt-up &&
+		ecmp_client "$CPU_CLIENT"
+	} || die "building the switch, the router or the client failed"
+	# fib_multipath_hash_policy 1: ECMP hashes the 5-tuple (L4), so the
+	# client's connections spread over the front ends, not only its address
+	ip netns exec "$(ns rt)" sysctl -qw net.ipv4.ip_forward=1 \
+		net.ipv4.fib_multipath_hash_policy=1 \
+		net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0 \
+		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 \
+		net.ipv4.conf.eth1.rp_filter=0 || die "router sysctls failed"
+	ip netns exec "$(ns client)" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+		net.ipv4.ip_local_port_range="10000 65000"
+	for k in $(seq 1 "$FE"); do
+		add_host "fe$k" "$(ecmp_addr "fe$k")" "$CPU_FE" || die "building fe$k failed"
+		ip -n "$(ns "fe$k")" route add default via "$(ecmp_addr rt)"
+		ip netns exec "$(ns "fe$k")" sysctl -qw net.ipv4.ip_forward=0
+		ecmp_xdp_peer "fe$k"
+	done
+	for i in $(seq 1 "$n"); do
+		add_host "be$i" "$(host_addr "be$i")" "$CPU_BE" || die "building be$i failed"
+		ip netns exec "$(ns "be$i")" ip addr add "$LAB_VIP/32" dev lo
+		ip netns exec "$(ns "be$i")" sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+			net.ipv4.conf.all.arp_announce=2 \
+			net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
+		ip -n "$(ns "be$i")" route add default via "$(ecmp_addr rt)"
+	done
+	ecmp_bird_conf "$FE" >"$STATE/rt-bird.conf"
+	bird -p -c "$STATE/rt-bird.conf" >"$STATE/rt-bird.check" 2>&1 ||
+		die "bird refuses $STATE/rt-bird.conf: $(cat "$STATE/rt-bird.check")"
+	cmd_start rt bird bird -f -c "$STATE/rt-bird.conf" -s "$STATE/rt-bird.ctl" \
+		-P "$STATE/rt-bird.pid" >/dev/null
+	wait_for 50 "BIRD on the router" bird_ready
+	echo "$n" >"$STATE/nodes"
+	printf 'be=%s fe=%s client=%s rate=%s fes=%s\n' "${CPU_BE:-0}" "${CPU_FE:-0}" \
+		"${CPU_CLIENT:-0}" "${RATE:-none}" "$FE" >"$STATE/budgets"
+	trap - EXIT
+	echo "lab $P up: client $(ecmp_addr client) -> rt $(ecmp_addr rt-up)/$(ecmp_addr rt)" \
+		"(BIRD, AS $LAB_RT_AS, ECMP) -> fe1..fe$FE (AS $LAB_FE_AS), be1..be$n, vip $LAB_VIP" \
+		"(cpu % of a core: be ${CPU_BE:-no limit}, fe ${CPU_FE:-no limit}," \
+		"client ${CPU_CLIENT:-no limit}; rate ${RATE:-none})"
+}
+
+# The next hops of the router's route to the VIP, one address a line (none:
+# no front end announces it).
+cmd_vip_route() {
+	need_root
+	has_host rt || die "no router in lab $P (up N --fe K, K > 1)"
+	ip -n "$(ns rt)" -4 route show "$LAB_VIP/32" |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1) }'
+}
+
+# cluster on the ECMP shape: tandem l4 on every front end, each with the
+# same nodes and a BGP session to the router; waits until each has every
+# back end up and the router has a next hop per front end.
+ecmp_l4_ready() { # FE
+	[ "$(ip netns exec "$(ns "$1")" curl -s -m 1 http://127.0.0.1:9300/metrics |
+		grep -c 'tandem_l4_backend_up{.*} 1$')" = "$(nodes)" ]
+}
+ecmp_routes_ready() { [ "$(cmd_vip_route | wc -l)" = "$(fes)" ]; }
+
+ecmp_cluster_l4() {
+	local k f
+	for k in $(seq 1 "$(fes)"); do
+		f=$STATE/fe$k-l4.ini
+		write_cfg "$f" "" 80
+		printf '\n[l4]\nbgp_peer = %s\nbgp_as = %s\nbgp_peer_as = %s\nbgp_dir = %s\n' \
+			"$(ecmp_addr rt)" "$LAB_FE_AS" "$LAB_RT_AS" "$STATE/bgp-fe$k" >>"$f"
+		"$TANDEM" -t -c "$f" >"$f.check" 2>&1 || die "tandem -t refuses $f: $(cat "$f.check")"
+		cmd_start "fe$k" l4 "$TANDEM" l4 -c "$f" >/dev/null
+	done
+	for k in $(seq 1 "$(fes)"); do
+		wait_for 100 "tandem l4 on fe$k (all $(nodes) back ends healthy)" ecmp_l4_ready "fe$k"
+	done
+	wait_for 100 "the VIP's route on the router (a next hop per front end)" ecmp_routes_ready
 }
 
 case ${1:-} in
@@ -667,6 +879,7 @@ stop) shift; cmd_stop "$@" ;;
 status) cmd_status ;;
 cpu) cmd_cpu ;;
 nginx) shift; cmd_nginx "$@" ;;
-addr) host_addr "${2:-}" ;;
-*) sed -n '2,38s/^# \{0,1\}//p' "$0"; exit 2 ;;
+addr) lab_addr "${2:-}" ;;
+vip-route) cmd_vip_route ;;
+*) sed -n '2,44s/^# \{0,1\}//p' "$0"; exit 2 ;;
 esac

@@ -10,6 +10,8 @@ pkgs=(
 	iproute2 nftables procps psmisc gnuplot-nox python3 valgrind
 	# the man pages, the Debian package and its check (scripts/pkg-check.sh)
 	scdoc debhelper dpkg-dev systemd man-db
+	# the front ends' BGP announcements (tandem l4 bgp_*, tests/sys/l4_ecmp.t)
+	bird2
 )
 
 missing=()
@@ -28,9 +30,10 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
-# Debian starts nginx and haproxy as services on install; tandem's tests run
-# their own instances on their own ports, so the system ones are stopped.
-for s in nginx haproxy; do
+# Debian starts nginx, haproxy and BIRD as services on install; tandem's
+# tests run their own instances (BIRD inside the lab's namespaces), so the
+# system ones are stopped.
+for s in nginx haproxy bird; do
 	if command -v systemctl >/dev/null && systemctl is-active -q "$s" 2>/dev/null; then
 		systemctl stop "$s" || true
 	fi

@@ -128,11 +128,30 @@ struct cfg_l4_check {
 	char status_text[48];           /* as written, for messages */
 };
 
+#define CFG_BGP_PEERS_MAX 4
+
+/* The front end's announcement of the VIP over BGP ([l4] bgp_*): tandem l4
+ * writes a BIRD configuration from these and runs BIRD (src/l4/l4_bgp.c).
+ * Zero is "not set" everywhere; npeers 0: no BGP. */
+struct cfg_l4_bgp {
+	struct cfg_addr peers[CFG_BGP_PEERS_MAX];       /* bgp_peer: routers, no port */
+	int npeers;
+	int line;                       /* of bgp_peer, for cross-key errors */
+	uint32_t as, peer_as;           /* bgp_as (ours), bgp_peer_as */
+	struct cfg_addr router_id;      /* IPv4; unset: the first address of [l4] iface */
+	int hold_time;                  /* seconds, 3..65535; 0: 9 */
+	int withdraw_wait;              /* ms between withdrawal and exit at SIGTERM */
+	int has_withdraw_wait;          /* else 1000 */
+	char bird[128];                 /* the BIRD binary; "": bird from PATH */
+	char dir[92];                   /* its config, socket, pid; "": /run/tandem/bgp-net<inode> */
+};
+
 struct cfg_l4 {
 	char iface[32];
 	enum cfg_l4_mode mode;
 	struct cfg_addr admin;
 	struct cfg_l4_check check;
+	struct cfg_l4_bgp bgp;
 };
 
 /* Every index into nodes[] (groups' members, the L7 switch's per-node

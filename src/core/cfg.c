@@ -487,6 +487,92 @@ static int cfg_key_l4_check(struct cfg_l4_check *ck, const char *k, const char *
 	return 1;
 }
 
+/* An AS number, 1 .. 4294967295 (RFC 6793 four-octet; 0 is reserved). */
+static int cfg_parse_asn(const char *v, uint32_t *out)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || *end || errno || n < 1 || n > 4294967295ull)
+		return -1;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+/* The bgp_* keys of [l4] (LINE: where the key is, kept for the checks
+ * across keys in cfg_check_l4_bgp). 0, 1 unknown key, -1 bad value. */
+static int cfg_key_l4_bgp(struct cfg_l4_bgp *b, const char *k, const char *v, int line)
+{
+	int ms;
+
+	if (!strcmp(k, "bgp_peer")) {
+		char buf[CFG_BGP_PEERS_MAX * 64], *save = NULL, *tok;
+		int n = 0;
+
+		if (strlen(v) >= sizeof(buf))
+			return -1;
+		snprintf(buf, sizeof(buf), "%s", v);
+		for (tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+			if (n == CFG_BGP_PEERS_MAX || cfg_parse_addr(&b->peers[n], tok, 1) ||
+			    ((struct sockaddr_in *)&b->peers[n].ss)->sin_port)
+				return -1;
+			for (int i = 0; i < n; i++)
+				if (!memcmp(&b->peers[i].ss, &b->peers[n].ss, b->peers[n].len))
+					return -1;
+			n++;
+		}
+		if (!n)
+			return -1;
+		b->npeers = n;
+		b->line = line;
+		return 0;
+	}
+	if (!strcmp(k, "bgp_as"))
+		return cfg_parse_asn(v, &b->as);
+	if (!strcmp(k, "bgp_peer_as"))
+		return cfg_parse_asn(v, &b->peer_as);
+	if (!strcmp(k, "bgp_router_id")) {
+		struct cfg_addr a;
+
+		if (cfg_parse_addr(&a, v, 1) || a.ss.ss_family != AF_INET ||
+		    ((struct sockaddr_in *)&a.ss)->sin_port)
+			return -1;
+		b->router_id = a;
+		return 0;
+	}
+	if (!strcmp(k, "bgp_hold_time")) {
+		/* BGP counts whole seconds; 0 (no keepalives) would let a dead
+		 * front end keep its route forever */
+		if (cfg_parse_ms(v, &ms) || ms % 1000 || ms < 3000 || ms > 65535000)
+			return -1;
+		b->hold_time = ms / 1000;
+		return 0;
+	}
+	if (!strcmp(k, "bgp_withdraw_wait")) {
+		if (cfg_parse_ms(v, &ms) || ms > 60000)
+			return -1;
+		b->withdraw_wait = ms;
+		b->has_withdraw_wait = 1;
+		return 0;
+	}
+	if (!strcmp(k, "bgp_bird")) {
+		if (!*v || strlen(v) >= sizeof(b->bird))
+			return -1;
+		snprintf(b->bird, sizeof(b->bird), "%s", v);
+		return 0;
+	}
+	if (!strcmp(k, "bgp_dir")) {
+		/* the control socket's path, dir + "/bird.ctl", must fit sun_path */
+		if (v[0] != '/' || strlen(v) >= sizeof(b->dir))
+			return -1;
+		snprintf(b->dir, sizeof(b->dir), "%s", v);
+		return 0;
+	}
+	return 1;
+}
+
 static int cfg_key_l4(struct cfg_l4 *l, const char *k, const char *v)
 {
 	if (!strncmp(k, "check_", 6))
@@ -769,6 +855,8 @@ static int cfg_handler(void *user, const char *section, const char *key, const c
 		r = cfg_key_cluster(p->c, key, value);
 	else if (!strcmp(section, "l7"))
 		r = cfg_key_l7(&p->c->l7, key, value);
+	else if (!strcmp(section, "l4") && !strncmp(key, "bgp_", 4))
+		r = cfg_key_l4_bgp(&p->c->l4.bgp, key, value, p->line);
 	else if (!strcmp(section, "l4"))
 		r = cfg_key_l4(&p->c->l4, key, value);
 	else if (!strncmp(section, "node", 4) && (section[4] == ' ' || section[4] == '\t')) {
@@ -843,6 +931,27 @@ static void cfg_defaults(struct cfg *c)
 	c->default_group = -1;
 }
 
+/* [l4] bgp_*: what only the whole file tells. */
+static void cfg_check_l4_bgp(struct cfg_parse *p)
+{
+	const struct cfg_l4_bgp *b = &p->c->l4.bgp;
+
+	if (!b->npeers) {
+		if (b->as || b->peer_as || b->router_id.len)
+			cfg_error(p, 1, "[l4] bgp_as, bgp_peer_as or bgp_router_id without bgp_peer: "
+				  "no BGP session to use them");
+		return;
+	}
+	if (!b->as || !b->peer_as)
+		cfg_error(p, b->line, "[l4] bgp_peer needs bgp_as (this front end's AS) and "
+			  "bgp_peer_as (the router's)");
+	for (int i = 0; i < b->npeers; i++)
+		if (p->c->vip.len && b->peers[i].ss.ss_family != p->c->vip.ss.ss_family)
+			cfg_error(p, b->line, "[l4] bgp_peer %s: not of the VIP's address family "
+				  "(the route is announced on a session of its family)",
+				  b->peers[i].text);
+}
+
 /* Checks across sections, once the whole file is read. */
 static void cfg_check(struct cfg_parse *p)
 {
@@ -915,6 +1024,7 @@ static void cfg_check(struct cfg_parse *p)
 	}
 	if (c->l7.pool_idle_timeout >= 75000)
 		cfg_error(p, 1, "[l7] pool_idle_timeout must stay below nginx's keepalive_timeout (75s)");
+	cfg_check_l4_bgp(p);
 }
 
 int cfg_load(struct cfg *c, const char *file, FILE *errs, int *nerr)

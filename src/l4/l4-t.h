@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cfg-t.h"
 #include "l4_abi.h"
@@ -53,6 +54,25 @@ struct l4_route {
 	struct { char dev[16]; int old; } acc[4];       /* accept_local turned on */
 };
 
+/* The VIP's announcement over BGP by a BIRD that tandem l4 configures and
+ * runs (l4_bgp.c). Paths are under [l4] bgp_dir. */
+struct l4_bgp {
+	int on;                         /* [l4] bgp_peer is set */
+	char dir[96], conf[128], sock[108], pidfile[128];
+	char router_id[16];
+	pid_t pid;                      /* BIRD, our child; 0: not running */
+	uint64_t started_ms;            /* when it last started */
+	uint64_t restart_ms;            /* when to start it again; 0: not due */
+	int backoff_ms;                 /* before the next restart */
+	int settled;                    /* every node had its first verdict */
+	uint64_t settle_by_ms;          /* ... or this much time passed */
+	int stopping;                   /* SIGTERM: never announce again */
+	int announced;                  /* BIRD said tandem_vip is enabled */
+	uint64_t retry_ms;              /* next try of a failed command */
+	int failing;                    /* commands fail: said once */
+	uint64_t announces, withdrawals, bird_starts;
+};
+
 struct l4_slot {
 	int used;                       /* a node of the current cluster file */
 	struct cfg_node node;           /* as configured */
@@ -88,6 +108,9 @@ struct l4 {
 
 	/* DR health checks through the VIP */
 	struct l4_route route;
+
+	/* the VIP's BGP announcement */
+	struct l4_bgp bgp;
 
 	/* user-space fallback */
 	int user_fd;

@@ -104,6 +104,35 @@ uint32_t l4_route_mark(uint32_t idx);
  * kernel's neighbour table, complete entries only. 0 or -ENOENT. */
 int l4_neigh_lookup(const char *iface, uint32_t addr, uint8_t mac[6]);
 
+/* l4_bgp_open: with [l4] bgp_peer set, writes the BIRD configuration
+ * (bgp_dir/bird.conf: VIP route in protocol tandem_vip, disabled; one BGP
+ * session per peer exporting only it), has BIRD parse it, and starts BIRD
+ * as a child that dies with this process. Refuses when a BIRD already
+ * answers on the control socket. 0 (also without BGP), or -errno with the
+ * reason logged. */
+int l4_bgp_open(struct l4 *l);
+
+/* l4_bgp_run: restarts BIRD if it died, and announces the VIP (enables
+ * tandem_vip over the control socket) once every node has had its first
+ * verdict and while the Maglev table has a back end; withdraws it
+ * otherwise. Lowers *timeout_ms to when it needs to run again. */
+void l4_bgp_run(struct l4 *l, int *timeout_ms);
+
+/* l4_bgp_withdraw: SIGTERM: the VIP is withdrawn now and never announced
+ * again. Returns the milliseconds to keep forwarding (bgp_withdraw_wait)
+ * when it was announced, so the router moves its flows to the other front
+ * ends first; 0 when there is nothing to wait for. */
+int l4_bgp_withdraw(struct l4 *l);
+
+/* l4_bgp_close: stops BIRD (SIGTERM: its sessions close with a Cease, the
+ * peers drop the route; SIGKILL after 3 s) and removes its socket, pid
+ * file, configuration and (if then empty) bgp_dir. */
+void l4_bgp_close(struct l4 *l);
+
+/* l4_bgp_metrics: tandem_l4_bgp_* (announced, BIRD running, each session
+ * established, counters), asking BIRD for its sessions. Nothing without BGP. */
+void l4_bgp_metrics(struct l4 *l, FILE *f);
+
 /* l4_user_start: listens on the VIP and forwards each connection to the
  * node the Maglev table gives for its 4-tuple, with splice(2). 0 or -errno. */
 int l4_user_start(struct l4 *l);

@@ -1,8 +1,8 @@
 /* l4_main: `tandem l4 -c FILE`, the front end's process. It owns the
  * control loop: cluster file -> back end slots, health checks -> Maglev
  * table -> the data path (the XDP program through l4_maps.c, or the
- * user-space fallback), SIGHUP reload, SIGTERM detach, and /metrics on
- * [l4] admin. Single-threaded except for l4_user's connection threads,
+ * user-space fallback), the VIP's BGP announcement (l4_bgp.c), SIGHUP
+ * reload, SIGTERM withdraw and detach, and /metrics on [l4] admin. Single-threaded except for l4_user's connection threads,
  * which only read the table and slots under l->lock. */
 #include <errno.h>
 #include <getopt.h>
@@ -239,6 +239,7 @@ static void l4_metrics(struct l4 *l, FILE *f)
 			"tandem_l4_user_active %d\n", (unsigned long long)l->user_refused,
 			l->user_active);
 	pthread_rwlock_unlock(&l->lock);
+	l4_bgp_metrics(l, f);
 }
 
 /* One admin request, answered at once: small, local, and a slow client is
@@ -312,6 +313,8 @@ static void l4_reload(struct l4 *l)
 	if (strcmp(nc->vip.text, l->cfg.vip.text) || strcmp(nc->l4.iface, l->cfg.l4.iface) ||
 	    nc->l4.mode != l->cfg.l4.mode || strcmp(nc->l4.admin.text, l->cfg.l4.admin.text))
 		log_warn("reload: vip, [l4] iface, mode and admin need a restart; kept as they were");
+	if (memcmp(&nc->l4.bgp, &l->cfg.l4.bgp, sizeof(nc->l4.bgp)))
+		log_warn("reload: [l4] bgp_* need a restart; kept as they were");
 	pthread_rwlock_wrlock(&l->lock);
 	l->cfg.l4.check = nc->l4.check;         /* the next check of each node uses it */
 	l4_reconcile(l, nc);
@@ -337,6 +340,7 @@ int l4_main(int argc, char **argv)
 	struct l4 *l = &l4;
 	const char *file = NULL;
 	int opt, sfd = -1, afd = -1, ret = 1, nerr = 0;
+	uint64_t stop_ms = 0;           /* SIGTERM with the VIP withdrawn: stop then */
 	sigset_t ss;
 
 	optind = 1;
@@ -405,6 +409,8 @@ int l4_main(int argc, char **argv)
 		}
 	}
 	l4_apply(l);
+	if (l4_bgp_open(l))
+		goto out;
 	log_info("front end up: vip %s, mode %s, %d nodes, Maglev table %u slots%s%s",
 		 l->cfg.vip.text, l4_mode_name(l->cfg.l4.mode), l->cfg.nnodes, l->ring_size,
 		 afd >= 0 ? ", /metrics on " : "", afd >= 0 ? l->cfg.l4.admin.text : "");
@@ -418,6 +424,18 @@ int l4_main(int argc, char **argv)
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = afd, .events = POLLIN };
 		n += l4_check_poll(l, pfd + n, L4_BACKENDS_MAX, &timeout);
+		l4_bgp_run(l, &timeout);
+		if (stop_ms) {
+			uint64_t now = l4_now_ms();
+
+			if (now >= stop_ms) {
+				log_info("stopping");
+				ret = 0;
+				break;
+			}
+			if (stop_ms - now < (uint64_t)timeout)
+				timeout = (int)(stop_ms - now);
+		}
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
 			log_err("poll failed: %s", strerror(errno));
 			break;
@@ -426,10 +444,21 @@ int l4_main(int argc, char **argv)
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				int wait_ms;
+
 				if (si.ssi_signo == SIGHUP) {
 					svc_reloading();
 					l4_reload(l);
 					svc_ready(NULL);
+				} else if (!stop_ms && (wait_ms = l4_bgp_withdraw(l)) > 0) {
+					/* the router still sends flows here until it has
+					 * the withdrawal: keep forwarding them meanwhile */
+					log_info("signal %d: VIP withdrawn, forwarding %d ms more, "
+						 "then stopping (again to stop now)",
+						 (int)si.ssi_signo, wait_ms);
+					svc_stopping("signal %d: VIP withdrawn, stopping in %d ms",
+						     (int)si.ssi_signo, wait_ms);
+					stop_ms = l4_now_ms() + wait_ms;
 				} else {
 					log_info("signal %d: stopping", (int)si.ssi_signo);
 					svc_stopping("signal %d: stopping", (int)si.ssi_signo);
@@ -444,6 +473,8 @@ int l4_main(int argc, char **argv)
 			l4_apply(l);
 	}
 out:
+	/* BIRD first: no announcement may outlive the data path */
+	l4_bgp_close(l);
 	l4_check_stop(l);
 	l4_user_stop(l);
 	l4_maps_close(l);

@@ -3,7 +3,11 @@
  * and 0 < skip_i < M this visits every slot once. Nodes take turns claiming
  * their next free preferred slot until the table is full. Because the order
  * depends only on the node's name, removing a node moves its own slots and
- * only a few others: the property that keeps established flows in place. */
+ * only a few others: the property that keeps established flows in place.
+ * The turns go in name order too, not in the caller's order, so the table
+ * is a function of the set of (name, weight) alone: front ends that number
+ * their nodes differently (one started fresh, one after SIGHUPs that
+ * freed and reused slots) still build the same table. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +47,7 @@ int maglev_build(uint32_t *table, uint32_t m, const struct maglev_node *nodes, i
 {
 	uint64_t *offset = NULL, *skip = NULL, *next = NULL;
 	uint32_t filled = 0;
-	int live = 0, ret = 0;
+	int live = 0, ret = 0, *order = NULL;
 
 	if (!maglev_is_prime(m) || n < 0)
 		return -EINVAL;
@@ -56,16 +60,27 @@ int maglev_build(uint32_t *table, uint32_t m, const struct maglev_node *nodes, i
 	offset = calloc(n, sizeof(*offset));
 	skip = calloc(n, sizeof(*skip));
 	next = calloc(n, sizeof(*next));
-	if (!offset || !skip || !next) {
+	order = calloc(n, sizeof(*order));
+	if (!offset || !skip || !next || !order) {
 		ret = -ENOMEM;
 		goto out;
+	}
+	/* insertion sort by name: N is at most a few dozen */
+	for (int i = 0; i < n; i++) {
+		int j = i;
+
+		for (; j > 0 && strcmp(nodes[order[j - 1]].name, nodes[i].name) > 0; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
 	}
 	for (int i = 0; i < n; i++) {
 		offset[i] = maglev_hash_name(nodes[i].name, 0x6d61676c) % m;
 		skip[i] = maglev_hash_name(nodes[i].name, 0x65763031) % (m - 1) + 1;
 	}
 	while (filled < m) {
-		for (int i = 0; i < n && filled < m; i++) {
+		for (int k = 0; k < n && filled < m; k++) {
+			int i = order[k];
+
 			for (uint32_t w = 0; w < nodes[i].weight && filled < m; w++) {
 				uint32_t c;
 
@@ -80,6 +95,7 @@ int maglev_build(uint32_t *table, uint32_t m, const struct maglev_node *nodes, i
 		}
 	}
 out:
+	free(order);
 	free(next);
 	free(skip);
 	free(offset);

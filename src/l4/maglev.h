@@ -20,7 +20,9 @@ int maglev_is_prime(uint32_t m);
 /* maglev_build: fills TABLE (M slots, M prime) with indexes into NODES. Each
  * round every node with weight w claims its next w preferred free slots, so
  * shares follow the weights; with equal weights they differ by at most one
- * slot. When no node has a weight, every slot is MAGLEV_EMPTY.
+ * slot. Turns go in name order, so the same (name, weight) set gives the
+ * same table whatever the order of NODES (names must differ). When no node
+ * has a weight, every slot is MAGLEV_EMPTY.
  * Returns 0, -EINVAL (M not prime or < 2, N < 0), or -ENOMEM. */
 int maglev_build(uint32_t *table, uint32_t m, const struct maglev_node *nodes, int n);
 

@@ -413,6 +413,72 @@ static void test_l4_check(void)
 		"@:15: unknown key 'check_bogus' in [l4]\n", 14, "bad [l4] check values");
 }
 
+/* [l4] bgp_*: off by default, good values, bad ones at their line, and
+ * the checks across keys. */
+static void test_l4_bgp(void)
+{
+	const struct cfg_l4_bgp *b;
+	struct cfg *c;
+	char *msgs;
+	int nerr, r;
+
+	r = load(NODE, &c, &msgs, &nerr);
+	is_int(r, 0, "no bgp keys: loads");
+	is_int(c->l4.bgp.npeers, 0, "no bgp keys: no BGP");
+	free(msgs);
+	free(c);
+
+	r = load("[cluster]\nvip = 198.18.0.100:80\n[l4]\nbgp_peer = 198.18.0.254 198.18.0.253\n"
+		 "bgp_as = 4200000001\nbgp_peer_as = 65000\nbgp_router_id = 198.18.0.221\n"
+		 "bgp_hold_time = 6s\nbgp_withdraw_wait = 0\nbgp_bird = /usr/sbin/bird\n"
+		 "bgp_dir = /run/tandem/fe1\n" NODE, &c, &msgs, &nerr);
+	is_int(r, 0, "bgp keys load");
+	is_str(msgs, "", "... without a message");
+	b = &c->l4.bgp;
+	ok(b->npeers == 2 && !strcmp(b->peers[1].text, "198.18.0.253") && b->line == 4 &&
+	   b->as == 4200000001u && b->peer_as == 65000 &&
+	   !strcmp(b->router_id.text, "198.18.0.221") && b->hold_time == 6 &&
+	   b->has_withdraw_wait && b->withdraw_wait == 0 && !strcmp(b->bird, "/usr/sbin/bird") &&
+	   !strcmp(b->dir, "/run/tandem/fe1"), "bgp values read");
+	free(msgs);
+	free(c);
+
+	refused("[l4]\n"
+		"bgp_peer = 198.18.0.254:179\n"
+		"bgp_peer = 198.18.0.1 198.18.0.1\n"
+		"bgp_peer = a b c d e\n"
+		"bgp_as = 0\n"
+		"bgp_as = 4294967296\n"
+		"bgp_peer_as = -1\n"
+		"bgp_router_id = 2001:2::1\n"
+		"bgp_hold_time = 2\n"
+		"bgp_hold_time = 1500ms\n"
+		"bgp_withdraw_wait = 2m\n"
+		"bgp_dir = run/tandem\n"
+		"bgp_bogus = 1\n" NODE,
+		"@:2: bad value '198.18.0.254:179' for 'bgp_peer' in [l4]\n"
+		"@:3: bad value '198.18.0.1 198.18.0.1' for 'bgp_peer' in [l4]\n"
+		"@:4: bad value 'a b c d e' for 'bgp_peer' in [l4]\n"
+		"@:5: bad value '0' for 'bgp_as' in [l4]\n"
+		"@:6: bad value '4294967296' for 'bgp_as' in [l4]\n"
+		"@:7: bad value '-1' for 'bgp_peer_as' in [l4]\n"
+		"@:8: bad value '2001:2::1' for 'bgp_router_id' in [l4]\n"
+		"@:9: bad value '2' for 'bgp_hold_time' in [l4]\n"
+		"@:10: bad value '1500ms' for 'bgp_hold_time' in [l4]\n"
+		"@:11: bad value '2m' for 'bgp_withdraw_wait' in [l4]\n"
+		"@:12: bad value 'run/tandem' for 'bgp_dir' in [l4]\n"
+		"@:13: unknown key 'bgp_bogus' in [l4]\n", 12, "bad [l4] bgp values");
+	refused("[cluster]\nvip = 198.18.0.100:80\n[l4]\nbgp_peer = 198.18.0.254 2001:2::1\n"
+		"bgp_as = 65001\n" NODE,
+		"@:4: [l4] bgp_peer needs bgp_as (this front end's AS) and bgp_peer_as (the router's)\n"
+		"@:4: [l4] bgp_peer 2001:2::1: not of the VIP's address family (the route is "
+		"announced on a session of its family)\n", 2, "bgp_peer without bgp_peer_as, "
+		"a peer of the other family");
+	refused("[l4]\nbgp_as = 65001\n" NODE,
+		"@:1: [l4] bgp_as, bgp_peer_as or bgp_router_id without bgp_peer: no BGP session "
+		"to use them\n", 1, "bgp_as without bgp_peer");
+}
+
 static void test_align(void)
 {
 	struct cfg *old, *c, *ref;
@@ -511,6 +577,7 @@ int main(void)
 	test_size();
 	test_load();
 	test_l4_check();
+	test_l4_bgp();
 	test_align();
 	return done_testing();
 }

@@ -113,6 +113,29 @@ static void test_disruption(uint32_t m, int n, int k)
 	free(a);
 }
 
+/* The same nodes in another order, and spread over other indexes with
+ * unused (weight 0, no name) holes, as two front ends number them when one
+ * started fresh and the other reused freed slots after SIGHUPs: every slot
+ * must name the same node. Several front ends behind ECMP rely on it. */
+static void test_order(void)
+{
+	uint32_t m = 65537, *a = malloc(m * sizeof(*a)), *b = malloc(m * sizeof(*b));
+	struct maglev_node x[4] = { { "be1", 1 }, { "be2", 2 }, { "be3", 1 }, { "be4", 1 } };
+	/* be4, hole, be2, be1, hole, be3: index in y -> index in x */
+	struct maglev_node y[6] = { { "be4", 1 }, { "", 0 }, { "be2", 2 }, { "be1", 1 },
+				    { "", 0 }, { "be3", 1 } };
+	static const int y2x[6] = { 3, -1, 1, 0, -1, 2 };
+	uint32_t diff = 0;
+
+	is_int(maglev_build(a, m, x, 4), 0, "build be1..be4");
+	is_int(maglev_build(b, m, y, 6), 0, "build the same nodes reordered, with holes");
+	for (uint32_t s = 0; s < m; s++)
+		diff += b[s] == MAGLEV_EMPTY || y2x[b[s]] != (int)a[s];
+	is_int(diff, 0, "every slot names the same node whatever the order of the nodes");
+	free(b);
+	free(a);
+}
+
 int main(void)
 {
 	uint32_t t[7];
@@ -128,6 +151,7 @@ int main(void)
 	test_balance(65537, 10);
 	test_balance(1013, 10);         /* M just over 100 N */
 	test_weights();
+	test_order();
 	test_disruption(65537, 3, 1);
 	test_disruption(65537, 10, 4);
 	return done_testing();
