@@ -482,19 +482,14 @@ static ssize_t sm_catch_up(struct relay *r, size_t max)
  * all accounted for, and the client's engine state holds the written-byte
  * count at which they are all in its queue (the hand-back, sm_clear); until
  * then nothing else may be written to it. */
-static ssize_t sm_fill(struct relay *r, size_t max)
+/* How the arming R ended before it redirected anything (FWD is 0), as the
+ * slot S says: 1 it will redirect nothing (armed goes to 0: user space reads
+ * the body, or in head mode the head), -EPROTO the program dropped bytes
+ * (or had no client), 0 it goes on. */
+static int sm_ended_early(struct relay *r, struct relay_sm_slot *s, uint32_t res_gen, uint64_t fwd)
 {
 	struct relay_sm *sm = r->env->sm;
-	struct relay_sm_slot *s;
-	uint64_t fwd, n;
-	uint32_t res_gen;
 
-	if (!r->armed)
-		return sm_catch_up(r, max);
-	s = &sm->slots[r->se->idx];
-	res_gen = __atomic_load_n(&s->res_gen, __ATOMIC_ACQUIRE);
-	fwd = __atomic_load_n(&s->cur_gen, __ATOMIC_ACQUIRE) == r->gen
-	      ? __atomic_load_n(&s->fwd, __ATOMIC_ACQUIRE) : 0;
 	if (res_gen == r->gen) {
 		uint32_t res = __atomic_load_n(&s->res, __ATOMIC_ACQUIRE);
 
@@ -503,34 +498,55 @@ static ssize_t sm_fill(struct relay *r, size_t max)
 			r->armed = r->khead = 0;
 			return -EPROTO;
 		}
-		if (res == RELAY_SM_MISSED && !fwd) {
-			/* head mode: a head for user space, not a miss */
-			if (!r->khead)
-				sm->st.fallbacks++;
-			r->armed = r->khead = 0;
+		if (res != RELAY_SM_MISSED || fwd)
 			return 0;
-		}
-	} else if (!fwd && __atomic_load_n(&s->self_end, __ATOMIC_ACQUIRE) > r->arm_start) {
-		/* the program took the run's first skb before it saw the
-		 * arming and passed it to user space: it will redirect none
-		 * of this arming, whatever comes next */
-		if (!r->khead)
-			sm->st.fallbacks++;
-		r->armed = r->khead = 0;
+		/* head mode: a head for user space, not a miss */
+	} else if (fwd || __atomic_load_n(&s->self_end, __ATOMIC_ACQUIRE) <= r->arm_start) {
 		return 0;
 	}
-	if (r->khead) {
-		uint64_t kend;
+	/* (or the program took the run's first skb before it saw the arming
+	 * and passed it to user space: it will redirect none of this arming,
+	 * whatever comes next) */
+	if (!r->khead)
+		sm->st.fallbacks++;
+	r->armed = r->khead = 0;
+	return 1;
+}
 
+/* Head mode, once the program redirected the first bytes: what it found
+ * in the head (written before fwd moved). */
+static void sm_took_head(struct relay *r, struct relay_sm_slot *s)
+{
+	uint64_t kend = __atomic_load_n(&s->kend, __ATOMIC_ACQUIRE);
+
+	r->kchunked = __atomic_load_n(&s->kchunked, __ATOMIC_ACQUIRE);
+	r->arm_len = kend == RELAY_SM_OPEN ? RELAY_SM_OPEN : kend - r->arm_start;
+	r->kstatus = __atomic_load_n(&s->kstatus, __ATOMIC_ACQUIRE);
+	r->khead = 0;
+	r->env->sm->st.heads++;
+}
+
+static ssize_t sm_fill(struct relay *r, size_t max)
+{
+	struct relay_sm *sm = r->env->sm;
+	struct relay_sm_slot *s;
+	uint64_t fwd, n;
+	uint32_t res_gen;
+	int e;
+
+	if (!r->armed)
+		return sm_catch_up(r, max);
+	s = &sm->slots[r->se->idx];
+	res_gen = __atomic_load_n(&s->res_gen, __ATOMIC_ACQUIRE);
+	fwd = __atomic_load_n(&s->cur_gen, __ATOMIC_ACQUIRE) == r->gen
+	      ? __atomic_load_n(&s->fwd, __ATOMIC_ACQUIRE) : 0;
+	e = sm_ended_early(r, s, res_gen, fwd);
+	if (e)
+		return e < 0 ? e : 0;
+	if (r->khead) {
 		if (!fwd)
 			return 0;
-		/* written before fwd moved */
-		kend = __atomic_load_n(&s->kend, __ATOMIC_ACQUIRE);
-		r->kchunked = __atomic_load_n(&s->kchunked, __ATOMIC_ACQUIRE);
-		r->arm_len = kend == RELAY_SM_OPEN ? RELAY_SM_OPEN : kend - r->arm_start;
-		r->kstatus = __atomic_load_n(&s->kstatus, __ATOMIC_ACQUIRE);
-		r->khead = 0;
-		sm->st.heads++;
+		sm_took_head(r, s);
 	}
 	if (res_gen == r->gen) {
 		/* the arming ended: a chunked one's end is known now (DONE);
