@@ -164,6 +164,8 @@ struct cfg {
 	unsigned epoch;                 /* 0 as loaded; cfg_align: the old one's + 1 */
 	struct cfg_addr vip;
 	enum cfg_relay relay;
+	char admin_token_file[256];     /* [cluster]: the bearer token for control verbs
+					 * from off the box ("": none); relative to the file */
 	struct cfg_l7 l7;
 	struct cfg_l4 l4;
 	struct cfg_node nodes[CFG_MAX_NODES];

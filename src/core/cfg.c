@@ -338,6 +338,21 @@ static int cfg_key_cluster(struct cfg *c, const char *k, const char *v)
 			}
 		return -1;
 	}
+	if (!strcmp(k, "admin_token_file")) {
+		const char *slash = strrchr(c->file, '/');
+		int n;
+
+		if (!*v)
+			return -1;
+		/* relative to the cluster file, so every process finds the
+		 * same file whatever its working directory */
+		if (*v == '/' || !slash)
+			n = snprintf(c->admin_token_file, sizeof(c->admin_token_file), "%s", v);
+		else
+			n = snprintf(c->admin_token_file, sizeof(c->admin_token_file), "%.*s/%s",
+				     (int)(slash - c->file), c->file, v);
+		return n < (int)sizeof(c->admin_token_file) ? 0 : -1;
+	}
 	return 1;
 }
 

@@ -8,5 +8,6 @@
  * and returns the process exit status. */
 int l7_main(int argc, char **argv);
 int l4_main(int argc, char **argv);
+int ctl_main(int argc, char **argv);       /* tandem ctl (ctl_cmd.c) */
 
 #endif

@@ -15,6 +15,9 @@ static void ctl_usage(FILE *f)
 		"\n"
 		"  tandem l7 -c FILE --node NAME   run the level-2 (L7) switch of node NAME\n"
 		"  tandem l4 -c FILE               run the level-1 (L4) front end\n"
+		"  tandem ctl -c FILE status | node NAME drain|enable|weight N | reload\n"
+		"                                  see and steer the running cluster through\n"
+		"                                  the daemons' admin addresses\n"
 		"  tandem -t -c FILE               check a cluster file: exit 0, or 1 with\n"
 		"                                  FILE:LINE: reason for each error\n"
 		"  tandem --version\n"
@@ -77,6 +80,8 @@ int main(int argc, char **argv)
 		printf("tandem %s\n", TANDEM_VERSION);
 		return 0;
 	}
+	if (!strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "-t"))
 			return ctl_check(argc, argv);

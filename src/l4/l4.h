@@ -149,4 +149,17 @@ uint32_t l4_vip_addr(const struct l4 *l);
 /* l4_node_addr: node IDX's IPv4 address (network order), 0 if not IPv4. */
 uint32_t l4_node_addr(const struct l4 *l, uint32_t idx);
 
+/* l4_admin.c: tandem ctl's control verbs on the admin address.
+ * l4_admin_control: REQ (a request head, NUL-terminated) when it is not a
+ * GET: the node verbs (a runtime weight, then APPLY rebuilds the table) and
+ * POST /reload (RELOAD with a stream for its reasons, 0 when taken); the
+ * whole reply is written to FD. Returns 1 when it answered, 0 for a GET.
+ * l4_admin_reapply: after a reload replaced the slots' nodes, puts the
+ * runtime weights back on theirs, dropping those whose node left or whose
+ * file weight changed. l4_admin_metrics: its series. */
+int l4_admin_control(struct l4 *l, int fd, const char *req, long (*apply)(struct l4 *),
+		     int (*reload)(struct l4 *, FILE *));
+void l4_admin_reapply(struct l4 *l);
+void l4_admin_metrics(struct l4 *l, FILE *f);
+
 #endif

@@ -240,7 +240,10 @@ static void l4_metrics(struct l4 *l, FILE *f)
 			l->user_active);
 	pthread_rwlock_unlock(&l->lock);
 	l4_bgp_metrics(l, f);
+	l4_admin_metrics(l, f);
 }
+
+static int l4_reload(struct l4 *l, FILE *errs);
 
 /* One admin request, answered at once: small, local, and a slow client is
  * cut off by the receive timeout rather than holding the loop. */
@@ -261,6 +264,8 @@ static void l4_admin_serve(struct l4 *l, int lfd)
 	if (n <= 0)
 		goto out;
 	req[n] = 0;
+	if (l4_admin_control(l, fd, req, l4_apply, l4_reload))
+		goto out;       /* a control verb (l4_admin.c) */
 	f = open_memstream(&body, &blen);
 	if (!f)
 		goto out;
@@ -297,17 +302,20 @@ static int l4_admin_listen(const struct cfg_addr *a)
 	return fd;
 }
 
-/* SIGHUP: the new file replaces the nodes; what needs a restart (VIP,
- * interface, mode, admin address) is kept, with a warning. */
-static void l4_reload(struct l4 *l)
+/* SIGHUP or POST /reload: the new file replaces the nodes; what needs a
+ * restart (VIP, interface, mode, admin address) is kept, with a warning.
+ * cfg_load's FILE:LINE errors go to ERRS. Returns 0 when taken, -errno. */
+static int l4_reload(struct l4 *l, FILE *errs)
 {
 	struct cfg *nc = calloc(1, sizeof(*nc));
-	int nerr = 0;
+	int nerr = 0, r = -EINVAL;
 
 	if (!nc)
-		return;
-	if (cfg_load(nc, l->file, stderr, &nerr) || l4_cfg_check(nc)) {
+		return -ENOMEM;
+	if (cfg_load(nc, l->file, errs, &nerr) || l4_cfg_check(nc)) {
 		log_err("reload of %s failed (%d errors): running configuration kept", l->file, nerr);
+		if (errs != stderr && !nerr)
+			fprintf(errs, "%s: refused by the front end's own checks (see its log)\n", l->file);
 		goto out;
 	}
 	if (strcmp(nc->vip.text, l->cfg.vip.text) || strcmp(nc->l4.iface, l->cfg.l4.iface) ||
@@ -321,10 +329,13 @@ static void l4_reload(struct l4 *l)
 	memcpy(l->cfg.nodes, nc->nodes, sizeof(nc->nodes));
 	l->cfg.nnodes = nc->nnodes;
 	pthread_rwlock_unlock(&l->lock);
+	l4_admin_reapply(l);    /* tandem ctl's runtime weights */
 	log_info("reloaded %s: %d nodes", l->file, nc->nnodes);
 	l4_apply(l);
+	r = 0;
 out:
 	free(nc);
+	return r;
 }
 
 static void l4_usage(FILE *f)
@@ -448,7 +459,7 @@ int l4_main(int argc, char **argv)
 
 				if (si.ssi_signo == SIGHUP) {
 					svc_reloading();
-					l4_reload(l);
+					l4_reload(l, stderr);
 					svc_ready(NULL);
 				} else if (!stop_ms && (wait_ms = l4_bgp_withdraw(l)) > 0) {
 					/* the router still sends flows here until it has

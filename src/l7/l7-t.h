@@ -133,6 +133,7 @@ struct l7_worker {
 	int default_lb;                 /* lb index used when no rule matches */
 	struct cfg_group all;           /* the implicit group of every node */
 	int inflight[CFG_MAX_NODES];    /* requests this worker has at each node */
+	unsigned wt_gen;                /* proc->wt_gen its groups' state was built for */
 	struct qos qos;                 /* Web-QoS admission and class queues (qos.h) */
 	struct l7_stats st;
 	struct l7_alog_ring alog;       /* access log lines for the writer thread */
@@ -176,6 +177,17 @@ struct l7_proc {
 	/* by index in cfg.nodes (kept for a node across reloads: cfg_align) */
 	int node_down[CFG_MAX_NODES];   /* atomic: marked down by failures */
 	int node_fails[CFG_MAX_NODES];  /* atomic: consecutive failures */
+	/* tandem ctl's runtime weights (drain, enable, weight N), by index
+	 * as above, so by node name: 0 none, else 1 + the weight lb_weight
+	 * returns instead of the file's (zeroed memory: no overrides). wt_file is the file's weight it
+	 * was set against: a reload that changes the node's weight, or
+	 * gives its index to another node, drops the override. */
+	int wt_ovr[CFG_MAX_NODES];      /* atomic */
+	int wt_file[CFG_MAX_NODES];
+	unsigned wt_gen;                /* atomic: bumped at each change; workers rebuild chash tables */
+	pthread_mutex_t ctl_lock;       /* reloads (SIGHUP, admin) and override changes */
+	const char *file;               /* the cluster file, for the admin reload */
+	uint64_t admin_refused;         /* atomic: control verbs refused (403) */
 };
 
 #endif

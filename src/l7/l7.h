@@ -4,6 +4,7 @@
 #define TANDEM_L7_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "l7-t.h"
 
@@ -36,6 +37,20 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap);
 /* l7_admin_start: serves /metrics on the node's admin address from a thread
  * of its own. Returns 0 or -errno. */
 int l7_admin_start(struct l7_proc *p);
+
+/* l7_reload: reads FILE again (SIGHUP, or POST /reload on the admin
+ * address). A file with errors, or one that needs more node indexes than
+ * there are (cfg_align), changes nothing: each reason goes to ERRS as
+ * FILE:LINE: reason (cfg_load) or a sentence, and to the log. A good one is
+ * taken by each worker at its next loop turn. Returns 0 when taken, or
+ * -EINVAL (errors), -ENOSPC, -EBUSY, -ENOMEM, -errno (cannot read). */
+int l7_reload(struct l7_proc *p, const char *file, FILE *errs);
+
+/* l7_admin_control: a request of the admin address other than a read
+ * (l7_admin.c): the node verbs and POST /reload, for loopback or the
+ * bearer token only. Writes the whole reply to FD. */
+struct adm_req;
+void l7_admin_control(struct l7_proc *p, int fd, const struct adm_req *r);
 
 /* l7_cfg_enter: for a thread other than a worker, the newest configuration,
  * after publishing in *SLOT the generation it reads; l7_cfg_leave when done

@@ -128,6 +128,11 @@ static void *l7_worker_main(void *arg)
 			 * idle pooled connections of the old one are closed
 			 * by the next sweep, busy ones after their response */
 			l7_switch_cfg(w);
+		} else if (w->wt_gen != __atomic_load_n(&w->proc->wt_gen, __ATOMIC_ACQUIRE) &&
+			   lb_rebuild(w, w->cfg)) {
+			/* tandem ctl changed a weight: chash tables count
+			 * weights, rebuild them (rr and wlc read them live) */
+			log_err("runtime weight: out of memory rebuilding the groups' state");
 		}
 		/* the ring says when the program has redirected a body's last
 		 * byte; nothing says when the psock backlog has written it to
@@ -399,43 +404,76 @@ static void l7_cfg_retire(struct l7_proc *p, int wait_ms)
 	}
 }
 
-/* SIGHUP: reads the cluster file again. A file with errors, or one that
- * needs more node indexes than there are (cfg_align), changes nothing; a
- * good one is taken by each worker at its next loop turn, for requests
- * that start from then on. Listening addresses stay as started. */
-static void l7_reload(struct l7_proc *p, const char *file)
+/* A reason the reload was refused: logged, and written to ERRS too when
+ * that is not stderr (the log's stream), for the admin endpoint's reply. */
+#define l7_reload_refuse(errs, fmt, ...) do { \
+	log_err("reload: " fmt ", keeping the running configuration", ##__VA_ARGS__); \
+	if ((errs) != stderr) \
+		fprintf((errs), fmt "\n", ##__VA_ARGS__); \
+} while (0)
+
+/* tandem ctl's runtime weights against the new file C: one whose node
+ * left its index (removed, or the index given to another node), or whose
+ * weight the file changed since it was set, is dropped; the others stay.
+ * Caller holds ctl_lock. */
+static void l7_reload_overrides(struct l7_proc *p, const struct cfg *c)
+{
+	const struct cfg *old = p->cfg;
+	int dropped = 0;
+
+	for (int n = 0; n < CFG_MAX_NODES; n++) {
+		int o = __atomic_load_n(&p->wt_ovr[n], __ATOMIC_RELAXED);
+
+		if (!o)
+			continue;
+		if (n < c->nnodes && cfg_node_used(&c->nodes[n]) && c->nodes[n].since <= old->epoch &&
+		    c->nodes[n].weight == p->wt_file[n])
+			continue;
+		if (n < c->nnodes && cfg_node_used(&c->nodes[n]) && c->nodes[n].since <= old->epoch)
+			log_info("node %s: runtime weight %d dropped: the file's weight changed (%d -> %d)",
+				 c->nodes[n].name, o - 1, p->wt_file[n], c->nodes[n].weight);
+		__atomic_store_n(&p->wt_ovr[n], 0, __ATOMIC_RELAXED);
+		dropped++;
+	}
+	if (dropped)
+		__atomic_add_fetch(&p->wt_gen, 1, __ATOMIC_RELEASE);
+}
+
+int l7_reload(struct l7_proc *p, const char *file, FILE *errs)
 {
 	struct cfg *c = calloc(1, sizeof(*c));
 	struct cfg_node *self;
 	int nerr = 0, nodes = 0, r;
 
-	if (!c)
-		return;
-	if (cfg_load(c, file, stderr, &nerr)) {
-		log_err("reload: %s has %d error(s), keeping the running configuration", file, nerr);
-		cfg_free(c);
-		return;
+	if (!c) {
+		l7_reload_refuse(errs, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&p->ctl_lock);
+	r = cfg_load(c, file, errs, &nerr);
+	if (r) {
+		if (errs != stderr)
+			fprintf(stderr, "reload: %s: %d error(s), see the admin reply\n", file, nerr);
+		l7_reload_refuse(errs, "%s has %d error(s)", file, nerr);
+		goto fail;
 	}
 	/* every node keeps its index, so what is kept by index (down marks,
 	 * failure counts, in-flight counts, pools, counters, requests in
-	 * flight) stays with its node by name */
+	 * flight, runtime weights) stays with its node by name */
 	r = cfg_align(c, p->cfg);
 	if (r == -ENOSPC) {
-		log_err("reload: %s needs more than %d node indexes (a removed node's index is free "
-			"from the next reload on), keeping the running configuration", file, CFG_MAX_NODES);
-		cfg_free(c);
-		return;
+		l7_reload_refuse(errs, "%s needs more than %d node indexes (a removed node's index is "
+				 "free from the next reload on)", file, CFG_MAX_NODES);
+		goto fail;
 	} else if (r) {
-		log_err("reload: cfg_align: %s, keeping the running configuration", strerror(-r));
-		cfg_free(c);
-		return;
+		l7_reload_refuse(errs, "cfg_align: %s", strerror(-r));
+		goto fail;
 	}
 	self = cfg_node_find(c, p->self->name);
 	if (!self) {
-		log_err("reload: node %s is no longer in %s, keeping the running configuration",
-			p->self->name, file);
-		cfg_free(c);
-		return;
+		l7_reload_refuse(errs, "node %s is no longer in %s", p->self->name, file);
+		r = -EINVAL;
+		goto fail;
 	}
 	if (strcmp(self->l7.text, p->self->l7.text) || c->relay != p->cfg->relay ||
 	    c->l7.workers != p->cfg->l7.workers)
@@ -443,9 +481,10 @@ static void l7_reload(struct l7_proc *p, const char *file)
 	c->relay = p->cfg->relay;
 	self->l7 = p->self->l7;
 	if (p->nretired == (int)(sizeof(p->retired) / sizeof(p->retired[0]))) {
-		log_err("reload: %d earlier configurations are still in use, try again later", p->nretired);
-		cfg_free(c);
-		return;
+		l7_reload_refuse(errs, "%d earlier configurations are still in use, try again later",
+				 p->nretired);
+		r = -EBUSY;
+		goto fail;
 	}
 	/* a new node on an index another one held: not that node's marks
 	 * (the probe thread and the workers see the new node from the
@@ -455,6 +494,7 @@ static void l7_reload(struct l7_proc *p, const char *file)
 			__atomic_store_n(&p->node_down[n], 0, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->node_fails[n], 0, __ATOMIC_RELAXED);
 		}
+	l7_reload_overrides(p, c);
 	if (strcmp(c->l7.access_log, p->cfg->l7.access_log))
 		l7_alog_reopen(p, c->l7.access_log);    /* another file, or on, or off */
 	p->retired[p->nretired].cfg = p->cfg;
@@ -467,6 +507,12 @@ static void l7_reload(struct l7_proc *p, const char *file)
 	for (int n = 0; n < c->nnodes; n++)
 		nodes += cfg_node_used(&c->nodes[n]);
 	log_info("reload: %s, %d node(s), generation %u", file, nodes, p->gen);
+	pthread_mutex_unlock(&p->ctl_lock);
+	return 0;
+fail:
+	pthread_mutex_unlock(&p->ctl_lock);
+	cfg_free(c);
+	return r;
 }
 
 /* Loads FILE and finds NODE in it. 0, or -1 with the reason logged. */
@@ -595,7 +641,7 @@ static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
 			continue;
 		if (sig == SIGHUP) {
 			svc_reloading();
-			l7_reload(p, file);
+			l7_reload(p, file, stderr);
 			svc_ready(NULL);        /* a refused file keeps the old one: ready too */
 			continue;
 		}
@@ -691,6 +737,8 @@ int l7_main(int argc, char **argv)
 		l7_usage(stderr);
 		return 2;
 	}
+	proc.file = file;
+	pthread_mutex_init(&proc.ctl_lock, NULL);
 	snprintf(role, sizeof(role), "l7[%s]", node);
 	log_setrole(role);
 	if (l7_load(&proc, file, node))

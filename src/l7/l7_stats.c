@@ -14,9 +14,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "adm.h"
 #include "cfg.h"
 #include "h1.h"
 #include "l7.h"
+#include "lb.h"
 #include "relay.h"
 #include "log.h"
 #include "qos.h"
@@ -190,7 +192,33 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 	for (int n = 0; n < c->nnodes; n++)
 		if (cfg_node_used(&c->nodes[n]))
 			outf(&o, "tandem_node_up{node=\"%s\"} %d\n", c->nodes[n].name,
-			     c->nodes[n].weight > 0 && !__atomic_load_n(&p->node_down[n], __ATOMIC_RELAXED));
+			     lb_weight_of(p->wt_ovr, c, n) > 0 &&
+			     !__atomic_load_n(&p->node_down[n], __ATOMIC_RELAXED));
+	outf(&o, "# HELP tandem_node_weight The weight the policies use: the file's, or tandem ctl's.\n"
+		 "# TYPE tandem_node_weight gauge\n"
+		 "# HELP tandem_node_weight_runtime 1 when tandem ctl set the weight (drain, enable, weight).\n"
+		 "# TYPE tandem_node_weight_runtime gauge\n");
+	for (int n = 0; n < c->nnodes; n++)
+		if (cfg_node_used(&c->nodes[n])) {
+			outf(&o, "tandem_node_weight{node=\"%s\"} %d\n", c->nodes[n].name,
+			     lb_weight_of(p->wt_ovr, c, n));
+			outf(&o, "tandem_node_weight_runtime{node=\"%s\"} %d\n", c->nodes[n].name,
+			     __atomic_load_n(&p->wt_ovr[n], __ATOMIC_RELAXED) != 0);
+		}
+	outf(&o, "# HELP tandem_pool_idle Idle pooled connections to the node's web server.\n"
+		 "# TYPE tandem_pool_idle gauge\n"
+		 "# HELP tandem_pool_open Open connections to the node's web server (idle and in use).\n"
+		 "# TYPE tandem_pool_open gauge\n");
+	for (int n = 0; n < c->nnodes; n++)
+		if (cfg_node_used(&c->nodes[n])) {
+			outf(&o, "tandem_pool_idle{node=\"%s\"} %lld\n", c->nodes[n].name,
+			     (long long)SUM(pool[n].nidle));
+			outf(&o, "tandem_pool_open{node=\"%s\"} %lld\n", c->nodes[n].name,
+			     (long long)SUM(pool[n].nopen));
+		}
+	outf(&o, "# HELP tandem_admin_refused_total Control requests refused (403): not from loopback, no or a wrong token.\n"
+		 "# TYPE tandem_admin_refused_total counter\ntandem_admin_refused_total %llu\n",
+	     (unsigned long long)__atomic_load_n(&p->admin_refused, __ATOMIC_RELAXED));
 	outf(&o, "# TYPE tandem_node_inflight gauge\n");
 	for (int n = 0; n < c->nnodes; n++)
 		if (cfg_node_used(&c->nodes[n]))
@@ -237,6 +265,7 @@ static void l7_admin_serve(struct l7_proc *p, int fd)
 {
 	static char body[256 * 1024];
 	char req[2048], head[256];
+	struct adm_req r;
 	struct timeval tv = { .tv_sec = 2 };
 	ssize_t n, got = 0;
 	size_t len;
@@ -254,6 +283,11 @@ static void l7_admin_serve(struct l7_proc *p, int fd)
 			break;
 	}
 	req[got] = 0;
+	if (!adm_parse(req, &r) && strcmp(r.method, "GET") && strcmp(r.method, "HEAD")) {
+		l7_admin_control(p, fd, &r);
+		close(fd);
+		return;
+	}
 	if (!strncmp(req, "GET /metrics", 12) || !strncmp(req, "GET / ", 6)) {
 		len = l7_metrics_write(p, body, sizeof(body));
 		hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"

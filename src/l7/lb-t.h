@@ -36,6 +36,7 @@ struct lb_group {
 	const struct cfg *c;
 	const struct cfg_group *g;
 	const struct lb_ops *ops;
+	const int *wt_ovr;              /* the process's runtime weights (lb_weight_of) */
 	int cw[CFG_MAX_NODES];          /* rr: current weights (smooth weighted rr) */
 	unsigned rot;                   /* wlc: the next scan starts here (after the last pick) */
 	uint8_t *table;                 /* chash: slot -> member position */

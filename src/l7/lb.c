@@ -50,13 +50,15 @@ uint64_t lb_key_msg(const struct h1_msg *m)
 
 int lb_usable(struct l7_worker *w, int n)
 {
-	return w->cfg->nodes[n].weight > 0 && check_up(w->proc, n);
+	return lb_weight(w, n) > 0 && check_up(w->proc, n);
 }
 
 int lb_build(struct l7_worker *w)
 {
 	struct cfg *c = w->cfg;
 
+	/* what the chash tables below are built from */
+	w->wt_gen = __atomic_load_n(&w->proc->wt_gen, __ATOMIC_ACQUIRE);
 	w->nlb = 0;
 	for (int i = 0; i < c->ngroups; i++) {
 		w->lb[w->nlb].g = &c->groups[i];
@@ -79,6 +81,7 @@ int lb_build(struct l7_worker *w)
 	}
 	for (int i = 0; i < w->nlb; i++) {
 		w->lb[i].c = c;
+		w->lb[i].wt_ovr = w->proc->wt_ovr;
 		memset(w->lb[i].cw, 0, sizeof(w->lb[i].cw));
 		w->lb[i].rot = 0;
 		w->lb[i].table = NULL;

@@ -37,8 +37,20 @@ int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls);
  * is usable (all down or drained). */
 int lb_pick(struct l7_worker *w, int group, uint64_t key, int exclude);
 
-/* lb_usable: node N takes new requests (weight > 0, not marked down). */
+/* lb_usable: node N takes new requests (lb_weight > 0, not marked down). */
 int lb_usable(struct l7_worker *w, int n);
+
+/* lb_weight_of: node N's weight: the runtime one in OVR (tandem ctl) when
+ * set, else C's. Every policy reads weights through it (or lb_weight). */
+static inline int lb_weight_of(const int *ovr, const struct cfg *c, int n)
+{
+	int o = ovr ? __atomic_load_n(&ovr[n], __ATOMIC_RELAXED) : 0;
+
+	return o ? o - 1 : c->nodes[n].weight;
+}
+
+/* lb_weight: lb_weight_of for worker W's configuration. */
+#define lb_weight(w, n) lb_weight_of((w)->proc->wt_ovr, (w)->cfg, (n))
 
 /* lb_key: the hash of a request target that chash and lard use. */
 uint64_t lb_key(const char *p, size_t n);

@@ -49,7 +49,7 @@ static int chash_init(struct lb_group *lg)
 	 * were (the pick passes over it) */
 	while (filled < M) {
 		for (int o = 0; o < g->nnodes && filled < M; o++) {
-			int i = ord[o], turns = lg->c->nodes[g->nodes[i]].weight;
+			int i = ord[o], turns = lb_weight_of(lg->wt_ovr, lg->c, g->nodes[i]);
 
 			for (int t = 0; t < (turns ? turns : 1) && filled < M; t++) {
 				uint32_t c;

@@ -10,7 +10,7 @@ static int rr_pick(struct lb_group *lg, struct l7_worker *w, uint64_t key, int e
 	int best = -1, total = 0;
 
 	for (int i = 0; i < lg->g->nnodes; i++) {
-		int n = lg->g->nodes[i], wt = w->cfg->nodes[n].weight;
+		int n = lg->g->nodes[i], wt = lb_weight(w, n);
 
 		if (n == exclude || !lb_usable(w, n))
 			continue;

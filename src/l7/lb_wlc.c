@@ -15,7 +15,7 @@ static int wlc_pick(struct lb_group *lg, struct l7_worker *w, uint64_t key, int 
 	 * light load) take turns instead of one taking everything */
 	for (int j = 0; j < nn; j++) {
 		int pos = (start + j) % nn, n = lg->g->nodes[pos];
-		long wt = w->cfg->nodes[n].weight, load = w->inflight[n] + 1;
+		long wt = lb_weight(w, n), load = w->inflight[n] + 1;
 
 		if (n == exclude || !lb_usable(w, n))
 			continue;

@@ -565,6 +565,49 @@ static void test_key(void)
 	is_int(dup, 0, "2000 image URLs, 2000 different keys");
 }
 
+/* tandem ctl's runtime weights (l7_proc wt_ovr: 0 none, else 1 + weight):
+ * rr reads them live; chash counts them in its table, rebuilt on a change;
+ * weight 0 drains. */
+static void test_runtime_weight(void)
+{
+	struct sw s = three(1, 1, 1, "rr", NULL, NULL);
+	enum { N = 3000 };
+	int count[3] = { 0 }, bad = 0;
+
+	s.p->wt_ovr[1] = 1 + 3;
+	for (int i = 0; i < 500; i++) {
+		int n = lb_pick(s.w, 0, 0, -1);
+		if (n >= 0 && n < 3)
+			count[n]++;
+	}
+	printf("# rr 1:1:1, be2 at runtime weight 3: %d %d %d of 500\n", count[0], count[1], count[2]);
+	ok(count[0] == 100 && count[1] == 300 && count[2] == 100, "rr: a runtime weight 3 takes 3/5");
+	s.p->wt_ovr[0] = 1 + 0;
+	for (int i = 0; i < 100; i++)
+		bad += lb_pick(s.w, 0, 0, -1) == 0;
+	is_int(bad, 0, "rr: runtime weight 0 (drain): never picked");
+	is_int(lb_usable(s.w, 0), 0, "lb_usable: a drained node is not usable");
+	is_int(lb_weight(s.w, 2), 1, "lb_weight: no override, the file's");
+	sw_free(&s);
+
+	s = three(1, 1, 1, "chash", NULL, NULL);
+	s.p->wt_ovr[1] = 1 + 3;
+	s.p->wt_gen++;
+	if (lb_rebuild(s.w, s.c))
+		abort();
+	is_int(s.w->wt_gen, s.p->wt_gen, "lb_rebuild records the runtime weights' generation");
+	memset(count, 0, sizeof(count));
+	for (int i = 0; i < N; i++) {
+		int n = lb_pick(s.w, 0, url_key(i), -1);
+		if (n >= 0 && n < 3)
+			count[n]++;
+	}
+	printf("# chash, be2 at runtime weight 3: %d %d %d of %d URLs\n", count[0], count[1], count[2], N);
+	ok(count[1] > N / 2 && count[0] > N / 10 && count[2] > N / 10,
+	   "chash: the rebuilt table gives a runtime weight 3 about 3/5");
+	sw_free(&s);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -577,5 +620,6 @@ int main(void)
 	test_reload();
 	test_usable();
 	test_check();
+	test_runtime_weight();
 	return done_testing();
 }
