@@ -51,6 +51,11 @@ int l4_node_addr_of(const struct cfg_node *n, int family, void *out);
  * valid entries only). 0, -ENOENT, or -errno of the netlink socket. */
 int l4_neigh_get(int ifindex, int family, const void *addr, uint8_t mac[6]);
 
+/* l4_addr6_preferred: 1 (and its interface in *IFINDEX) when the IPv6
+ * address ADDR is an address of this host that the kernel may choose as a
+ * source (not deprecated, not tentative), 0 when not, -errno on failure. */
+int l4_addr6_preferred(const void *addr, int *ifindex);
+
 /* l4_maps_set_backend: writes slot IDX (address, port, MAC, alive flag).
  * 0 or -errno. */
 int l4_maps_set_backend(struct l4 *l, uint32_t idx);

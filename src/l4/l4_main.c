@@ -6,6 +6,7 @@
  * which only read the table and slots under l->lock. */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,29 @@ static int l4_macs_resolve(struct l4 *l)
 		}
 	}
 	return changed;
+}
+
+/* An IPv6 VIP this host owns as a preferred address: a /128 wins source
+ * address selection over the interface's /64 (longest match, RFC 6724 rule
+ * 8), so the health checks and every other connection of the front end
+ * would leave from the VIP, and the nodes' replies go to their own lo. */
+static void l4_vips_source_warn(const struct l4 *l)
+{
+	for (int i = 0; i < l->cfg.nvips; i++) {
+		const struct cfg_addr *v = &l->cfg.vips[i];
+		const struct sockaddr_in6 *s6 = (const void *)&v->ss;
+		char name[IF_NAMESIZE] = "?";
+		int ifindex = 0;
+
+		if (v->ss.ss_family != AF_INET6 || l4_addr6_preferred(&s6->sin6_addr, &ifindex) != 1)
+			continue;
+		if_indextoname(ifindex, name);
+		log_warn("VIP %s is a preferred address on %s: the kernel may take it as the source "
+			 "of this host's own connections (the health checks), whose replies then "
+			 "go to a node's lo; add it deprecated: ip -6 addr change %.*s/128 dev %s "
+			 "preferred_lft 0", v->text, name, (int)(strrchr(v->text, ']') - v->text - 1),
+			 v->text + 1, name);
+	}
 }
 
 /* Matches the file's nodes to slots by name: a node keeps its slot (flows
@@ -482,6 +506,8 @@ int l4_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (l4_kernel(l))
+		l4_vips_source_warn(l);
 	l4_apply(l);
 	log_info("front end up: vip %s, mode %s%s, %d nodes, Maglev table %u slots%s%s",
 		 l4_vips_text(&l->cfg, vips, sizeof(vips)), l4_mode_name(l->cfg.l4.mode),
