@@ -12,8 +12,8 @@
 #     SIGTERM detaches everything (no xdp in `ip link`, no filter in
 #     `tc filter show`, no clsact left since tandem created it); after a
 #     SIGKILL the next start removes the stale filter and still cleans up.
-#   DR, IPv6 only; DR dual-stack (one file, an IPv4 and an IPv6 VIP,
-#     per-VIP /metrics).
+#   DR, IPv6 only (over a clsact qdisc the user made, which stays); DR
+#     dual-stack (one file, an IPv4 and an IPv6 VIP, per-VIP /metrics).
 #   NAT, IPv4 and IPv6, back ends routing the client via the front end; the
 #     switch completes checksums in software here (TX checksum offload off
 #     on its own ports, not on any host), so a partial checksum the tc
@@ -276,6 +276,8 @@ is "$(nothing_left)" "" "SIGTERM detached everything: no xdp, no tc filter, no c
 # ---- DR, IPv6 only ------------------------------------------------------------
 write_cfg "$TMP/dr6.ini" dr "[$VIP6]:80" 6
 ok $? "tandem -t accepts the IPv6-only file" || sed 's/^/# /' "$TMP/dr6.ini.check"
+# this time the clsact qdisc is the user's: tandem must leave it there
+at fe tc qdisc add dev eth0 clsact
 start_fe "$TMP/dr6.ini"
 ok $? "tandem l4 (dr, IPv6 only) up: three IPv6 back ends healthy, MACs by neighbour discovery" ||
 	exit 1
@@ -296,7 +298,8 @@ ok "$([ -z "$(got FAIL)" ] && [ -z "$(got b3)" ]; echo $?)" "IPv6: 30 connection
 nginx_start b3
 stop_fe
 ok $? "IPv6: SIGTERM, exit 0"
-is "$(nothing_left)" "" "IPv6: everything detached"
+is "$(nothing_left)" "clsact" "IPv6: filter detached, the user's clsact qdisc left in place"
+at fe tc qdisc del dev eth0 clsact
 
 # ---- DR, dual stack -------------------------------------------------------------
 write_cfg "$TMP/dual.ini" dr "$VIP4:80 [$VIP6]:80" 46
