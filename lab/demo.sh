@@ -1,10 +1,11 @@
 #!/bin/bash
 # demo.sh: the main job of `make demo`. Brings up a 4-node emulated cluster
-# (lab/lab.sh cluster 4 two-level): tandem l4 (XDP, direct routing) on the
-# front end, tandem l7 + nginx on every back end, /images/ served by be1 and
-# be2 only, everything else by all four. Runs a bounded load through the
-# VIP for DEMO_SECONDS (20) from the client host with wrk, prints a table per
-# node every 2 s, then tears everything down and prints a summary.
+# (lab/lab.sh cluster 4 two-level): tandem l4 (direct routing; tc on the
+# lab's veths) on the front end, tandem l7 + nginx on every back end,
+# /images/ served by be1 and be2 only, everything else by all four. Runs a
+# bounded load through the VIP for DEMO_SECONDS (20) from the client host
+# with wrk, prints a table per node every 2 s, then tears everything down
+# and prints a summary.
 # Builds nothing (make did). Without root: the loopback demo
 # (scripts/demo.sh) instead.
 # Environment: DEMO_SECONDS (20), DEMO_CONNS (32), DEMO_CPU_BE (percent of a

@@ -18,7 +18,7 @@
 #   lab.sh status          hosts, addresses, CPU budgets, processes
 #   lab.sh cpu             per host: CPU ns used, periods throttled, quota
 #   lab.sh nginx HOST start|stop [PORT]   a real nginx on beI (default :80)
-#   lab.sh addr HOST       HOST's address
+#   lab.sh addr HOST       HOST's address (addr6: its IPv6 address)
 #   lab.sh vip-route       the router's next hops for the VIP (with --fe K)
 #
 # --fe K (LAB_FE, default 1): K > 1 front ends fe1..feK behind a router rt
@@ -31,17 +31,23 @@
 # (LAB_CPU_FE), --cpu-client PCT (LAB_CPU_CLIENT): percent of one core, 0 or
 # empty for no limit, enforced over LAB_CPU_PERIOD_US periods (default
 # 10000: 10 ms); --rate RATE (LAB_RATE): tbf rate on every link, both
-# directions, e.g. 100mbit. cluster also reads LAB_IMAGES (nodes that serve
-# /images/, default all; "none" for no content rules), LAB_IMAGES_POLICY
-# (default chash), LAB_PREFER_LOCAL (the default group's prefer_local,
-# default yes: a back end serves what it can itself, see doc/internals/routing.md),
-# LAB_TANDEM (the binary, default build/tandem),
+# directions, e.g. 100mbit; --native-xdp (LAB_NATIVE_XDP=1): the two veth
+# workarounds native XDP needs on fe (see below; tandem l4's default hook,
+# auto, takes tc on these veths and needs neither). cluster also reads
+# LAB_IMAGES (nodes that serve /images/, default all; "none" for no
+# content rules), LAB_IMAGES_POLICY (default chash), LAB_PREFER_LOCAL (the
+# default group's prefer_local, default yes: a back end serves what it can
+# itself, see doc/internals/policies.md), LAB_TANDEM (the binary, default
+# build/tandem),
 # LAB_NGINX_LOG (1: access log on, default 0 for cluster, 1 for nginx).
 #
 # Addresses (only 198.18.0.0/15, the benchmarking range): fe 198.18.0.1,
 # client 198.18.0.2, beI 198.18.0.(10+I), the VIP $LAB_VIP (198.18.0.100)
 # owned by fe on eth0 and by every back end on lo, with arp_ignore=1 and
-# arp_announce=2 so only fe answers ARP for it (direct routing).
+# arp_announce=2 so only fe answers ARP for it (direct routing). IPv6 (in
+# 2001:2::/48, the benchmarking range): fe 2001:2::1, client 2001:2::2,
+# beI 2001:2::1:I, the VIP $LAB_VIP6 (2001:2::100) the same way, added
+# deprecated (preferred_lft 0) so no host picks it as a source address.
 # Environment: LAB_PREFIX (namespace prefix, default "tdm"; use one per
 # concurrent lab), LAB_STATE (default /tmp/tandem-lab-$LAB_PREFIX).
 # Cgroups: tandem-lab-$LAB_PREFIX/HOST under the cpu (and cpuacct) mounts.
@@ -51,6 +57,7 @@ set -u
 P=${LAB_PREFIX:-tdm}
 STATE=${LAB_STATE:-/tmp/tandem-lab-$P}
 LAB_VIP=${LAB_VIP:-198.18.0.100}
+LAB_VIP6=${LAB_VIP6:-2001:2::100}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 TANDEM=${LAB_TANDEM:-${TANDEM:-$ROOT/build/tandem}}
@@ -147,6 +154,15 @@ host_addr() {
 	esac
 }
 
+host_addr6() {
+	case $1 in
+	fe) echo 2001:2::1 ;;
+	client) echo 2001:2::2 ;;
+	be*) echo "2001:2::1:${1#be}" ;;
+	*) return 1 ;;
+	esac
+}
+
 hosts() { # the hosts of this lab that exist, switch last
 	ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-" | sed "s/^$P-//" |
 		grep -v '^sw$'
@@ -156,9 +172,10 @@ hosts() { # the hosts of this lab that exist, switch last
 
 nodes() { cat "$STATE/nodes" 2>/dev/null || echo 0; }
 
-# Veth quirk: a frame sent with XDP_TX on a veth is dropped unless the peer
-# has an XDP program too (it sets up the peer's NAPI queue). Build a
-# pass-everything program once and attach it on the switch side of fe.
+# Veth quirk, for --native-xdp only: a frame sent with XDP_TX on a veth is
+# dropped unless the peer has an XDP program too (it sets up the peer's
+# NAPI queue). Build a pass-everything program once and attach it on the
+# switch side of fe. tandem l4 with hook = auto (or tc) does not need it.
 xdp_pass_obj() {
 	local obj=$STATE/l4_pass.bpf.o
 	if [ -s "$ROOT/build/bpf/l4_pass.bpf.o" ]; then
@@ -173,10 +190,11 @@ xdp_pass_obj() {
 	echo "$obj"
 }
 
-# Checksum offload: a veth hands the receiver "checksum partial" frames, and
-# an XDP program that sends them on (XDP_TX) loses that mark, so the next
-# host would see a wrong checksum. A real wire always carries full
-# checksums: switch TX checksum offload off on every host's eth0 to match.
+# Checksum offload, for --native-xdp only: a veth hands the receiver
+# "checksum partial" frames, and an XDP program that sends them on (XDP_TX)
+# loses that mark, so the next host would see a wrong checksum. A real wire
+# always carries full checksums: switch TX checksum offload off on every
+# host's eth0 to match. The tc hook keeps the mark and needs none of this.
 tx_csum_off() { # HOST
 	ip netns exec "$(ns "$1")" python3 - <<'EOF' 2>/dev/null ||
 import array, fcntl, socket, struct
@@ -208,8 +226,11 @@ add_host() { # NAME ADDR PCT
 	ip -n "$(ns sw)" link set "$h" master br0 up || return 1
 	ip -n "$(ns "$h")" link set lo up
 	ip -n "$(ns "$h")" addr add "$a/24" dev eth0
+	ip -n "$(ns "$h")" addr add "$(host_addr6 "$h")/64" dev eth0 nodad
 	ip -n "$(ns "$h")" link set eth0 up
-	tx_csum_off "$h" || warn "could not turn TX checksum offload off on $h"
+	if [ "$NATIVE_XDP" = 1 ]; then
+		tx_csum_off "$h" || warn "could not turn TX checksum offload off on $h"
+	fi
 	if [ -n "$RATE" ]; then
 		shape "$h" "$RATE" || { echo "lab: tbf rate $RATE on $h failed" >&2; return 1; }
 	fi
@@ -248,6 +269,7 @@ CPU_BE=${LAB_CPU_BE:-}
 CPU_FE=${LAB_CPU_FE:-}
 CPU_CLIENT=${LAB_CPU_CLIENT:-}
 FE=${LAB_FE:-1}
+NATIVE_XDP=${LAB_NATIVE_XDP:-0}
 
 parse_opts() {
 	while [ $# -gt 0 ]; do
@@ -257,6 +279,7 @@ parse_opts() {
 		--cpu-client) CPU_CLIENT=${2:-} ; shift 2 ;;
 		--rate) RATE=${2:-} ; shift 2 ;;
 		--fe) FE=${2:-} ; shift 2 ;;
+		--native-xdp) NATIVE_XDP=1 ; shift ;;
 		*) die "unknown option '$1'" ;;
 		esac
 	done
@@ -288,29 +311,34 @@ cmd_up() {
 	for i in $(seq 1 "$n"); do
 		add_host "be$i" "$(host_addr "be$i")" "$CPU_BE" || die "building be$i failed"
 		ip netns exec "$(ns "be$i")" ip addr add "$LAB_VIP/32" dev lo
+		ip netns exec "$(ns "be$i")" ip addr add "$LAB_VIP6/128" dev lo nodad preferred_lft 0
 		ip netns exec "$(ns "be$i")" sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
 			net.ipv4.conf.all.arp_announce=2 \
 			net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
 	done
 	ip netns exec "$(ns fe)" ip addr add "$LAB_VIP/32" dev eth0
+	ip netns exec "$(ns fe)" ip addr add "$LAB_VIP6/128" dev eth0 nodad preferred_lft 0
 	# fe forwards what its XDP program hands to the stack (NAT replies
 	# without a neighbour yet) and must not answer that with ICMP redirects
-	ip netns exec "$(ns fe)" sysctl -qw net.ipv4.ip_forward=1 \
+	ip netns exec "$(ns fe)" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
 		net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
 	# many short connections from one client: let it reuse TIME_WAIT ports
 	ip netns exec "$(ns client)" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
 		net.ipv4.ip_local_port_range="10000 65000"
-	if obj=$(xdp_pass_obj); then
+	if [ "$NATIVE_XDP" != 1 ]; then
+		:
+	elif obj=$(xdp_pass_obj); then
 		ip -n "$(ns sw)" link set dev fe xdpdrv obj "$obj" sec xdp ||
 			warn "no XDP program on fe's peer: native XDP_TX will be dropped"
 	else
 		warn "cannot build l4_pass.bpf.o (see $STATE/clang.log)"
 	fi
 	echo "$n" >"$STATE/nodes"
-	printf 'be=%s fe=%s client=%s rate=%s\n' "${CPU_BE:-0}" "${CPU_FE:-0}" \
-		"${CPU_CLIENT:-0}" "${RATE:-none}" >"$STATE/budgets"
+	printf 'be=%s fe=%s client=%s rate=%s native-xdp=%s\n' "${CPU_BE:-0}" "${CPU_FE:-0}" \
+		"${CPU_CLIENT:-0}" "${RATE:-none}" "$NATIVE_XDP" >"$STATE/budgets"
 	trap - EXIT
 	echo "lab $P up: fe $(host_addr fe), client $(host_addr client), be1..be$n, vip $LAB_VIP" \
+		"and [$LAB_VIP6]$([ "$NATIVE_XDP" = 1 ] && echo ', native-XDP workarounds on')" \
 		"(cpu % of a core: be ${CPU_BE:-no limit}, fe ${CPU_FE:-no limit}," \
 		"client ${CPU_CLIENT:-no limit}; rate ${RATE:-none})"
 }
@@ -477,6 +505,7 @@ http {
 	keepalive_requests 100000;
 	server {
 		listen $port reuseport backlog=4096;
+		listen [::]:$port ipv6only=on reuseport backlog=4096;
 		root $STATE/html;
 		add_header X-Backend $h always;
 		location = / { default_type text/plain; return 200 "$h\n"; }
@@ -723,8 +752,8 @@ ecmp_client() { # PCT
 	ip netns add "$(ns client)" || return 1
 	ip -n "$(ns client)" link set lo up
 	ecmp_uplink client eth0 "$(ecmp_addr client)" client || return 1
-	# as add_host does for every host (the veth checksum quirk), while it lasts
-	if type tx_csum_off >/dev/null 2>&1; then
+	# as add_host does with --native-xdp (the veth checksum quirk)
+	if [ "$NATIVE_XDP" = 1 ]; then
 		tx_csum_off client || warn "could not turn TX checksum offload off on client"
 	fi
 	if [ -n "$RATE" ]; then
@@ -733,10 +762,12 @@ ecmp_client() { # PCT
 	ip -n "$(ns client)" route add default via "$(ecmp_addr rt-up)"
 }
 
-# The veth XDP_TX quirk of cmd_up, for each front end: its switch-side
-# peer needs an XDP program. Goes with the tc hook.
+# The veth XDP_TX quirk of cmd_up, for each front end, with --native-xdp
+# only: its switch-side peer needs an XDP program (hook auto takes tc on a
+# veth without one, and needs nothing).
 ecmp_xdp_peer() { # FE
 	local obj
+	[ "$NATIVE_XDP" = 1 ] || return 0
 	if obj=$(xdp_pass_obj); then
 		ip -n "$(ns sw)" link set dev "$1" xdpdrv obj "$obj" sec xdp ||
 			warn "no XDP program on $1's peer: native XDP_TX will be dropped"
@@ -880,6 +911,7 @@ status) cmd_status ;;
 cpu) cmd_cpu ;;
 nginx) shift; cmd_nginx "$@" ;;
 addr) lab_addr "${2:-}" ;;
+addr6) host_addr6 "${2:-}" ;;
 vip-route) cmd_vip_route ;;
-*) sed -n '2,44s/^# \{0,1\}//p' "$0"; exit 2 ;;
+*) sed -n '2,54s/^# \{0,1\}//p' "$0"; exit 2 ;;
 esac

@@ -44,7 +44,7 @@
 #include "l4.h"
 #include "l4_abi.h"
 #include "l4_pass.skel.h"
-#include "l4_xdp.skel.h"
+#include "l4_fwd.skel.h"
 #include "maglev.h"
 
 #define VIP_S    "198.18.0.100"
@@ -184,7 +184,7 @@ static int load_cfg(struct l4 *l, int nat)
 static int setup(struct l4 *l, int nat)
 {
 	struct maglev_node mn[L4_BACKENDS_MAX];
-	struct l4_xdp_bpf *s;
+	struct l4_fwd_bpf *s;
 	long moved;
 	int err;
 
@@ -202,19 +202,19 @@ static int setup(struct l4 *l, int nat)
 		l->slots[i].node = l->cfg.nodes[i];
 		memcpy(l->slots[i].mac, l->cfg.nodes[i].mac, 6);
 	}
-	s = l4_xdp_bpf__open();
+	s = l4_fwd_bpf__open();
 	if (!s)
 		return -errno;
 	s->rodata->l4_mode = nat ? L4_MODE_NAT : L4_MODE_DR;
 	s->rodata->l4_ring_size = l->ring_size;
 	bpf_map__set_max_entries(s->maps.l4_ring, l->ring_size);
-	err = l4_xdp_bpf__load(s);
+	err = l4_fwd_bpf__load(s);
 	if (err) {
-		l4_xdp_bpf__destroy(s);
+		l4_fwd_bpf__destroy(s);
 		return err;
 	}
 	l->skel = s;
-	err = l4_maps_set_vip(l);
+	err = l4_maps_set_vips(l);
 	for (uint32_t i = 0; !err && i < L4_BACKENDS_MAX; i++)
 		err = l4_maps_set_backend(l, i);
 	for (int i = 0; i < L4_BACKENDS_MAX; i++) {
@@ -231,7 +231,7 @@ static int setup(struct l4 *l, int nat)
 static void teardown(struct l4 *l)
 {
 	if (l->skel)
-		l4_xdp_bpf__destroy(l->skel);
+		l4_fwd_bpf__destroy(l->skel);
 	free(l->table);
 	l->skel = NULL;
 	l->table = NULL;

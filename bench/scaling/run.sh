@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/scaling/run.sh: the paper's scaling experiment (section IV, Figure
 # 9) in the emulated cluster: req/s against the number of back ends for
-#   two-level        tandem l4 (XDP, DR) on fe; tandem l7 + nginx on every back end
+#   two-level        tandem l4 (DR; tc on the lab's veths) on fe; tandem l7 + nginx on every back end
 #   central-tandem   tandem l7 on fe (budget of one node) to every back end's nginx
 #   central-haproxy  HAProxy 2.6 on fe, same budget (mode http, splice-response,
 #                    http-reuse always, nbthread 1)

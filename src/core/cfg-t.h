@@ -15,6 +15,7 @@
 #define CFG_MAX_RULES   64
 #define CFG_MAX_CLASSES 8
 #define CFG_MAX_MATCH   8
+#define CFG_MAX_VIPS    16
 
 /* An address as written in the file, resolved once at load. */
 struct cfg_addr {
@@ -25,11 +26,14 @@ struct cfg_addr {
 
 enum cfg_relay { CFG_RELAY_COPY, CFG_RELAY_SPLICE, CFG_RELAY_SOCKMAP, CFG_RELAY_AUTO };
 enum cfg_l4_mode { CFG_L4_DR, CFG_L4_NAT, CFG_L4_USER };
+enum cfg_l4_hook { CFG_L4_HOOK_AUTO, CFG_L4_HOOK_XDP, CFG_L4_HOOK_TC };
 
 struct cfg_node {
 	char name[CFG_NAME_MAX];
 	int line;                       /* where its section starts */
 	struct cfg_addr address;        /* on the front end's network, no port */
+	struct cfg_addr address2;       /* its second address, of the other family;
+					 * len 0: none ("address = IPv4 IPv6") */
 	uint8_t mac[6];
 	int has_mac;
 	struct cfg_addr web;            /* its web server, as every node reaches it */
@@ -147,6 +151,7 @@ struct cfg_l4_bgp {
 };
 
 struct cfg_l4 {
+	enum cfg_l4_hook hook;          /* where the data path attaches */
 	char iface[32];
 	enum cfg_l4_mode mode;
 	struct cfg_addr admin;
@@ -162,7 +167,9 @@ struct cfg_l4 {
 struct cfg {
 	char file[256];
 	unsigned epoch;                 /* 0 as loaded; cfg_align: the old one's + 1 */
-	struct cfg_addr vip;
+	struct cfg_addr vip;            /* the first of vips */
+	struct cfg_addr vips[CFG_MAX_VIPS];     /* "vip = ADDR:PORT ..." */
+	int nvips;
 	enum cfg_relay relay;
 	char admin_token_file[256];     /* [cluster]: the bearer token for control verbs
 					 * from off the box ("": none); relative to the file */

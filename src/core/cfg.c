@@ -324,11 +324,57 @@ int cfg_align(struct cfg *c, const struct cfg *old)
 	return 0;
 }
 
+/* "vip = ADDR:PORT [ADDR:PORT ...]": services, IPv6 in brackets, each once,
+ * at most CFG_MAX_VIPS. A second vip line adds to the first (sixteen IPv6
+ * services do not fit in one line). The first is also c->vip. 0 or -1. */
+static int cfg_parse_vips(struct cfg *c, const char *v)
+{
+	char buf[CFG_MAX_VIPS * 64], *save = NULL, *tok;
+	int n = c->nvips;
+
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (n == CFG_MAX_VIPS || cfg_parse_addr(&c->vips[n], tok, 0))
+			return -1;
+		for (int i = 0; i < n; i++)
+			if (c->vips[i].len == c->vips[n].len &&
+			    !memcmp(&c->vips[i].ss, &c->vips[n].ss, c->vips[n].len))
+				return -1;
+		n++;
+	}
+	if (n == c->nvips)
+		return -1;
+	c->nvips = n;
+	c->vip = c->vips[0];
+	return 0;
+}
+
+/* A node's "address = IP [IP]": one address, or one of each family. 0 or -1. */
+static int cfg_parse_node_addrs(struct cfg_node *n, const char *v)
+{
+	char buf[160], *save = NULL, *a, *b;
+
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", v);
+	memset(&n->address2, 0, sizeof(n->address2));
+	a = strtok_r(buf, " \t", &save);
+	b = a ? strtok_r(NULL, " \t", &save) : NULL;
+	if (!a || strtok_r(NULL, " \t", &save) || cfg_parse_addr(&n->address, a, 1))
+		return -1;
+	if (b && (cfg_parse_addr(&n->address2, b, 1) ||
+		  n->address2.ss.ss_family == n->address.ss.ss_family))
+		return -1;
+	return 0;
+}
+
 /* One key of [cluster]. Returns 0, 1 for an unknown key, -1 for a bad value. */
 static int cfg_key_cluster(struct cfg *c, const char *k, const char *v)
 {
 	if (!strcmp(k, "vip"))
-		return cfg_parse_addr(&c->vip, v, 0) ? -1 : 0;
+		return cfg_parse_vips(c, v);
 	if (!strcmp(k, "relay")) {
 		static const char *names[] = { "copy", "splice", "sockmap", "auto" };
 		for (int i = 0; i < 4; i++)
@@ -592,6 +638,15 @@ static int cfg_key_l4(struct cfg_l4 *l, const char *k, const char *v)
 {
 	if (!strncmp(k, "check_", 6))
 		return cfg_key_l4_check(&l->check, k, v);
+	if (!strcmp(k, "hook")) {
+		static const char *names[] = { "auto", "xdp", "tc" };
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(v, names[i])) {
+				l->hook = i;
+				return 0;
+			}
+		return -1;
+	}
 	if (!strcmp(k, "iface")) {
 		if (!*v || strlen(v) >= sizeof(l->iface))
 			return -1;
@@ -617,7 +672,7 @@ static int cfg_key_l4(struct cfg_l4 *l, const char *k, const char *v)
 static int cfg_key_node(struct cfg_node *n, const char *k, const char *v)
 {
 	if (!strcmp(k, "address"))
-		return cfg_parse_addr(&n->address, v, 1) ? -1 : 0;
+		return cfg_parse_node_addrs(n, v);
 	if (!strcmp(k, "web"))
 		return cfg_parse_addr(&n->web, v, 0) ? -1 : 0;
 	if (!strcmp(k, "l7"))

@@ -12,7 +12,7 @@
 #include "cfg-t.h"
 #include "l4_abi.h"
 
-struct l4_xdp_bpf;
+struct l4_fwd_bpf;
 
 /* Health check of one node: a TCP connect and an HTTP GET, non-blocking. */
 enum l4_check_state { L4_CHK_IDLE, L4_CHK_CONNECTING, L4_CHK_SENT };
@@ -97,10 +97,14 @@ struct l4 {
 	struct l4_slot slots[L4_BACKENDS_MAX];
 	pthread_rwlock_t lock;          /* table and slots, for l4_user threads */
 
-	/* XDP */
-	struct l4_xdp_bpf *skel;
-	int link_fd;                    /* bpf_link; -1 when attached by netlink */
+	/* the data path: one object, its XDP or its tc program attached */
+	struct l4_fwd_bpf *skel;
+	enum cfg_l4_hook hook;          /* CFG_L4_HOOK_XDP or _TC once attached */
+	char hook_why[256];             /* why this hook (auto), for the log */
+	int link_fd;                    /* XDP bpf_link; -1 when attached by netlink */
 	uint32_t xdp_flags;             /* XDP_FLAGS_DRV_MODE or _SKB_MODE */
+	int tc_attached;                /* our cls_bpf filter is on clsact ingress */
+	int tc_own_qdisc;               /* tandem created that clsact qdisc */
 	char pin_dir[128];              /* "" when maps are not pinned */
 
 	/* statistics of the control plane */

@@ -20,23 +20,46 @@
 /* l4_now_ms: CLOCK_MONOTONIC in milliseconds. */
 uint64_t l4_now_ms(void);
 
-/* l4_probe: checks the kernel for what the XDP modes need (XDP programs,
- * LRU hash, per-CPU arrays, bpf_fib_lookup for NAT) and logs every missing
- * piece. Returns 0 when all is there, -EOPNOTSUPP otherwise. */
+/* l4_probe: checks the kernel for what the data path needs (XDP and tc
+ * programs, LRU hash, per-CPU arrays, bpf_fib_lookup for NAT) and logs
+ * every missing piece. Returns 0 when all is there, -EOPNOTSUPP otherwise. */
 int l4_probe(int nat);
 
 /* l4_maps_open: opens the skeleton, sets the knobs and the ring size, loads
  * it, pins the maps under /sys/fs/bpf/tandem/IFACE (stale pins removed
- * first; unpinned with a warning when bpffs is not available) and attaches
- * to the interface: native XDP, else generic with a message.
- * Returns 0 or -errno (the reason logged). */
+ * first; unpinned with a warning when bpffs is not available), removes what
+ * a killed earlier run left on the interface (our tc filter, an XDP program
+ * of ours attached by netlink), and attaches as [l4] hook says: xdp (native,
+ * else generic with a warning), tc (clsact ingress, cls_bpf direct action;
+ * the qdisc created if missing), or auto (native XDP where it forwards
+ * correctly, tc on a veth and where native XDP is not available; the choice
+ * and its reason logged as a warning). Returns 0 or -errno (reason logged). */
 int l4_maps_open(struct l4 *l);
 
-/* l4_maps_close: detaches and frees; removes the pins. */
+/* l4_maps_close: detaches (XDP link, or tc filter and the clsact qdisc if
+ * tandem created it) and frees; removes the pins. */
 void l4_maps_close(struct l4 *l);
 
-/* l4_maps_set_vip: the service entries for the cluster's VIP. 0 or -errno. */
-int l4_maps_set_vip(struct l4 *l);
+/* l4_maps_set_vips: the service and address entries of every VIP of the
+ * cluster file. 0 or -errno. */
+int l4_maps_set_vips(struct l4 *l);
+
+/* l4_maps_vip_stats: sums of VIP number IDX's per-CPU traffic. 0 or -errno. */
+int l4_maps_vip_stats(struct l4 *l, uint32_t idx, struct l4_vip_stats *out);
+
+/* l4_node_addr_of: node N's address of FAMILY (AF_INET: 4 bytes, AF_INET6:
+ * 16, network order) into OUT. 0, or -ENOENT when it has none. */
+int l4_node_addr_of(const struct cfg_node *n, int family, void *out);
+
+/* l4_neigh_get: the MAC of ADDR (FAMILY: AF_INET or AF_INET6, network
+ * order) on interface IFINDEX from the kernel's neighbour table (rtnetlink;
+ * valid entries only). 0, -ENOENT, or -errno of the netlink socket. */
+int l4_neigh_get(int ifindex, int family, const void *addr, uint8_t mac[6]);
+
+/* l4_addr6_preferred: 1 (and its interface in *IFINDEX) when the IPv6
+ * address ADDR is an address of this host that the kernel may choose as a
+ * source (not deprecated, not tentative), 0 when not, -errno on failure. */
+int l4_addr6_preferred(const void *addr, int *ifindex);
 
 /* l4_maps_set_backend: writes slot IDX (address, port, MAC, alive flag).
  * 0 or -errno. */

@@ -1,11 +1,13 @@
 /* l4_main: `tandem l4 -c FILE`, the front end's process. It owns the
  * control loop: cluster file -> back end slots, health checks -> Maglev
- * table -> the data path (the XDP program through l4_maps.c, or the
+ * table -> the data path (the XDP or tc program through l4_maps.c, or the
  * user-space fallback), the VIP's BGP announcement (l4_bgp.c), SIGHUP
- * reload, SIGTERM withdraw and detach, and /metrics on [l4] admin. Single-threaded except for l4_user's connection threads,
+ * reload, SIGTERM withdraw and detach, and /metrics on [l4] admin.
+ * Single-threaded except for l4_user's connection threads,
  * which only read the table and slots under l->lock. */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@ static const char *l4_mode_name(enum cfg_l4_mode m)
 	return m == CFG_L4_DR ? "dr" : m == CFG_L4_NAT ? "nat" : "user";
 }
 
-static int l4_xdp(const struct l4 *l)
+static int l4_kernel(const struct l4 *l)
 {
 	return l->cfg.l4.mode != CFG_L4_USER;
 }
@@ -35,31 +37,109 @@ static int l4_xdp(const struct l4 *l)
 /* Checks what this process needs beyond what cfg_load checks. */
 static int l4_cfg_check(const struct cfg *c)
 {
-	int bad = 0;
+	int bad = 0, fams = 0;
 
-	if (!c->vip.len) {
+	if (!c->nvips) {
 		log_err("%s: [cluster] vip is not set", c->file);
 		bad++;
-	} else if (c->vip.ss.ss_family != AF_INET && c->l4.mode != CFG_L4_USER) {
-		log_err("%s: [cluster] vip %s: the XDP front end handles IPv4 only for now; "
-			"use [l4] mode = user", c->file, c->vip.text);
+	} else if (c->nvips > 1 && c->l4.mode == CFG_L4_USER) {
+		log_err("%s: [cluster] vip lists %d services; [l4] mode = user serves one "
+			"(the first): list one, or use mode = dr or nat", c->file, c->nvips);
 		bad++;
 	}
+	for (int i = 0; i < c->nvips; i++)
+		fams |= c->vips[i].ss.ss_family == AF_INET6 ? 2 : 1;
 	if (c->l4.mode != CFG_L4_USER && !c->l4.iface[0]) {
 		log_err("%s: [l4] iface is not set", c->file);
 		bad++;
 	}
-	for (int i = 0; i < c->nnodes; i++)
-		if (!c->nodes[i].address.len) {
-			log_err("%s:%d: node %s has no address", c->file, c->nodes[i].line,
-				c->nodes[i].name);
+	for (int i = 0; i < c->nnodes; i++) {
+		const struct cfg_node *n = &c->nodes[i];
+		uint8_t a[16];
+
+		if (!n->address.len) {
+			log_err("%s:%d: node %s has no address", c->file, n->line, n->name);
 			bad++;
-		} else if (c->nodes[i].address.ss.ss_family != c->vip.ss.ss_family) {
-			log_err("%s:%d: node %s: address family differs from the VIP's", c->file,
-				c->nodes[i].line, c->nodes[i].name);
+			continue;
+		}
+		/* NAT rewrites to the node's address of the packet's family; DR
+		 * only needs the node's MAC, which either address resolves */
+		if (c->l4.mode != CFG_L4_NAT)
+			continue;
+		if (((fams & 1) && l4_node_addr_of(n, AF_INET, a)) ||
+		    ((fams & 2) && l4_node_addr_of(n, AF_INET6, a))) {
+			log_err("%s:%d: node %s: mode = nat needs an address of every VIP's "
+				"family (address = IPv4 IPv6)", c->file, n->line, n->name);
 			bad++;
 		}
+	}
 	return bad ? -EINVAL : 0;
+}
+
+/* The VIPs as one line for messages: "198.18.0.100:80 [2001:2::100]:80". */
+static const char *l4_vips_text(const struct cfg *c, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < c->nvips && n < len; i++)
+		n += snprintf(buf + n, len - n, "%s%s", i ? " " : "", c->vips[i].text);
+	return buf;
+}
+
+/* A node the health check reaches but whose MAC the IPv4 neighbour file
+ * (l4_check.c) does not give: one known by IPv6, whose check's connect made
+ * the kernel resolve it by neighbour discovery. Returns 1 when some MAC was
+ * found (the table must be rebuilt), else 0. */
+static int l4_macs_resolve(struct l4 *l)
+{
+	int changed = 0;
+
+	if (!l4_kernel(l))
+		return 0;
+	for (int s = 0; s < L4_BACKENDS_MAX; s++) {
+		struct l4_slot *sl = &l->slots[s];
+		static const int fam[2] = { AF_INET6, AF_INET };
+		uint8_t a[16], mac[6];
+
+		if (!sl->used || sl->has_mac || sl->node.has_mac || !sl->ok_streak)
+			continue;
+		for (int f = 0; f < 2 && !sl->has_mac; f++) {
+			if (l4_node_addr_of(&sl->node, fam[f], a) ||
+			    l4_neigh_get(l->ifindex, fam[f], a, mac))
+				continue;
+			memcpy(sl->mac, mac, 6);
+			sl->has_mac = 1;
+			changed = 1;
+			log_info("node %s: MAC %02x:%02x:%02x:%02x:%02x:%02x (neighbour table, %s)",
+				 sl->node.name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+				 fam[f] == AF_INET6 ? "IPv6" : "IPv4");
+		}
+	}
+	return changed;
+}
+
+/* An IPv6 VIP this host owns as a preferred address: a /128 wins source
+ * address selection over the interface's /64 (longest match, RFC 6724 rule
+ * 8), so the health checks and every other connection of the front end
+ * would leave from the VIP, and the nodes' replies go to their own lo. */
+static void l4_vips_source_warn(const struct l4 *l)
+{
+	for (int i = 0; i < l->cfg.nvips; i++) {
+		const struct cfg_addr *v = &l->cfg.vips[i];
+		const struct sockaddr_in6 *s6 = (const void *)&v->ss;
+		char name[IF_NAMESIZE] = "?";
+		int ifindex = 0;
+
+		if (v->ss.ss_family != AF_INET6 || l4_addr6_preferred(&s6->sin6_addr, &ifindex) != 1)
+			continue;
+		if_indextoname(ifindex, name);
+		log_warn("VIP %s is a preferred address on %s: the kernel may take it as the source "
+			 "of this host's own connections (the health checks), whose replies then "
+			 "go to a node's lo; add it deprecated: ip -6 addr change %.*s/128 dev %s "
+			 "preferred_lft 0", v->text, name, (int)(strrchr(v->text, ']') - v->text - 1),
+			 v->text + 1, name);
+	}
 }
 
 /* Matches the file's nodes to slots by name: a node keeps its slot (flows
@@ -85,9 +165,11 @@ static void l4_reconcile(struct l4 *l, const struct cfg *nc)
 			if (l->slots[s].used && !strcmp(l->slots[s].node.name, n->name))
 				sl = &l->slots[s];
 		if (sl) {
-			if (strcmp(sl->node.address.text, n->address.text)) {
-				log_info("node %s: address now %s, health and MAC start over",
-					 n->name, n->address.text);
+			if (strcmp(sl->node.address.text, n->address.text) ||
+			    strcmp(sl->node.address2.text, n->address2.text)) {
+				log_info("node %s: address now %s%s%s, health and MAC start over",
+					 n->name, n->address.text, n->address2.len ? " " : "",
+					 n->address2.text);
 				sl->up = sl->has_mac = sl->ok_streak = sl->fail_streak = 0;
 			}
 			if (sl->node.weight != n->weight)
@@ -124,7 +206,7 @@ static long l4_apply(struct l4 *l)
 		return -ENOMEM;
 	for (int s = 0; s < L4_BACKENDS_MAX; s++) {
 		struct l4_slot *sl = &l->slots[s];
-		int ready = sl->used && sl->up && (!l4_xdp(l) || sl->has_mac);
+		int ready = sl->used && sl->up && (!l4_kernel(l) || sl->has_mac);
 
 		mn[s].name = sl->used ? sl->node.name : "";
 		mn[s].weight = ready ? (uint32_t)sl->node.weight : 0;
@@ -139,7 +221,7 @@ static long l4_apply(struct l4 *l)
 		if (t[i] != MAGLEV_EMPTY)
 			l->slots[t[i]].slots++;
 	pthread_rwlock_wrlock(&l->lock);
-	if (l4_xdp(l)) {
+	if (l4_kernel(l)) {
 		for (int pass = 0; pass < 2 && !err; pass++)
 			for (uint32_t s = 0; s < L4_BACKENDS_MAX && !err; s++)
 				if ((l->slots[s].used && l->slots[s].up) == !pass)
@@ -189,13 +271,32 @@ static void l4_metrics(struct l4 *l, FILE *f)
 	fprintf(f, "# HELP tandem_l4_up 1 while the front end runs\n# TYPE tandem_l4_up gauge\n"
 		"tandem_l4_up{mode=\"%s\"} 1\n", l4_mode_name(l->cfg.l4.mode));
 	if (l->skel && !l4_maps_counters(l, c)) {
-		fprintf(f, "# HELP tandem_l4_packets_total XDP outcomes, per reason\n"
+		fprintf(f, "# HELP tandem_l4_packets_total data path outcomes, per reason\n"
 			"# TYPE tandem_l4_packets_total counter\n");
 		for (int i = 0; i < L4_CTR_MAX; i++)
 			fprintf(f, "tandem_l4_packets_total{outcome=\"%s\"} %llu\n", names[i],
 				(unsigned long long)c[i]);
+		fprintf(f, "# HELP tandem_l4_hook where the data path is attached\n"
+			"# TYPE tandem_l4_hook gauge\ntandem_l4_hook{hook=\"%s\"} 1\n",
+			l->hook == CFG_L4_HOOK_TC ? "tc" : "xdp");
 		fprintf(f, "# TYPE tandem_l4_xdp_native gauge\ntandem_l4_xdp_native %d\n",
-			l->xdp_flags == XDP_FLAGS_DRV_MODE);
+			l->hook == CFG_L4_HOOK_XDP && l->xdp_flags == XDP_FLAGS_DRV_MODE);
+		fprintf(f, "# HELP tandem_l4_vip_packets_total packets forwarded, per service\n"
+			"# TYPE tandem_l4_vip_packets_total counter\n"
+			"# TYPE tandem_l4_vip_bytes_total counter\n"
+			"# HELP tandem_l4_vip_connections_total SYNs that opened a flow\n"
+			"# TYPE tandem_l4_vip_connections_total counter\n");
+		for (int i = 0; i < l->cfg.nvips; i++) {
+			struct l4_vip_stats vs;
+			const char *v = l->cfg.vips[i].text;
+
+			l4_maps_vip_stats(l, i, &vs);
+			fprintf(f, "tandem_l4_vip_packets_total{vip=\"%s\"} %llu\n"
+				"tandem_l4_vip_bytes_total{vip=\"%s\"} %llu\n"
+				"tandem_l4_vip_connections_total{vip=\"%s\"} %llu\n",
+				v, (unsigned long long)vs.packets, v, (unsigned long long)vs.bytes,
+				v, (unsigned long long)vs.conns);
+		}
 	}
 	fprintf(f, "# TYPE tandem_l4_table_builds_total counter\ntandem_l4_table_builds_total %llu\n"
 		"# TYPE tandem_l4_table_slots_written_total counter\n"
@@ -308,6 +409,7 @@ static int l4_admin_listen(const struct cfg_addr *a)
 static int l4_reload(struct l4 *l, FILE *errs)
 {
 	struct cfg *nc = calloc(1, sizeof(*nc));
+	char a[CFG_MAX_VIPS * 64], b[CFG_MAX_VIPS * 64];
 	int nerr = 0, r = -EINVAL;
 
 	if (!nc)
@@ -318,9 +420,11 @@ static int l4_reload(struct l4 *l, FILE *errs)
 			fprintf(errs, "%s: refused by the front end's own checks (see its log)\n", l->file);
 		goto out;
 	}
-	if (strcmp(nc->vip.text, l->cfg.vip.text) || strcmp(nc->l4.iface, l->cfg.l4.iface) ||
-	    nc->l4.mode != l->cfg.l4.mode || strcmp(nc->l4.admin.text, l->cfg.l4.admin.text))
-		log_warn("reload: vip, [l4] iface, mode and admin need a restart; kept as they were");
+	if (strcmp(l4_vips_text(nc, a, sizeof(a)), l4_vips_text(&l->cfg, b, sizeof(b))) ||
+	    strcmp(nc->l4.iface, l->cfg.l4.iface) || nc->l4.mode != l->cfg.l4.mode ||
+	    nc->l4.hook != l->cfg.l4.hook || strcmp(nc->l4.admin.text, l->cfg.l4.admin.text))
+		log_warn("reload: vip, [l4] iface, mode, hook and admin need a restart; kept as "
+			 "they were");
 	if (memcmp(&nc->l4.bgp, &l->cfg.l4.bgp, sizeof(nc->l4.bgp)))
 		log_warn("reload: [l4] bgp_* need a restart; kept as they were");
 	pthread_rwlock_wrlock(&l->lock);
@@ -341,8 +445,9 @@ out:
 static void l4_usage(FILE *f)
 {
 	fprintf(f, "usage: tandem l4 -c FILE [-v]\n"
-		"  the level-1 front end: XDP L4 switch ([l4] mode = dr | nat) or the\n"
-		"  user-space fallback (mode = user). SIGHUP reloads FILE, SIGTERM stops.\n");
+		"  the level-1 front end: the L4 switch in the kernel ([l4] mode = dr | nat,\n"
+		"  hook = auto | xdp | tc) or the user-space fallback (mode = user).\n"
+		"  SIGHUP reloads FILE, SIGTERM stops and detaches everything.\n");
 }
 
 int l4_main(int argc, char **argv)
@@ -352,6 +457,7 @@ int l4_main(int argc, char **argv)
 	const char *file = NULL;
 	int opt, sfd = -1, afd = -1, ret = 1, nerr = 0;
 	uint64_t stop_ms = 0;           /* SIGTERM with the VIP withdrawn: stop then */
+	char vips[CFG_MAX_VIPS * 64];
 	sigset_t ss;
 
 	optind = 1;
@@ -395,16 +501,17 @@ int l4_main(int argc, char **argv)
 		goto out;
 	}
 
-	if (l4_xdp(l)) {
+	if (l4_kernel(l)) {
 		if (l4_probe(l->cfg.l4.mode == CFG_L4_NAT)) {
-			log_err("the XDP front end cannot run on this kernel; the fallback is "
+			log_err("the kernel data path cannot run on this kernel; the fallback is "
 				"[l4] mode = user (same Maglev choice, splice relay)");
 			goto out;
 		}
 		if (l4_maps_open(l))
 			goto out;
-		if (l4_maps_set_vip(l)) {
-			log_err("writing the VIP %s to l4_vips failed", l->cfg.vip.text);
+		if (l4_maps_set_vips(l)) {
+			log_err("writing the VIPs %s to l4_vips failed",
+				l4_vips_text(&l->cfg, vips, sizeof(vips)));
 			goto out;
 		}
 	} else if (l4_user_start(l)) {
@@ -419,14 +526,17 @@ int l4_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (l4_kernel(l))
+		l4_vips_source_warn(l);
 	l4_apply(l);
 	if (l4_bgp_open(l))
 		goto out;
-	log_info("front end up: vip %s, mode %s, %d nodes, Maglev table %u slots%s%s",
-		 l->cfg.vip.text, l4_mode_name(l->cfg.l4.mode), l->cfg.nnodes, l->ring_size,
-		 afd >= 0 ? ", /metrics on " : "", afd >= 0 ? l->cfg.l4.admin.text : "");
-	svc_ready("vip %s, mode %s, %d nodes", l->cfg.vip.text, l4_mode_name(l->cfg.l4.mode),
-		  l->cfg.nnodes);
+	log_info("front end up: vip %s, mode %s%s, %d nodes, Maglev table %u slots%s%s",
+		 l4_vips_text(&l->cfg, vips, sizeof(vips)), l4_mode_name(l->cfg.l4.mode),
+		 !l4_kernel(l) ? "" : l->hook == CFG_L4_HOOK_TC ? ", hook tc" : ", hook xdp",
+		 l->cfg.nnodes, l->ring_size, afd >= 0 ? ", /metrics on " : "",
+		 afd >= 0 ? l->cfg.l4.admin.text : "");
+	svc_ready("vip %s, mode %s, %d nodes", vips, l4_mode_name(l->cfg.l4.mode), l->cfg.nnodes);
 
 	for (;;) {
 		struct pollfd pfd[2 + L4_BACKENDS_MAX];
@@ -480,7 +590,7 @@ int l4_main(int argc, char **argv)
 		}
 		if (afd >= 0 && (pfd[1].revents & POLLIN))
 			l4_admin_serve(l, afd);
-		if (l4_check_run(l))
+		if (l4_check_run(l) | l4_macs_resolve(l))
 			l4_apply(l);
 	}
 out:

@@ -1,7 +1,7 @@
 /* l4_user: the level-1 switch for hosts without XDP ([l4] mode = user). It
  * listens on the VIP itself, picks each connection's node with the same
- * Maglev table and the same l4_flow_hash over the client 4-tuple as the XDP
- * program, connects to the node on the VIP port and moves bytes both ways
+ * Maglev table and the same l4_flow_hash over the client 4-tuple as the
+ * kernel data path, connects to the node on the VIP port and moves bytes both ways
  * with splice(2) through a pipe, so they never enter user space. One thread
  * per connection, at most L4_USER_MAX at once: simple and bounded; this is
  * the fallback, not the fast path. */
@@ -135,19 +135,38 @@ out:
 	return NULL;
 }
 
-/* The node for an accepted connection: the same hash as the XDP program,
- * over the addresses as they sit in the packet. */
+/* The node for an accepted connection: the same hash as the kernel data
+ * path, over the addresses as they sit in the packet. */
 static int l4_user_pick(struct l4 *l, int cfd, uint32_t *idx)
 {
-	struct sockaddr_in peer, self;
+	struct sockaddr_storage peer, self;
 	socklen_t pl = sizeof(peer), sl = sizeof(self);
+	struct l4_flow_key k = { .proto = IPPROTO_TCP };
 	uint32_t slot;
 
 	if (getpeername(cfd, (struct sockaddr *)&peer, &pl) ||
-	    getsockname(cfd, (struct sockaddr *)&self, &sl) || peer.sin_family != AF_INET)
+	    getsockname(cfd, (struct sockaddr *)&self, &sl))
+		return -errno;
+	if (peer.ss_family == AF_INET) {
+		const struct sockaddr_in *p = (void *)&peer, *s = (void *)&self;
+
+		k.family = L4_AF_INET;
+		k.saddr.v4 = p->sin_addr.s_addr;
+		k.daddr.v4 = s->sin_addr.s_addr;
+		k.sport = p->sin_port;
+		k.dport = s->sin_port;
+	} else if (peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (void *)&peer, *s = (void *)&self;
+
+		k.family = L4_AF_INET6;
+		memcpy(k.saddr.b, &p->sin6_addr, 16);
+		memcpy(k.daddr.b, &s->sin6_addr, 16);
+		k.sport = p->sin6_port;
+		k.dport = s->sin6_port;
+	} else {
 		return -EAFNOSUPPORT;
-	slot = l4_flow_hash(peer.sin_addr.s_addr, self.sin_addr.s_addr, peer.sin_port,
-			    self.sin_port) % l->ring_size;
+	}
+	slot = l4_flow_hash_key(&k) % l->ring_size;
 	*idx = l->table[slot];
 	return *idx == L4_NO_BACKEND ? -EHOSTUNREACH : 0;
 }
@@ -164,7 +183,7 @@ static void *l4_user_accept(void *arg)
 		struct pollfd pfd = { .fd = l->user_fd, .events = POLLIN };
 		struct l4_conn *c = NULL;
 		pthread_t t;
-		uint32_t idx;
+		uint32_t idx = 0;
 		int cfd, full;
 
 		if (poll(&pfd, 1, 200) <= 0)

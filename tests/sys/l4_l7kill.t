@@ -1,18 +1,19 @@
 #!/bin/bash
 # l4_l7kill.t: a node's L7 switch killed under the L4 front end. A two-level
-# cluster in the lab (tandem l4 in XDP DR mode on fe; tandem l7 on :80 and
-# nginx on :8080 on be1..be3) carries a bounded load through the VIP: 24
-# keep-alive connections and a stream of new ones (l4_l7kill.py). be2's
-# tandem l7 gets SIGKILL by its PID: the front end's health check must take
-# be2 out within 10 s (the time is measured and printed); keep-alive
-# connections on be1 and be3 see no error at all, before, during or after;
-# new connections made once be2 is out all succeed. Then be2's L7 switch is
-# started again: be2 must be back in the table and take new connections,
-# all of which succeed. Every connection's first request is routed by the
-# cluster file to the node's own nginx, so its X-Backend header says which
-# node's L7 switch the front end chose; later requests go round-robin over
-# every node's nginx (be2's nginx stays up and keeps serving the others).
-# Everything is stopped by PID and the lab torn down on exit, pass or fail.
+# cluster in the lab (tandem l4 in DR mode on fe, hook auto: tc on the lab's
+# veths; tandem l7 on :80 and nginx on :8080 on be1..be3) carries a bounded
+# load through the VIP: 24 keep-alive connections and a stream of new ones
+# (l4_l7kill.py). be2's tandem l7 gets SIGKILL by its PID: the front end's
+# health check must take be2 out within 10 s (the time is measured and
+# printed); keep-alive connections on be1 and be3 see no error at all,
+# before, during or after; new connections made once be2 is out all succeed.
+# Then be2's L7 switch is started again: be2 must be back in the table and
+# take new connections, all of which succeed. Every connection's first
+# request is routed by the cluster file to the node's own nginx, so its
+# X-Backend header says which node's L7 switch the front end chose; later
+# requests go round-robin over every node's nginx (be2's nginx stays up and
+# keeps serving the others). Everything is stopped by PID and the lab torn
+# down on exit, pass or fail.
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/tap.sh"

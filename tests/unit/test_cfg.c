@@ -269,6 +269,49 @@ static void test_load(void)
 	}
 	is_int(cfg_parse_addr(&(struct cfg_addr){ 0 }, "[::ffff:1.2.3.4]:80", 0), 0, "IPv4-mapped IPv6");
 
+	/* several VIPs, a node with an address of each family, the hook */
+	r = load("[cluster]\nvip = 198.18.0.100:80 [2001:2::100]:80\t198.18.0.101:443\n"
+		 "vip = [2001:2::101]:8080\n"
+		 "[l4]\nhook = tc\n"
+		 "[node a]\naddress = 198.18.0.11 2001:2::11\n"
+		 "[node b]\naddress = 2001:2::12\n", &c, &msgs, &nerr);
+	is_int(r, 0, "vip list, two addresses, hook: loads");
+	ok(c->nvips == 4 && !strcmp(c->vips[1].text, "[2001:2::100]:80") &&
+	   c->vips[1].ss.ss_family == AF_INET6 && !strcmp(c->vips[3].text, "[2001:2::101]:8080") &&
+	   !strcmp(c->vip.text, "198.18.0.100:80"), "4 VIPs (a second line adds), vip is the first");
+	ok(c->nodes[0].address.ss.ss_family == AF_INET && c->nodes[0].address2.ss.ss_family == AF_INET6 &&
+	   !strcmp(c->nodes[0].address2.text, "2001:2::11") && !c->nodes[1].address2.len &&
+	   c->nodes[1].address.ss.ss_family == AF_INET6, "node addresses of both families");
+	is_int(c->l4.hook, CFG_L4_HOOK_TC, "hook = tc");
+	free(msgs);
+	free(c);
+	r = load(NODE, &c, &msgs, &nerr);
+	ok(r == 0 && c->l4.hook == CFG_L4_HOOK_AUTO && c->nvips == 0, "hook defaults to auto, no VIP");
+	free(msgs);
+	free(c);
+	refused("[cluster]\nvip = 198.18.0.100:80 198.18.0.100:80\n" NODE,
+		"@:2: bad value '198.18.0.100:80 198.18.0.100:80' for 'vip' in [cluster]\n", 1,
+		"the same VIP twice");
+	refused("[cluster]\nvip = 198.18.0.100:80 2001:2::100:80\n" NODE,
+		"@:2: bad value '198.18.0.100:80 2001:2::100:80' for 'vip' in [cluster]\n", 1,
+		"IPv6 VIP without brackets");
+	refused("[cluster]\nvip = 198.18.0.100\n" NODE,
+		"@:2: bad value '198.18.0.100' for 'vip' in [cluster]\n", 1, "VIP without port");
+	n = sprintf(big, "[cluster]\n");
+	for (int i = 0; i < 17; i++)
+		n += sprintf(big + n, "vip = 198.18.1.%d:80\n", i);
+	sprintf(big + n, NODE);
+	refused(big, "@:18: bad value '198.18.1.16:80' for 'vip' in [cluster]\n", 1,
+		"a 17th VIP");
+	refused(NODE "address = 198.18.0.11 198.18.0.12\n",
+		"@:4: bad value '198.18.0.11 198.18.0.12' for 'address' in [node a]\n", 1,
+		"two addresses of one family");
+	refused(NODE "address = 198.18.0.11 2001:2::11 2001:2::12\n",
+		"@:4: bad value '198.18.0.11 2001:2::11 2001:2::12' for 'address' in [node a]\n", 1,
+		"three addresses");
+	refused("[l4]\nhook = ebpf\n" NODE,
+		"@:2: bad value 'ebpf' for 'hook' in [l4]\n", 1, "bad hook");
+
 	/* no messages asked for: still counted */
 	c = calloc(1, sizeof(*c));
 	r = cfg_load(c, "/nonexistent/tandem.ini", NULL, &nerr);
