@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,10 +170,51 @@ static int nl_rule(struct l4_route *r, int type, int flags, int family, uint32_t
 }
 
 /* "VIP via GW table TABLE": RTM_NEWROUTE (replace) or RTM_DELROUTE. */
+/* The source a check leaves from: an address of [l4] iface in FAMILY that
+ * is no VIP (nor IPv6 link-local) into OUT. 1 when there is one. Without
+ * it IPv6 would take the VIP itself (RFC 6724 rule 1, "prefer the same
+ * address", comes before "avoid deprecated"), and the node's answer would
+ * stay on the node. */
+static int route_src(const struct l4 *l, int family, unsigned char out[16])
+{
+	struct ifaddrs *ifa, *i;
+	int found = 0;
+
+	if (getifaddrs(&ifa))
+		return 0;
+	for (i = ifa; i && !found; i = i->ifa_next) {
+		const unsigned char *p;
+		int vip = 0;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family || strcmp(i->ifa_name, l->cfg.l4.iface))
+			continue;
+		p = family == AF_INET6 ? (const unsigned char *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr
+				       : (const unsigned char *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		if (family == AF_INET6 && p[0] == 0xfe && (p[1] & 0xc0) == 0x80)
+			continue;
+		for (int v = 0; v < l->cfg.nvips; v++) {
+			const struct sockaddr_storage *ss = &l->cfg.vips[v].ss;
+
+			if (ss->ss_family == family &&
+			    !memcmp(p, family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+							  : (const void *)&((const struct sockaddr_in *)ss)->sin_addr,
+				    fam_len(family)))
+				vip = 1;
+		}
+		if (!vip) {
+			memcpy(out, p, fam_len(family));
+			found = 1;
+		}
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
 static int nl_route(struct l4 *l, int type, uint32_t table, const void *gw)
 {
 	struct nl_req q = { 0 };
 	int family = l->cfg.vip.ss.ss_family, alen = fam_len(family);
+	unsigned char src[16];
 
 	q.h.nlmsg_len = NLMSG_LENGTH(sizeof(q.r));
 	q.h.nlmsg_type = type;
@@ -187,6 +229,8 @@ static int nl_route(struct l4 *l, int type, uint32_t table, const void *gw)
 	nl_attr(&q, RTA_DST, vip_bytes(l), alen);
 	if (gw)
 		nl_attr(&q, RTA_GATEWAY, gw, alen);
+	if (type == RTM_NEWROUTE && route_src(l, family, src))
+		nl_attr(&q, RTA_PREFSRC, src, alen);
 	return nl_call(&l->route, &q.h, NULL, NULL);
 }
 
