@@ -250,7 +250,7 @@ help:
 	@echo "make unit-test  unit tests only;  make sys-test: system tests only"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 	@echo "make bench      bench/relay: tandem vs HAProxy vs direct (CSV + plot)"
-	@echo "make bench-l4   bench/l4: XDP pps per core, front-end CPU per connection vs nftables"
+	@echo "make bench-l4   bench/l4: XDP and tc pps per core, front-end CPU per connection vs nftables"
 	@echo "make demo       the loopback demo (README's first command)"
 	@echo "bench/locality/run.sh  rr vs chash vs lard on origins with bounded caches (CSV + plot)"
 	@echo "make deps       install the Debian packages (root)"

@@ -1,22 +1,29 @@
 #!/bin/bash
 # bench/l4/run.sh: what the level-1 front end costs, two ways.
-#  1. Packets per second of the XDP program on one core: build/bench/l4/xdp_pps
+#  1. Packets per second of the data path on one core, at both hooks (XDP
+#     and tc) and for both families: build/bench/l4/xdp_pps
 #     (bpf_prog_test_run_opts, the program alone, no driver) for SYN,
 #     established, non-VIP and NAT reply frames in DR and NAT modes.
-#  2. CPU per connection under wrk in the emulated cluster (lab/lab.sh up 3,
-#     nginx :80 on be1..be3, no L7), one connection per request
-#     ("Connection: close"), front end by front end:
+#  2. CPU per connection under wrk in the emulated cluster (lab/lab.sh up 3
+#     --native-xdp, so the XDP rows can run on its veths; nginx :80 on
+#     be1..be3, no L7), one connection per request ("Connection: close"),
+#     front end by front end:
 #       direct       the client to be1's own address, no front end (the floor)
-#       xdp-dr       tandem l4, XDP, direct routing (replies bypass fe)
-#       xdp-nat      tandem l4, XDP, NAT (back ends route replies via fe)
+#       xdp-dr       tandem l4, hook = xdp, direct routing (replies bypass fe)
+#       xdp-nat      tandem l4, hook = xdp, NAT (back ends route replies via fe)
+#       tc-dr        tandem l4, hook = tc, direct routing
+#       tc-nat       tandem l4, hook = tc, NAT
+#       direct6, xdp-dr6, xdp-nat6, tc-dr6, tc-nat6: the same over IPv6
+#                    (the VIP [2001:2::100]; direct6: be1's IPv6 address)
 #       user         tandem l4, mode = user (accept + connect + splice)
 #       nft-numgen   nftables DNAT in fe's namespace, numgen inc mod 3
 #       nft-jhash    nftables DNAT, jhash ip saddr . tcp sport mod 3
 #     CPU is the sum over the lab's hosts (cgroup cpuacct), per connection;
 #     XDP and the stack's forwarding run in softirq, billed to whichever
 #     host's task was running (mostly the sender, see doc/lab.md), so only
-#     the sum is meaningful; "front end" = that sum minus direct's. Softirq
-#     work deferred to ksoftirqd is billed to no cgroup: its CPU is recorded
+#     the sum is meaningful; "front end" = that sum minus direct's
+#     (direct6's for the IPv6 rows). Softirq work deferred to ksoftirqd is
+#     billed to no cgroup: its CPU is recorded
 #     apart (it is shared with other jobs on the box).
 # Outputs in OUT (bench/results): l4_pps.csv, l4.csv (medians), l4.runs.csv
 # (every run, with the load average), l4.png and l4.svg. Settings:
@@ -36,7 +43,7 @@ if [ "${QUICK:-0}" = 1 ]; then
 	REPS=${REPS:-1}; DUR=${DUR:-3}
 	PPS_REPEAT=${PPS_REPEAT:-1000000}; PPS_RUNS=${PPS_RUNS:-3}; PPS_SINGLES=${PPS_SINGLES:-5000}
 fi
-MODES=${MODES:-"direct xdp-dr xdp-nat user nft-numgen nft-jhash"}
+MODES=${MODES:-"direct xdp-dr xdp-nat tc-dr tc-nat direct6 xdp-dr6 xdp-nat6 tc-dr6 tc-nat6 user nft-numgen nft-jhash"}
 REPS=${REPS:-3}
 DUR=${DUR:-5}
 CONNS=${CONNS:-16}
@@ -54,6 +61,9 @@ export LAB_TANDEM=$TANDEM
 VIP=198.18.0.100
 CLIENT=198.18.0.2
 FE=198.18.0.1
+VIP6=2001:2::100
+CLIENT6=2001:2::2
+FE6=2001:2::1
 NODES=3
 
 die() { echo "bench/l4: $*" >&2; exit 1; }
@@ -75,7 +85,7 @@ elapsed() { echo $(( $(date +%s) - start )); }
 
 # ---- 1. packets per second, the program alone ------------------------------
 if [ "${PPS:-1}" = 1 ]; then
-	echo "bench/l4: XDP test-run, repeat $PPS_REPEAT x $PPS_RUNS runs, $PPS_SINGLES single" \
+	echo "bench/l4: XDP and tc test-run, repeat $PPS_REPEAT x $PPS_RUNS runs, $PPS_SINGLES single" \
 		"calls per case; load $(load1)"
 	l0=$(load1)
 	"$PPS_BIN" -r "$PPS_REPEAT" -n "$PPS_RUNS" -s "$PPS_SINGLES" >"$TMP/pps.csv" ||
@@ -102,12 +112,15 @@ ksoft_ticks() { # utime + stime of every ksoftirqd thread
 lab_ns() { "$LAB" cpu | awk '{ u[$1] = $2; t += $2 }
 	END { printf "%.0f %.0f %.0f %.0f\n", t, u["client"], u["fe"], t - u["client"] - u["fe"] }'; }
 
-write_l4_cfg() { # MODE
+write_l4_cfg() { # MODE [HOOK]
+	local vips="$VIP:80 [$VIP6]:80"
+	[ "$1" = user ] && vips="$VIP:80"      # mode = user serves one VIP
 	{
-		printf '[cluster]\nvip = %s:80\n\n[l4]\niface = eth0\nmode = %s\nadmin = 127.0.0.1:9300\n' \
-			"$VIP" "$1"
+		printf '[cluster]\nvip = %s\n\n[l4]\niface = eth0\nmode = %s\n' "$vips" "$1"
+		printf 'hook = %s\nadmin = 127.0.0.1:9300\n' "${2:-auto}"
 		for i in $(seq 1 $NODES); do
-			printf '\n[node be%d]\naddress = %s\n' "$i" "$("$LAB" addr "be$i")"
+			printf '\n[node be%d]\naddress = %s %s\n' "$i" "$("$LAB" addr "be$i")" \
+				"$("$LAB" addr6 "be$i")"
 		done
 	} >"$TMP/l4.ini"
 	"$TANDEM" -t -c "$TMP/l4.ini" >/dev/null 2>&1 || die "tandem -t refuses $TMP/l4.ini"
@@ -125,8 +138,10 @@ replies_via_fe() { # 1|0
 	for i in $(seq 1 $NODES); do
 		if [ "$1" = 1 ]; then
 			"$LAB" exec "be$i" ip route replace "$CLIENT/32" via "$FE"
+			"$LAB" exec "be$i" ip -6 route replace "$CLIENT6/128" via "$FE6"
 		else
 			"$LAB" exec "be$i" ip route del "$CLIENT/32" 2>/dev/null
+			"$LAB" exec "be$i" ip -6 route del "$CLIENT6/128" 2>/dev/null
 		fi
 	done
 	return 0
@@ -156,15 +171,22 @@ EOF
 URL=
 mode_start() { # MODE
 	URL=http://$VIP/
+	[[ $1 == *6 ]] && URL=http://[$VIP6]/
 	case $1 in
 	direct)
 		replies_via_fe 0
 		URL=http://$("$LAB" addr be1)/
 		;;
-	xdp-dr | xdp-nat | user)
-		local m=${1#xdp-}
+	direct6)
+		replies_via_fe 0
+		URL=http://[$("$LAB" addr6 be1)]/
+		;;
+	xdp-dr | xdp-nat | tc-dr | tc-nat | xdp-dr6 | xdp-nat6 | tc-dr6 | tc-nat6 | user)
+		local m=${1#*-} h=${1%%-*}
+		m=${m%6}
+		[ "$1" = user ] && m=user h=auto
 		replies_via_fe "$([ "$m" = nat ] && echo 1 || echo 0)"
-		write_l4_cfg "$m"
+		write_l4_cfg "$m" "$h"
 		"$LAB" start fe l4 "$TANDEM" l4 -c "$TMP/l4.ini" >/dev/null
 		for _ in $(seq 1 100); do l4_up && break; sleep 0.1; done
 		l4_up || { tail -5 "$LAB_STATE/log/fe-l4.log" >&2; return 1; }
@@ -185,7 +207,7 @@ mode_start() { # MODE
 
 mode_stop() { # MODE
 	case $1 in
-	xdp-* | user) "$LAB" stop fe l4 ;;
+	xdp-* | tc-* | user) "$LAB" stop fe l4 ;;
 	nft-*) "$LAB" exec fe nft delete table ip tandem_bench ;;
 	esac
 }
@@ -215,7 +237,10 @@ run_once() { # MODE REP
 }
 
 if [ "${LAB_RUNS:-1}" = 1 ]; then
-	"$LAB" up $NODES >"$TMP/lab.log" 2>&1 || { cat "$TMP/lab.log" >&2; die "lab up failed"; }
+	# --native-xdp: the XDP rows need both veth workarounds on fe; every
+	# row runs on the same wire, so they compare (doc/lab.md)
+	"$LAB" up $NODES --native-xdp >"$TMP/lab.log" 2>&1 ||
+		{ cat "$TMP/lab.log" >&2; die "lab up failed"; }
 	for i in $(seq 1 $NODES); do
 		LAB_NGINX_LOG=0 "$LAB" nginx "be$i" start 80 || die "nginx on be$i failed"
 	done
@@ -245,12 +270,14 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 modes = sys.argv[3].split()
 med = lambda m, k: statistics.median(float(r[k]) for r in rows
                                      if r["mode"] == m and r[k] not in ("", None))
-base = med("direct", "lab_cpu_us_per_conn") if "direct" in modes else 0
+# the floor of each family: direct for IPv4 rows, direct6 for IPv6 ones
+base = {f: med(d, "lab_cpu_us_per_conn") if d in modes else 0
+        for f, d in (("4", "direct"), ("6", "direct6"))}
 with open(sys.argv[2], "w") as f:
     f.write("mode,conn_s,errors,lab_cpu_us_per_conn,front_end_us_per_conn,"
             "front_end_cpu_s_per_10k,ksoftirqd_us,box_busy_us,runs\n")
     for m in modes:
-        fe = med(m, "lab_cpu_us_per_conn") - base
+        fe = med(m, "lab_cpu_us_per_conn") - base["6" if m.endswith("6") else "4"]
         f.write("%s,%.0f,%d,%.1f,%.1f,%.3f,%.1f,%.1f,%d\n" % (
             m, med(m, "conn_s"), sum(int(r["errors"]) for r in rows if r["mode"] == m),
             med(m, "lab_cpu_us_per_conn"), fe, fe * 1e4 / 1e6,
@@ -275,27 +302,37 @@ plot() { # TERMINAL FILE
 		echo "set yrange [0:*]"
 		echo "set multiplot layout 1,2"
 		if [ -s "$OUT/l4_pps.csv" ]; then
-			awk -F, '$1 == "repeat" && $2 != "empty" { v[$3 "," $2] = $6; k[$3] = 1 }
-				$1 == "single" && $3 == "nat_reply" { v["nat_reply,nat"] = $6; k["nat_reply"] = 1 }
-				END { print "kind,dr,nat"; n = split("syn established not_vip nat_reply", o, " ")
-					for (i = 1; i <= n; i++) if (o[i] in k)
-						printf "%s,%s,%s\n", o[i], (o[i] ",dr") in v ? v[o[i] ",dr"] : "",
-							v[o[i] ",nat"] }' "$OUT/l4_pps.csv" >"$TMP/pps.dat"
-			echo "set title 'XDP program alone, one core: ns per packet (test-run repeat; nat_reply: single calls)'"
+			# repeat rows per kind (nat_reply: single calls), one bar per
+			# hook, mode and family
+			awk -F, 'NR > 1 && $2 != "empty" && ($1 == "repeat" || $3 == "nat_reply") {
+					s = $10 " " $2 ($11 == 6 ? " v6" : ""); v[$3 "," s] = $6; k[$3] = 1 }
+				END { n = split("xdp dr,xdp nat,tc dr,tc nat,xdp dr v6,xdp nat v6,tc dr v6,tc nat v6", o, ",")
+					printf "kind"; for (j = 1; j <= n; j++) printf ",%s", o[j]; print ""
+					m = split("syn established not_vip nat_reply", q, " ")
+					for (i = 1; i <= m; i++) if (q[i] in k) {
+						printf "%s", q[i]
+						for (j = 1; j <= n; j++) printf ",%s", (q[i] "," o[j]) in v ? v[q[i] "," o[j]] : ""
+						print "" } }' "$OUT/l4_pps.csv" >"$TMP/pps.dat"
+			echo "set title 'data path alone, one core: ns per packet (test-run repeat; nat_reply: single calls)'"
 			echo "set ylabel 'ns per packet'"
-			echo "plot '$TMP/pps.dat' using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3)"
+			echo "set key outside bottom center horizontal"
+			printf "plot '%s' using 2:xtic(1) title columnheader(2)" "$TMP/pps.dat"
+			for c in 3 4 5 6 7 8 9; do printf ", '' using %d title columnheader(%d)" $c $c; done
+			echo
 		fi
 		if [ -s "$OUT/l4.csv" ]; then
-			echo "set title 'front-end CPU per connection (lab total minus direct)'"
+			echo "set title 'front-end CPU per connection (lab total minus direct / direct6)'"
 			echo "set ylabel 'CPU us per connection'"
-			awk -F, 'NR > 1 && $1 != "direct" { print $1 "," $5 }' "$OUT/l4.csv" >"$TMP/cpu.dat"
+			echo "set xtics rotate by -35"
+			awk -F, 'NR > 1 && $1 != "direct" && $1 != "direct6" { print $1 "," $5 }' \
+				"$OUT/l4.csv" >"$TMP/cpu.dat"
 			echo "plot '$TMP/cpu.dat' using 2:xtic(1) notitle"
 		fi
 		echo "unset multiplot"
 	} >"$TMP/plot.gp"
 	gnuplot "$TMP/plot.gp" 2>"$TMP/gnuplot.err"
 }
-plot "pngcairo size 1200,500 font ',10'" "$OUT/l4.png" ||
-	plot "png size 1200,500" "$OUT/l4.png" || { cat "$TMP/gnuplot.err" >&2; echo "bench/l4: png plot failed" >&2; }
-plot "svg size 1200,500" "$OUT/l4.svg" || echo "bench/l4: svg plot failed" >&2
+plot "pngcairo size 1500,520 font ',10'" "$OUT/l4.png" ||
+	plot "png size 1500,520" "$OUT/l4.png" || { cat "$TMP/gnuplot.err" >&2; echo "bench/l4: png plot failed" >&2; }
+plot "svg size 1500,520" "$OUT/l4.svg" || echo "bench/l4: svg plot failed" >&2
 echo "bench/l4: done in $(elapsed) s; $OUT/l4_pps.csv, l4.csv, l4.runs.csv, l4.png, l4.svg"

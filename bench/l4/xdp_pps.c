@@ -1,14 +1,18 @@
-/* xdp_pps: packets per second of the level-1 XDP program on one core,
- * measured by the kernel's test-run hook (bpf_prog_test_run_opts). The
- * program is loaded as tests/bpf/test_l4_xdp.c loads it (skeleton, knobs set
- * before load), and its maps are filled through src/l4's own code path: a
- * cluster file read by cfg_load, the VIP by l4_maps_set_vip, every node by
- * l4_maps_set_backend, a 65537-slot Maglev table by maglev_build and
- * l4_maps_write_ring. Then each crafted frame is run:
+/* xdp_pps: packets per second of the level-1 data path on one core, at both
+ * hooks (the l4_xdp and l4_tc programs of src/bpf/l4_fwd.bpf.c, one logic)
+ * and both families, measured by the kernel's test-run hook
+ * (bpf_prog_test_run_opts). The object is loaded as tests/bpf/test_l4_xdp.c
+ * loads it (skeleton, knobs set before load), and its maps are filled
+ * through src/l4's own code path: a cluster file read by cfg_load (an IPv4
+ * and an IPv6 VIP, nodes with an address of each family), the VIPs by
+ * l4_maps_set_vips, every node by l4_maps_set_backend, a 65537-slot Maglev
+ * table by maglev_build and l4_maps_write_ring. Then each crafted frame is
+ * run:
  *
  *   repeat  one frame, REPEAT times in one call; the kernel returns the mean
  *           time per run. The program alone on a warm cache: no driver, no
- *           DMA, no skb, no transmit. The frame must stay the same kind of
+ *           DMA, no transmit; at tc one skb, built once by the test-run
+ *           hook, runs REPEAT times. The frame must stay the same kind of
  *           frame after the program rewrote it, so in NAT mode every node's
  *           address is the VIP (every instruction of the rewrite runs, the
  *           values do not change); each run checks that the expected counter
@@ -17,21 +21,23 @@
  *   single  SINGLES calls with REPEAT=1 and a fresh frame each (new flows
  *           get a new source address and port each: a real insert into the
  *           LRU flow table, not a rewrite of one entry); the median of the
- *           per-call durations minus the median of the same loop over
- *           l4_pass (an empty XDP program), which removes the timer's own
- *           cost. The NAT reply decrements the TTL, so it is measured this
- *           way only.
+ *           per-call durations minus the median of the same loop over an
+ *           empty program of the same hook (l4_pass for XDP, two
+ *           instructions for tc), which removes the timer's own cost. The
+ *           NAT reply decrements the TTL, so it is measured this way only.
  *
- * Runs in a fresh network namespace with one veth pair, a route and a
- * permanent neighbour, so the NAT reply's FIB lookup succeeds as on a real
- * front end. Writes CSV on stdout:
- *   method,mode,kind,repeat,runs,ns_per_pkt,mpps,ns_min,ns_max
+ * Runs in a fresh network namespace with one veth pair, routes and
+ * permanent neighbours for both families, so the NAT reply's FIB lookup
+ * succeeds as on a real front end. Writes CSV on stdout:
+ *   method,mode,kind,repeat,runs,ns_per_pkt,mpps,ns_min,ns_max,hook,family
  * Needs root. Usage: xdp_pps [-r REPEAT] [-n RUNS] [-s SINGLES] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
+#include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,18 +49,28 @@
 #include "cfg.h"
 #include "l4.h"
 #include "l4_abi.h"
-#include "l4_pass.skel.h"
 #include "l4_fwd.skel.h"
+#include "l4_pass.skel.h"
 #include "maglev.h"
 
-#define VIP_S    "198.18.0.100"
-#define CLIENT_S "198.18.0.2"
-#define OTHER_S  "198.18.0.200"
-#define NODES    3
+#define VIP_S     "198.18.0.100"
+#define CLIENT_S  "198.18.0.2"
+#define OTHER_S   "198.18.0.200"
+#define VIP6_S    "2001:2::100"
+#define CLIENT6_S "2001:2::2"
+#define OTHER6_S  "2001:2::200"
+#define NODES     3
 
 static const uint8_t MAC_FE[6] = { 0x02, 0, 0, 0, 0, 0xfe };
 static const uint8_t MAC_CL[6] = { 0x02, 0, 0, 0, 0, 0xc1 };
-static uint32_t VIP, CLIENT, OTHER;
+
+/* The addresses of one family (4 or 16 bytes used). */
+struct fam {
+	int v;                          /* 4 or 6 */
+	uint8_t vip[16], client[16], other[16];
+};
+static struct fam F4 = { .v = 4 }, F6 = { .v = 6 };
+static int IFINDEX;
 
 struct frame {
 	uint8_t b[128];
@@ -73,26 +89,50 @@ static uint16_t ip_sum(const void *p, size_t n)
 	return (uint16_t)~s;
 }
 
-/* Ethernet/IPv4/TCP, 10 payload bytes; the IP checksum is right, the TCP
- * one is not computed (the program only updates it incrementally). */
-static struct frame frame_tcp(uint32_t s, uint16_t sp, uint32_t d, uint16_t dp, int syn)
+/* Ethernet/IP/TCP, 10 payload bytes; the IPv4 checksum is right, the TCP
+ * one is not computed (the program only updates it incrementally). I
+ * varies the client address (its last byte pair) for distinct new flows. */
+static struct frame frame_tcp(const struct fam *fm, const uint8_t *s, uint16_t sp,
+			      const uint8_t *d, uint16_t dp, int syn, uint32_t vary)
 {
-	struct frame f = { .len = ETH_HLEN + 20 + 20 + 10 };
-	struct ethhdr *eth = (void *)f.b;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct tcphdr *tcp = (void *)(ip + 1);
+	struct frame f = { 0 };
+	struct tcphdr *tcp;
+	uint8_t *ipb = f.b + ETH_HLEN;
 
-	memcpy(eth->h_dest, MAC_FE, 6);
-	memcpy(eth->h_source, MAC_CL, 6);
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->ttl = 64;
-	ip->protocol = IPPROTO_TCP;
-	ip->tot_len = htons(50);
-	ip->saddr = s;
-	ip->daddr = d;
-	ip->check = ip_sum(ip, 20);
+	memcpy(f.b, MAC_FE, 6);
+	memcpy(f.b + 6, MAC_CL, 6);
+	if (fm->v == 6) {
+		struct ipv6hdr *ip6 = (void *)ipb;
+
+		f.b[12] = 0x86;
+		f.b[13] = 0xdd;
+		ip6->version = 6;
+		ip6->payload_len = htons(30);
+		ip6->nexthdr = IPPROTO_TCP;
+		ip6->hop_limit = 64;
+		memcpy(&ip6->saddr, s, 16);
+		memcpy(&ip6->daddr, d, 16);
+		ip6->saddr.s6_addr[14] ^= (uint8_t)(vary >> 8);
+		ip6->saddr.s6_addr[13] ^= (uint8_t)vary;
+		tcp = (void *)(ip6 + 1);
+		f.len = ETH_HLEN + 40 + 30;
+	} else {
+		struct iphdr *ip = (void *)ipb;
+		uint32_t sa;
+
+		f.b[12] = 0x08;
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_TCP;
+		ip->tot_len = htons(50);
+		memcpy(&sa, s, 4);
+		ip->saddr = htonl(ntohl(sa) + vary);
+		memcpy(&ip->daddr, d, 4);
+		ip->check = ip_sum(ip, 20);
+		tcp = (void *)(ip + 1);
+		f.len = ETH_HLEN + 20 + 30;
+	}
 	tcp->source = htons(sp);
 	tcp->dest = htons(dp);
 	tcp->doff = 5;
@@ -103,13 +143,19 @@ static struct frame frame_tcp(uint32_t s, uint16_t sp, uint32_t d, uint16_t dp, 
 	return f;
 }
 
-/* One test run: the kernel's mean ns per run, or -1. */
-static double run(int fd, struct frame *f, uint32_t repeat, uint32_t *retval)
+/* One test run: the kernel's mean ns per run, or -1. At tc the frame
+ * arrives on v0, so the NAT reply's FIB lookup has an ingress device. */
+static double run(int fd, int tc, struct frame *f, uint32_t repeat, uint32_t *retval)
 {
 	uint8_t out[sizeof(f->b)];
+	struct __sk_buff sctx = { .ingress_ifindex = IFINDEX, .ifindex = IFINDEX };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = f->len,
 		    .data_out = out, .data_size_out = sizeof(out), .repeat = repeat);
 
+	if (tc) {
+		o.ctx_in = &sctx;
+		o.ctx_size_in = sizeof(sctx);
+	}
 	if (bpf_prog_test_run_opts(fd, &o))
 		return -1;
 	if (retval)
@@ -138,17 +184,17 @@ static double median(double *v, int n)
 }
 
 static void row(const char *method, const char *mode, const char *kind, uint32_t repeat,
-		double *v, int n, double sub)
+		double *v, int n, double sub, const char *hook, int family)
 {
 	double med = median(v, n) - sub;
 
-	printf("%s,%s,%s,%u,%d,%.1f,%.2f,%.1f,%.1f\n", method, mode, kind, repeat, n, med,
-	       med > 0 ? 1000.0 / med : 0, v[0] - sub, v[n - 1] - sub);
+	printf("%s,%s,%s,%u,%d,%.1f,%.2f,%.1f,%.1f,%s,%d\n", method, mode, kind, repeat, n, med,
+	       med > 0 ? 1000.0 / med : 0, v[0] - sub, v[n - 1] - sub, hook, family);
 	fflush(stdout);
 }
 
 /* The cluster file of one mode, read back by cfg_load as tandem l4 reads
- * it. NAT: every node's address is the VIP, see the head of this file. */
+ * it. NAT: every node's addresses are the VIPs, see the head of this file. */
 static int load_cfg(struct l4 *l, int nat)
 {
 	char path[] = "/tmp/tandem-xdp-pps.XXXXXX";
@@ -164,14 +210,14 @@ static int load_cfg(struct l4 *l, int nat)
 		unlink(path);
 		return err;
 	}
-	fprintf(f, "[cluster]\nvip = %s:80\n[l4]\niface = v0\nmode = %s\n", VIP_S,
+	fprintf(f, "[cluster]\nvip = %s:80 [%s]:80\n[l4]\niface = v0\nmode = %s\n", VIP_S, VIP6_S,
 		nat ? "nat" : "dr");
 	for (int i = 1; i <= NODES; i++) {
-		char a[32];
-
-		snprintf(a, sizeof(a), "198.18.0.%d", 10 + i);
-		fprintf(f, "[node be%d]\naddress = %s\nmac = 02:00:00:00:00:b%d\n", i,
-			nat ? VIP_S : a, i);
+		if (nat)
+			fprintf(f, "[node be%d]\naddress = %s %s\n", i, VIP_S, VIP6_S);
+		else
+			fprintf(f, "[node be%d]\naddress = 198.18.0.%d 2001:2::1:%d\n", i, 10 + i, i);
+		fprintf(f, "mac = 02:00:00:00:00:b%d\n", i);
 	}
 	fclose(f);
 	err = cfg_load(&l->cfg, path, stderr, &nerr);
@@ -179,7 +225,7 @@ static int load_cfg(struct l4 *l, int nat)
 	return err;
 }
 
-/* Loads the program like tests/bpf/test_l4_xdp.c and fills its maps like
+/* Loads the object like tests/bpf/test_l4_xdp.c and fills its maps like
  * tandem l4 does (l4_main.c's l4_apply, every node up). 0 or -errno. */
 static int setup(struct l4 *l, int nat)
 {
@@ -245,22 +291,56 @@ struct kind {
 };
 
 /* The frame of kind K; new flows use flow number I for a distinct tuple. */
-static struct frame frame_of(const struct kind *k, uint32_t i)
+static struct frame frame_of(const struct fam *fm, const struct kind *k, uint32_t i)
 {
 	if (k->reply)
-		return frame_tcp(VIP, 80, CLIENT, 40000, 0);
+		return frame_tcp(fm, fm->vip, 80, fm->client, 40000, 0, 0);
 	if (k->syn)
-		return frame_tcp(htonl(ntohl(CLIENT) + (i >> 14)), 20000 + (i & 0x3fff), VIP, 80, 1);
-	return frame_tcp(CLIENT, 40000, k->other ? OTHER : VIP, 80, 0);
+		return frame_tcp(fm, fm->client, 20000 + (i & 0x3fff), fm->vip, 80, 1, i >> 14);
+	return frame_tcp(fm, fm->client, 40000, k->other ? fm->other : fm->vip, 80, 0, 0);
+}
+
+/* An empty tc program (r0 = TC_ACT_OK; exit): the tc baseline. */
+static int tc_pass_load(void)
+{
+	struct bpf_insn insns[2] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+
+	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "tc_pass", "GPL", insns, 2, NULL);
+}
+
+/* The empty program's per-call median (single) and its repeat rows. */
+static double baseline(int fd, int tc, const char *hook, double *v, uint32_t singles,
+		       uint32_t repeat, int runs)
+{
+	double base;
+
+	for (uint32_t i = 0; i < singles; i++) {
+		struct frame f = frame_tcp(&F4, F4.client, 40000, F4.vip, 80, 0, 0);
+
+		v[i] = run(fd, tc, &f, 1, NULL);
+	}
+	base = median(v, singles);
+	row("single", "empty", "pass", 1, v, singles, 0, hook, 4);
+	for (int i = 0; i < runs; i++) {
+		struct frame f = frame_tcp(&F4, F4.client, 40000, F4.vip, 80, 0, 0);
+
+		v[i] = run(fd, tc, &f, repeat, NULL);
+	}
+	row("repeat", "empty", "pass", repeat, v, runs, 0, hook, 4);
+	return base;
 }
 
 int main(int argc, char **argv)
 {
 	uint32_t repeat = 10000000, singles = 200000;
-	int runs = 5, opt, fails = 0, base_fd;
+	int runs = 5, opt, fails = 0;
 	struct l4_pass_bpf *pass;
 	static struct l4 l4;
-	double *v, base;
+	double *v, base[2];
+	int tc_pass;
 
 	while ((opt = getopt(argc, argv, "r:n:s:")) != -1) {
 		switch (opt) {
@@ -280,50 +360,48 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdp_pps: needs root (CAP_BPF, CAP_NET_ADMIN)\n");
 		return 1;
 	}
-	/* a namespace of our own: the veth, route and neighbour below are gone
-	 * with the process, whatever happens */
+	/* a namespace of our own: the veth, routes and neighbours below are
+	 * gone with the process, whatever happens */
 	if (unshare(CLONE_NEWNET)) {
 		fprintf(stderr, "xdp_pps: unshare(CLONE_NEWNET) failed: %s\n", strerror(errno));
 		return 1;
 	}
 	if (system("ip link set lo up && ip link add v0 type veth peer name v1 &&"
 		   " ip link set v1 up && ip link set v0 up &&"
-		   " ip addr add 198.18.0.1/24 dev v0 &&"
+		   " ip addr add 198.18.0.1/24 dev v0 && ip -6 addr add 2001:2::1/64 dev v0 nodad &&"
 		   " ip neigh replace " CLIENT_S " lladdr 02:00:00:00:00:c1 dev v0 nud permanent &&"
-		   " echo 1 > /proc/sys/net/ipv4/ip_forward")) {
-		fprintf(stderr, "xdp_pps: setting up veth v0, its route and neighbour failed\n");
+		   " ip -6 neigh replace " CLIENT6_S " lladdr 02:00:00:00:00:c1 dev v0 nud permanent &&"
+		   " sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1")) {
+		fprintf(stderr, "xdp_pps: setting up veth v0, its routes and neighbours failed\n");
 		return 1;
 	}
-	inet_pton(AF_INET, VIP_S, &VIP);
-	inet_pton(AF_INET, CLIENT_S, &CLIENT);
-	inet_pton(AF_INET, OTHER_S, &OTHER);
+	IFINDEX = if_nametoindex("v0");
+	inet_pton(AF_INET, VIP_S, F4.vip);
+	inet_pton(AF_INET, CLIENT_S, F4.client);
+	inet_pton(AF_INET, OTHER_S, F4.other);
+	inet_pton(AF_INET6, VIP6_S, F6.vip);
+	inet_pton(AF_INET6, CLIENT6_S, F6.client);
+	inet_pton(AF_INET6, OTHER6_S, F6.other);
 	libbpf_set_print(NULL);
 	v = calloc(singles > (uint32_t)runs ? singles : (uint32_t)runs, sizeof(*v));
 	pass = l4_pass_bpf__open_and_load();
-	if (!v || !pass) {
-		fprintf(stderr, "xdp_pps: loading l4_pass failed: %s\n", strerror(errno));
+	tc_pass = tc_pass_load();
+	if (!v || !pass || tc_pass < 0) {
+		fprintf(stderr, "xdp_pps: loading the empty programs failed: %s\n", strerror(errno));
 		return 1;
 	}
+	printf("method,mode,kind,repeat,runs,ns_per_pkt,mpps,ns_min,ns_max,hook,family\n");
 	/* the timer's own cost, per call, for the single method */
-	base_fd = bpf_program__fd(pass->progs.l4_pass);
-	for (uint32_t i = 0; i < singles; i++) {
-		struct frame f = frame_tcp(CLIENT, 40000, VIP, 80, 0);
-
-		v[i] = run(base_fd, &f, 1, NULL);
-	}
-	base = median(v, singles);
-	printf("method,mode,kind,repeat,runs,ns_per_pkt,mpps,ns_min,ns_max\n");
-	row("single", "empty", "pass", 1, v, singles, 0);
-	for (int i = 0; i < runs; i++) {
-		struct frame f = frame_tcp(CLIENT, 40000, VIP, 80, 0);
-
-		v[i] = run(base_fd, &f, repeat, NULL);
-	}
-	row("repeat", "empty", "pass", repeat, v, runs, 0);
+	base[0] = baseline(bpf_program__fd(pass->progs.l4_pass), 0, "xdp", v, singles, repeat, runs);
+	base[1] = baseline(tc_pass, 1, "tc", v, singles, repeat, runs);
 	l4_pass_bpf__destroy(pass);
+	close(tc_pass);
 
+	for (int tc = 0; tc < 2; tc++)
+	for (int six = 0; six < 2; six++)
 	for (int nat = 0; nat < 2; nat++) {
-		const char *mode = nat ? "nat" : "dr";
+		const char *mode = nat ? "nat" : "dr", *hook = tc ? "tc" : "xdp";
+		const struct fam *fm = six ? &F6 : &F4;
 		const struct kind kinds[] = {
 			{ "syn", 1, 0, 0, L4_CTR_FLOW_NEW },
 			{ "established", 0, 0, 0, L4_CTR_FLOW_HIT },
@@ -333,11 +411,11 @@ int main(int argc, char **argv)
 		int err = setup(&l4, nat), fd;
 
 		if (err) {
-			fprintf(stderr, "xdp_pps: %s: loading or filling the program failed: %s\n",
-				mode, strerror(-err));
+			fprintf(stderr, "xdp_pps: %s %s: loading or filling the program failed: %s\n",
+				hook, mode, strerror(-err));
 			return 1;
 		}
-		fd = bpf_program__fd(l4.skel->progs.l4_xdp);
+		fd = tc ? bpf_program__fd(l4.skel->progs.l4_tc) : bpf_program__fd(l4.skel->progs.l4_xdp);
 		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 			const struct kind *kd = &kinds[k];
 			struct frame f;
@@ -347,22 +425,23 @@ int main(int argc, char **argv)
 			if (kd->reply && !nat)
 				continue;
 			/* the flow the established packet and the reply belong to */
-			f = frame_tcp(CLIENT, 40000, VIP, 80, 1);
-			run(fd, &f, 1, NULL);
+			f = frame_tcp(fm, fm->client, 40000, fm->vip, 80, 1, 0);
+			run(fd, tc, &f, 1, NULL);
 			if (!kd->reply) {
 				for (int i = 0; i < runs; i++) {
 					uint64_t c0 = counter(&l4, kd->ctr);
 
-					f = frame_of(kd, 0);
-					v[i] = run(fd, &f, repeat, &rv);
+					f = frame_of(fm, kd, 0);
+					v[i] = run(fd, tc, &f, repeat, &rv);
 					bad |= v[i] < 0 || counter(&l4, kd->ctr) - c0 != repeat;
 				}
 				if (bad) {
-					fprintf(stderr, "xdp_pps: %s %s: the frame changed kind under "
-						"repeat (counter check), not reported\n", mode, kd->name);
+					fprintf(stderr, "xdp_pps: %s v%d %s %s: the frame changed kind "
+						"under repeat (counter check), not reported\n", hook,
+						fm->v, mode, kd->name);
 					fails++;
 				} else {
-					row("repeat", mode, kd->name, repeat, v, runs, 0);
+					row("repeat", mode, kd->name, repeat, v, runs, 0, hook, fm->v);
 				}
 			}
 			bad = 0;
@@ -370,17 +449,17 @@ int main(int argc, char **argv)
 				/* a counter read is a syscall: check one call in 64 */
 				uint64_t c0 = i & 63 ? 0 : counter(&l4, kd->ctr);
 
-				f = frame_of(kd, i + 1);
-				v[i] = run(fd, &f, 1, &rv);
+				f = frame_of(fm, kd, i + 1);
+				v[i] = run(fd, tc, &f, 1, &rv);
 				if (!(i & 63))
 					bad |= v[i] < 0 || counter(&l4, kd->ctr) - c0 != 1;
 			}
 			if (bad) {
-				fprintf(stderr, "xdp_pps: %s %s: single runs took another path\n",
-					mode, kd->name);
+				fprintf(stderr, "xdp_pps: %s v%d %s %s: single runs took another path\n",
+					hook, fm->v, mode, kd->name);
 				fails++;
 			} else {
-				row("single", mode, kd->name, 1, v, singles, base);
+				row("single", mode, kd->name, 1, v, singles, base[tc], hook, fm->v);
 			}
 		}
 		teardown(&l4);
