@@ -137,7 +137,7 @@ for i in $(seq 1 "$N"); do
 		$(( $(val "$TMP/last" "be$i" to) - $(val "$TMP/first" "be$i" to) )) \
 		$(( $(val "$TMP/last" "be$i" web) - $(val "$TMP/first" "be$i" web) - polls ))
 done
-echo "  connections: spread by tandem l4 (Maglev, XDP) over the four L7 switches"
+echo "  connections: spread by tandem l4 (Maglev, XDP or tc) over the four L7 switches"
 echo "  (wrk's $CONNS, plus tandem l4's health checks, two a second per node);"
 if [ "$RULES" = 1 ]; then
 	echo "  routed to: /images/ only to be1 and be2, the rest to all four, whichever"
