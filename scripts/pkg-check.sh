@@ -42,16 +42,11 @@ trap cleanup EXIT
 d=$tmp/root
 make -s install DESTDIR="$d" PREFIX=/usr >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; fail "make install DESTDIR=$d PREFIX=/usr"; }
-want="etc/logrotate.d/tandem
-etc/tandem/cluster.ini
-lib/systemd/system/tandem-l4.service
-lib/systemd/system/tandem-l7@.service
-usr/sbin/tandem
-usr/share/doc/tandem/examples/cluster.ini
-usr/share/doc/tandem/examples/loopback.ini
-usr/share/doc/tandem/examples/rules.ini
-usr/share/man/man5/tandem.ini.5
-usr/share/man/man8/tandem.8"
+# every conf/*.ini is an example: a new one is installed without an edit here
+want=$( { printf '%s\n' etc/logrotate.d/tandem etc/tandem/cluster.ini \
+	lib/systemd/system/tandem-l4.service lib/systemd/system/tandem-l7@.service \
+	usr/sbin/tandem usr/share/man/man5/tandem.ini.5 usr/share/man/man8/tandem.8
+	for f in conf/*.ini; do echo "usr/share/doc/tandem/examples/${f#conf/}"; done; } | sort)
 got=$(cd "$d" && find . -type f | sed 's|^\./||' | sort)
 [ "$got" = "$want" ] || fail "make install put $(echo $got), want $(echo $want)"
 grep -q '^ExecStart=/usr/sbin/tandem l7 -c /etc/tandem/cluster.ini --node %i$' \
