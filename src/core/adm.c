@@ -84,6 +84,25 @@ int adm_node_verb(const struct adm_req *r, char *name, size_t len, int *weight)
 	return ADM_NODE_WEIGHT;
 }
 
+int adm_node_request(int fd, const struct adm_req *r, char *name, size_t len, int *weight)
+{
+	char out[128];
+	int verb = adm_node_verb(r, name, len, weight), n;
+
+	if (verb == -ENOENT) {
+		n = snprintf(out, sizeof(out), "not found: POST /node/NAME/drain|enable|weight?value=N "
+			     "or POST /reload\n");
+		adm_reply(fd, 404, NULL, out, n);
+		return -1;
+	}
+	if (verb < 0) {
+		n = snprintf(out, sizeof(out), "bad value: weight?value=N, N in 0..%d\n", ADM_WEIGHT_MAX);
+		adm_reply(fd, 400, NULL, out, n);
+		return -1;
+	}
+	return verb;
+}
+
 int adm_token_read(const char *file, char *buf, size_t len)
 {
 	int fd = open(file, O_RDONLY | O_CLOEXEC), err = 0;

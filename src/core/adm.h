@@ -30,6 +30,11 @@ int adm_parse(const char *req, struct adm_req *r);
  * missing or bad value. */
 int adm_node_verb(const struct adm_req *r, char *name, size_t len, int *weight);
 
+/* adm_node_request: adm_node_verb, and the answer to FD when the path is
+ * not a node verb (404) or its value is bad (400). Returns ADM_NODE_*, or
+ * -1 once answered. */
+int adm_node_request(int fd, const struct adm_req *r, char *name, size_t len, int *weight);
+
 /* adm_allowed: 1 when the peer of FD may use a control verb: it comes
  * over a unix socket or from loopback, or R carries "Bearer TOKEN" with
  * the token in TOKEN_FILE (its first line; "" or NULL: no token set). 0

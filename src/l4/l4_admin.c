@@ -81,18 +81,9 @@ static void l4_admin_node(struct l4 *l, int fd, const struct adm_req *r, long (*
 	struct l4_slot *sl;
 	int verb, wt = 0, len, fw, k = -1;
 
-	verb = adm_node_verb(r, name, sizeof(name), &wt);
-	if (verb == -ENOENT) {
-		len = snprintf(out, sizeof(out), "not found: POST /node/NAME/drain|enable|weight?value=N "
-			       "or POST /reload\n");
-		adm_reply(fd, 404, NULL, out, len);
+	verb = adm_node_request(fd, r, name, sizeof(name), &wt);
+	if (verb < 0)
 		return;
-	}
-	if (verb < 0) {
-		len = snprintf(out, sizeof(out), "bad value: weight?value=N, N in 0..%d\n", ADM_WEIGHT_MAX);
-		adm_reply(fd, 400, NULL, out, len);
-		return;
-	}
 	n = cfg_node_find(&l->cfg, name);
 	sl = l4_admin_slot(l, name);
 	if (!n || !sl) {

@@ -61,18 +61,9 @@ static void l7_admin_node(struct l7_proc *p, int fd, const struct adm_req *r)
 	struct cfg *c;
 	int verb, wt = 0, n, fw, ovr, len, st = 200;
 
-	verb = adm_node_verb(r, name, sizeof(name), &wt);
-	if (verb == -ENOENT) {
-		len = snprintf(out, sizeof(out), "not found: POST /node/NAME/drain|enable|weight?value=N "
-			       "or POST /reload\n");
-		adm_reply(fd, 404, NULL, out, len);
+	verb = adm_node_request(fd, r, name, sizeof(name), &wt);
+	if (verb < 0)
 		return;
-	}
-	if (verb < 0) {
-		len = snprintf(out, sizeof(out), "bad value: weight?value=N, N in 0..%d\n", ADM_WEIGHT_MAX);
-		adm_reply(fd, 400, NULL, out, len);
-		return;
-	}
 	pthread_mutex_lock(&p->ctl_lock);
 	c = l7_cfg_enter(p, &p->admin_gen);
 	node = cfg_node_find(c, name);
