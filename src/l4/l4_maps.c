@@ -621,69 +621,55 @@ long l4_maps_write_ring(struct l4 *l, const uint32_t *old, const uint32_t *new_)
 	return n;
 }
 
-int l4_maps_counters(struct l4 *l, uint64_t out[L4_CTR_MAX])
+/* The sum over every CPU of the NWORDS 64-bit words at KEY of the per-CPU
+ * map FD into OUT (zero when the lookup fails). 0 or -errno. */
+static int maps_percpu_sum(int fd, uint32_t key, uint64_t *out, size_t nwords)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd;
+	int ncpu = libbpf_num_possible_cpus(), err = 0;
 	uint64_t *v;
 
-	if (!l->skel || ncpu <= 0)
+	memset(out, 0, nwords * sizeof(*out));
+	if (ncpu <= 0)
 		return -ENODEV;
-	fd = bpf_map__fd(l->skel->maps.l4_counters);
-	v = calloc(ncpu, sizeof(*v));
+	v = calloc((size_t)ncpu * nwords, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (uint32_t id = 0; id < L4_CTR_MAX; id++) {
-		out[id] = 0;
-		if (bpf_map_lookup_elem(fd, &id, v))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[id] += v[c];
-	}
+	if (bpf_map_lookup_elem(fd, &key, v))
+		err = -errno;
+	for (int c = 0; !err && c < ncpu; c++)
+		for (size_t w = 0; w < nwords; w++)
+			out[w] += v[c * nwords + w];
 	free(v);
+	return err;
+}
+
+int l4_maps_counters(struct l4 *l, uint64_t out[L4_CTR_MAX])
+{
+	if (!l->skel)
+		return -ENODEV;
+	for (uint32_t id = 0; id < L4_CTR_MAX; id++) {
+		int err = maps_percpu_sum(bpf_map__fd(l->skel->maps.l4_counters), id, &out[id], 1);
+
+		if (err == -ENOMEM || err == -ENODEV)
+			return err;
+	}
 	return 0;
 }
 
 int l4_maps_be_stats(struct l4 *l, uint32_t idx, struct l4_be_stats *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct l4_be_stats *v;
-	int err = 0;
-
 	memset(out, 0, sizeof(*out));
-	if (!l->skel || ncpu <= 0)
+	if (!l->skel)
 		return -ENODEV;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.l4_be_stats), &idx, v))
-		err = -errno;
-	for (int c = 0; !err && c < ncpu; c++) {
-		out->packets += v[c].packets;
-		out->bytes += v[c].bytes;
-	}
-	free(v);
-	return err;
+	return maps_percpu_sum(bpf_map__fd(l->skel->maps.l4_be_stats), idx, (uint64_t *)out,
+			       sizeof(*out) / sizeof(uint64_t));
 }
 
 int l4_maps_vip_stats(struct l4 *l, uint32_t idx, struct l4_vip_stats *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct l4_vip_stats *v;
-	int err = 0;
-
 	memset(out, 0, sizeof(*out));
-	if (!l->skel || ncpu <= 0)
+	if (!l->skel)
 		return -ENODEV;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.l4_vip_stats), &idx, v))
-		err = -errno;
-	for (int c = 0; !err && c < ncpu; c++) {
-		out->packets += v[c].packets;
-		out->bytes += v[c].bytes;
-		out->conns += v[c].conns;
-	}
-	free(v);
-	return err;
+	return maps_percpu_sum(bpf_map__fd(l->skel->maps.l4_vip_stats), idx, (uint64_t *)out,
+			       sizeof(*out) / sizeof(uint64_t));
 }
