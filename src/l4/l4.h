@@ -56,6 +56,15 @@ int l4_node_addr_of(const struct cfg_node *n, int family, void *out);
  * valid entries only). 0, -ENOENT, or -errno of the netlink socket. */
 int l4_neigh_get(int ifindex, int family, const void *addr, uint8_t mac[6]);
 
+/* l4_nl_call: sends the rtnetlink request H on R's socket and reads the
+ * answers until its ACK or error (NLMSG_DONE for a dump: a GET with
+ * NLM_F_DUMP), handing every other message of ours to CB (may be NULL).
+ * Returns 0 or the kernel's -errno (or a socket call's; -ETIMEDOUT when
+ * the socket's receive timeout passes). */
+struct nlmsghdr;
+typedef int (*l4_nl_cb)(struct nlmsghdr *h, void *arg);
+int l4_nl_call(struct l4_route *r, struct nlmsghdr *h, l4_nl_cb cb, void *arg);
+
 /* l4_addr6_preferred: 1 (and its interface in *IFINDEX) when the IPv6
  * address ADDR is an address of this host that the kernel may choose as a
  * source (not deprecated, not tentative), 0 when not, -errno on failure. */

@@ -102,18 +102,13 @@ static void nl_attr32(struct nl_req *q, int type, uint32_t v)
 	nl_attr(q, type, &v, sizeof(v));
 }
 
-typedef int (*nl_cb)(struct nlmsghdr *h, void *arg);
-
-/* Sends H and reads the answers until its ACK or error (NLMSG_DONE for a
- * dump), handing every other message of ours to CB. Returns 0 or the
- * kernel's -errno (or a socket call's). */
-static int nl_call(struct l4_route *r, struct nlmsghdr *h, nl_cb cb, void *arg)
+int l4_nl_call(struct l4_route *r, struct nlmsghdr *h, l4_nl_cb cb, void *arg)
 {
 	static char buf[32768];
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	/* NLM_F_DUMP shares its bits with NLM_F_REPLACE and NLM_F_EXCL: only
-	 * a GET is a dump */
-	int dump = (h->nlmsg_type == RTM_GETRULE || h->nlmsg_type == RTM_GETROUTE) &&
+	 * a GET is a dump (rtnetlink's GET types are 2 modulo 4) */
+	int dump = h->nlmsg_type >= RTM_BASE && (h->nlmsg_type & 3) == 2 &&
 		   (h->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
 
 	h->nlmsg_seq = ++r->seq;
@@ -166,7 +161,7 @@ static int nl_rule(struct l4_route *r, int type, int flags, int family, uint32_t
 	}
 	if (proto)
 		nl_attr(&q, FRA_PROTOCOL, &proto, 1);
-	return nl_call(r, &q.h, NULL, NULL);
+	return l4_nl_call(r, &q.h, NULL, NULL);
 }
 
 /* "VIP via GW table TABLE": RTM_NEWROUTE (replace) or RTM_DELROUTE. */
@@ -231,7 +226,7 @@ static int nl_route(struct l4 *l, int type, uint32_t table, const void *gw)
 		nl_attr(&q, RTA_GATEWAY, gw, alen);
 	if (type == RTM_NEWROUTE && route_src(l, family, src))
 		nl_attr(&q, RTA_PREFSRC, src, alen);
-	return nl_call(&l->route, &q.h, NULL, NULL);
+	return l4_nl_call(&l->route, &q.h, NULL, NULL);
 }
 
 static int route_got(struct nlmsghdr *m, void *arg)
@@ -275,7 +270,7 @@ static int nl_route_get(struct l4 *l, uint32_t mark, struct nl_route *o)
 	nl_attr(&q, RTA_DST, vip_bytes(l), alen);
 	if (mark)
 		nl_attr32(&q, RTA_MARK, mark);
-	return nl_call(&l->route, &q.h, route_got, o);
+	return l4_nl_call(&l->route, &q.h, route_got, o);
 }
 
 /* Rules of one family, as the dump gives them: what open needs to know. */
@@ -351,7 +346,7 @@ static int nl_resend(struct l4_route *r, void *msg, int type)
 
 	h->nlmsg_type = type;
 	h->nlmsg_flags = 0;
-	return nl_call(r, h, NULL, NULL);
+	return l4_nl_call(r, h, NULL, NULL);
 }
 
 /* Whatever an earlier run left in our tables and rules. */
@@ -372,7 +367,7 @@ static void route_flush_stale(struct l4 *l, struct rule_scan *s)
 		/* honoured with NETLINK_GET_STRICT_CHK (4.20+); route_seen
 		 * filters by table anyway */
 		nl_attr32(&q, RTA_TABLE, t);
-		if (nl_call(&l->route, &q.h, route_seen, &rs))
+		if (l4_nl_call(&l->route, &q.h, route_seen, &rs))
 			continue;
 		for (int i = 0; i < rs.n; i++)
 			left += !!nl_resend(&l->route, rs.msgs[i], RTM_DELROUTE);
@@ -498,7 +493,7 @@ int l4_route_open(struct l4 *l)
 	q.h.nlmsg_type = RTM_GETRULE;
 	q.h.nlmsg_flags = NLM_F_DUMP;
 	q.f.family = family;
-	err = nl_call(r, &q.h, rule_seen, s);
+	err = l4_nl_call(r, &q.h, rule_seen, s);
 	if (err) {
 		log_err("checks: listing the routing rules (RTM_GETRULE) failed: %s; DR checks "
 			"through the VIP need policy routing (CONFIG_IP_MULTIPLE_TABLES)",
