@@ -399,13 +399,13 @@ static void sess_closing(struct sess *s)
 {
 	struct l7_worker *w = s->w;
 	ssize_t n;
+	int clear;
 
 	/* closing or shutting down would cut off the kernel's bytes */
-	if (!relay_sock_clear(&w->rl, &s->ce, &s->c)) {
-		sess_track(s);
-		return;
-	}
+	clear = relay_sock_clear(&w->rl, &s->ce, &s->c);
 	sess_track(s);
+	if (!clear)
+		return;
 	if (buf_avail(&s->resp.out)) {
 		n = conn_send_buf(&s->c, &s->resp.out);
 		if (n < 0) {
@@ -459,17 +459,18 @@ static int sess_run_exchange(struct sess *s)
 
 void sess_run(struct sess *s)
 {
+	int clear;
+
 	for (int guard = 0; guard < 1000; guard++) {
 		switch (s->st) {
 		case SS_IDLE:
 			/* a next request (or the end) waits until the last
 			 * response's kernel bytes are in the client's queue */
-			if (relay_sock_held(&s->ce) && (s->c.rd || buf_avail(&s->cin)) &&
-			    !relay_sock_clear(&s->w->rl, &s->ce, &s->c)) {
-				sess_track(s);
-				return;
-			}
+			clear = !relay_sock_held(&s->ce) || (!s->c.rd && !buf_avail(&s->cin)) ||
+				relay_sock_clear(&s->w->rl, &s->ce, &s->c);
 			sess_track(s);
+			if (!clear)
+				return;
 			/* -1: answered (now CLOSING) or closed (DEAD): go on */
 			if (sess_read_head(s) == 0)
 				return;

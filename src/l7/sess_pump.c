@@ -109,20 +109,20 @@ static void pump_advance(struct pump *p, uint64_t n)
 
 void sess_pump_kernel(struct pump *p, ssize_t n)
 {
-	if (relay_framed(&p->rl))
+	int framed = relay_framed(&p->rl);
+
+	if (framed)
 		p->moved += n;  /* framing and data alike: the engine frames */
 	else
 		pump_advance(p, n);
 	if (!relay_ended(&p->rl))
 		return;
-	if (relay_framed(&p->rl)) {
-		/* the body ended in the kernel, or the engine stopped before
-		 * framing it does not follow: the decoder goes on from there */
-		relay_resume(&p->rl, &p->ch);
+	/* the run ended; a framed body ended in the kernel, or the engine
+	 * stopped before framing it does not follow: the decoder goes on
+	 * from there */
+	relay_resume(&p->rl, &p->ch);
+	if (framed)
 		p->done = h1_chunk_done(&p->ch);
-	} else {
-		relay_resume(&p->rl, &p->ch);
-	}
 }
 
 /* A run the kernel owns: collects its progress. Returns 1 to go on (the

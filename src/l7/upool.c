@@ -85,6 +85,14 @@ fail:
 	return NULL;
 }
 
+/* Too old to hand out: past the pool's idle timeout (the server's own is
+ * longer), or opened under an older configuration. */
+static int upool_stale(const struct l7_worker *w, const struct upconn *u)
+{
+	return w->loop.now_ms - u->idle_since >= (uint64_t)w->cfg->l7.pool_idle_timeout ||
+	       u->gen != w->gen;
+}
+
 struct upconn *upool_get(struct l7_worker *w, int node, int fresh, int *err)
 {
 	struct upool *p = &w->pool[node];
@@ -93,8 +101,7 @@ struct upconn *upool_get(struct l7_worker *w, int node, int fresh, int *err)
 
 	while (!fresh && p->head) {
 		u = p->head;
-		if (w->loop.now_ms - u->idle_since >= (uint64_t)c->l7.pool_idle_timeout ||
-		    u->gen != w->gen) {
+		if (upool_stale(w, u)) {
 			/* still linked and idle: upconn_close unlinks it */
 			upconn_close(w, u);
 			continue;
@@ -186,14 +193,12 @@ void upconn_close(struct l7_worker *w, struct upconn *u)
 
 void upool_sweep(struct l7_worker *w)
 {
-	uint64_t limit = w->cfg->l7.pool_idle_timeout;
-
 	for (int n = 0; n < CFG_MAX_NODES; n++) {
 		struct upconn *u = w->pool[n].head, *next;
 
 		for (; u; u = next) {
 			next = u->next;
-			if (w->loop.now_ms - u->idle_since >= limit || u->gen != w->gen)
+			if (upool_stale(w, u))
 				upconn_close(w, u);
 		}
 	}

@@ -270,10 +270,3 @@ const char *relay_engine_name(int id)
 {
 	return id >= 0 && id < RELAY_NENGINES ? relay_engines[id]->name : "?";
 }
-
-const struct relay_sm_stats *relay_env_sm_stats(const struct relay_env *e)
-{
-	extern const struct relay_sm_stats *relay_sm_stats(const struct relay_sm *sm);
-
-	return e->sm ? relay_sm_stats(e->sm) : NULL;
-}

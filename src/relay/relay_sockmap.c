@@ -148,9 +148,9 @@ static void relay_sm_close(struct relay_sm *sm)
 	free(sm);
 }
 
-const struct relay_sm_stats *relay_sm_stats(const struct relay_sm *sm)
+const struct relay_sm_stats *relay_env_sm_stats(const struct relay_env *e)
 {
-	return &sm->st;
+	return e->sm ? &e->sm->st : NULL;
 }
 
 static int sm_event_fd(const struct relay_env *e)
