@@ -445,6 +445,7 @@ out:
 static void l4_usage(FILE *f)
 {
 	fprintf(f, "usage: tandem l4 -c FILE [-v]\n"
+		"  -c, --config FILE   the cluster file; -v, --verbose: debug messages\n"
 		"  the level-1 front end: the L4 switch in the kernel ([l4] mode = dr | nat,\n"
 		"  hook = auto | xdp | tc) or the user-space fallback (mode = user).\n"
 		"  SIGHUP reloads FILE, SIGTERM stops and detaches everything.\n");
@@ -452,6 +453,12 @@ static void l4_usage(FILE *f)
 
 int l4_main(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
 	static struct l4 l4;
 	struct l4 *l = &l4;
 	const char *file = NULL;
@@ -461,7 +468,7 @@ int l4_main(int argc, char **argv)
 	sigset_t ss;
 
 	optind = 1;
-	while ((opt = getopt(argc, argv, "c:vh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': file = optarg; break;
 		case 'v': log_verbosity = LOG_DEBUG; break;
