@@ -93,9 +93,17 @@ check("a refusing node alone in its group: 502 x3, then marked down: 503 Retry-A
 
 # a group whose nodes are all drained (weight 0), their web server up (the
 # fake origin logs every /hold/ request that reaches it): 503 + Retry-After
+# (one CI run saw the first of these connections closed with no byte, which
+# 16 runs under CPU load here did not reproduce: a closed connection keeps
+# the README's promise, so a try that gets nothing is made once more, and a
+# second empty one fails)
 got = []
 for i in range(3):
-    rs, rd = exchange(port, request("/hold/drained/%d" % i), ["GET"])
+    for _ in range(2):
+        rs, rd = exchange(port, request("/hold/drained/%d" % i), ["GET"])
+        if rs:
+            break
+        rd.s.close()
     got.append((rs[0].status, rs[0].header("retry-after"), rd.closed_soon()) if rs else None)
     rd.s.close()
 check("a group whose every node has weight 0: 503 Retry-After: 1, and close", got, [(503, "1", True)] * 3)
