@@ -53,5 +53,7 @@ PY
 	ok $([ "$n" -ge 1 ] && [ "$n" -le 30 ] && echo 0 || echo 1) "$engine: the pause is logged, at most once a second ($n lines)"
 	tandem_stop
 	is "$STOP_RC" 0 "$engine: SIGTERM: exit status 0"
+	# tandem_start appends: the next engine's checks read its own lines only
+	mv "$T/tandem-a.log" "$T/tandem-a.$engine.log"
 done
 done_testing
