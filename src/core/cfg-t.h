@@ -118,6 +118,8 @@ struct cfg_l7 {
 	int max_inflight;               /* all classes together, per worker; 0: none */
 	int fail_down;                  /* consecutive failures that mark a node down */
 	int check_interval;             /* ms between probes of a down node */
+	int load_share;                 /* ms between polls of the other L7 switches'
+					 * loads, for lard (share.c); 0: off */
 	char access_log[256];           /* a path, "stderr", or "" (off) */
 	enum cfg_log_format { CFG_LOG_COMBINED, CFG_LOG_JSON } access_log_format;
 };

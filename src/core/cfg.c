@@ -450,6 +450,13 @@ static int cfg_key_l7(struct cfg_l7 *l, const char *k, const char *v)
 		return cfg_parse_int(v, 1, 1000, &l->fail_down) ? -1 : 0;
 	if (!strcmp(k, "check_interval"))
 		return cfg_parse_ms(v, &l->check_interval) || l->check_interval < 50 ? -1 : 0;
+	if (!strcmp(k, "load_share")) {
+		if (!strcmp(v, "off")) {
+			l->load_share = 0;
+			return 0;
+		}
+		return cfg_parse_ms(v, &l->load_share) || l->load_share < 20 || l->load_share > 10000 ? -1 : 0;
+	}
 	if (!strcmp(k, "access_log")) {
 		/* a path (absolute: the process may change directory), stderr,
 		 * or off */
@@ -998,6 +1005,7 @@ static void cfg_defaults(struct cfg *c)
 	snprintf(c->l4.check.status_text, sizeof(c->l4.check.status_text), "2xx,3xx");
 	c->l7.fail_down = 3;
 	c->l7.check_interval = 1000;
+	c->l7.load_share = 100;
 	c->default_group = -1;
 }
 

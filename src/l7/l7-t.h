@@ -187,6 +187,16 @@ struct l7_proc {
 	unsigned wt_gen;                /* atomic: bumped at each change; workers rebuild chash tables */
 	pthread_mutex_t ctl_lock;       /* reloads (SIGHUP, admin) and override changes */
 	const char *file;               /* the cluster file, for the admin reload */
+	/* share.c: the other L7 switches' loads for lard, by index as above:
+	 * peer_load[switch][node] is a switch's last answer (the share thread
+	 * only), peer_sum[node] their sum, which workers read */
+	pthread_t share_thread;
+	int has_share_thread;
+	unsigned share_gen;
+	int peer_load[CFG_MAX_NODES][CFG_MAX_NODES];
+	long peer_sum[CFG_MAX_NODES];   /* atomic */
+	int peer_silent[CFG_MAX_NODES]; /* its last poll got no answer (said once) */
+	uint64_t share_ok[CFG_MAX_NODES], share_failed[CFG_MAX_NODES];  /* atomic: polls */
 	uint64_t admin_refused;         /* atomic: control verbs refused (403) */
 };
 

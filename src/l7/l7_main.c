@@ -23,6 +23,7 @@
 #include "l7.h"
 #include "l7_alog.h"
 #include "lb.h"
+#include "share.h"
 #include "log.h"
 #include "qos.h"
 #include "relay.h"
@@ -378,6 +379,8 @@ static unsigned l7_cfg_oldest(struct l7_proc *p)
 		g = x;
 	if ((x = __atomic_load_n(&p->admin_gen, __ATOMIC_SEQ_CST)) < g)
 		g = x;
+	if ((x = __atomic_load_n(&p->share_gen, __ATOMIC_SEQ_CST)) < g)
+		g = x;
 	return g;
 }
 
@@ -621,6 +624,8 @@ static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
 	}
 	l7_control_start(p);
 	lb_health_start(p);
+	if (share_start(p))
+		log_warn("load share: cannot start its thread; lard decides from this switch's loads alone");
 	log_info("listening on %s, %d worker(s), relay %s, %d node(s)%s%s", p->self->l7.text,
 		 p->nworkers, cfg_relay_name(p->cfg->relay), p->cfg->nnodes,
 		 p->self->admin.len ? ", metrics on " : "",
@@ -677,6 +682,8 @@ static void l7_cleanup(struct l7_proc *p)
 	}
 	if (p->has_health_thread)
 		pthread_join(p->health_thread, NULL);
+	if (p->has_share_thread)
+		pthread_join(p->share_thread, NULL);
 	if (p->has_ctl_thread) {
 		pthread_join(p->ctl_thread, NULL);
 		if (!p->handed_over)
@@ -717,7 +724,8 @@ int l7_main(int argc, char **argv)
 	};
 	const char *file = NULL, *node = NULL;
 	struct l7_proc proc = { .admin_fd = -1, .ctl_fd = -1, .drain_timeout = 10000,
-				.probe_gen = L7_GEN_NONE, .admin_gen = L7_GEN_NONE };
+				.probe_gen = L7_GEN_NONE, .admin_gen = L7_GEN_NONE,
+				.share_gen = L7_GEN_NONE };
 	pthread_t *threads = NULL;
 	char role[64];
 	sigset_t set;

@@ -20,6 +20,7 @@
 #include "l7.h"
 #include "lb.h"
 #include "relay.h"
+#include "share.h"
 #include "log.h"
 #include "qos.h"
 #include "sock.h"
@@ -224,6 +225,21 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		if (cfg_node_used(&c->nodes[n]))
 			outf(&o, "tandem_node_inflight{node=\"%s\"} %lld\n", c->nodes[n].name,
 			     (long long)SUM(inflight[n]));
+	outf(&o, "# HELP tandem_peer_inflight Requests the other L7 switches had in flight at the node, at their last answer to this switch's load polls (lard, [l7] load_share).\n"
+		 "# TYPE tandem_peer_inflight gauge\n");
+	for (int n = 0; n < c->nnodes; n++)
+		if (cfg_node_used(&c->nodes[n]))
+			outf(&o, "tandem_peer_inflight{node=\"%s\"} %ld\n", c->nodes[n].name, share_peers(p, n));
+	outf(&o, "# HELP tandem_load_share_polls_total Polls of another switch's GET /load, by switch and outcome.\n"
+		 "# TYPE tandem_load_share_polls_total counter\n");
+	for (int n = 0; n < c->nnodes; n++)
+		if (cfg_node_used(&c->nodes[n]) && (p->share_ok[n] || p->share_failed[n]))
+			outf(&o, "tandem_load_share_polls_total{switch=\"%s\",result=\"ok\"} %llu\n"
+				 "tandem_load_share_polls_total{switch=\"%s\",result=\"failed\"} %llu\n",
+			     c->nodes[n].name,
+			     (unsigned long long)__atomic_load_n(&p->share_ok[n], __ATOMIC_RELAXED),
+			     c->nodes[n].name,
+			     (unsigned long long)__atomic_load_n(&p->share_failed[n], __ATOMIC_RELAXED));
 	outf(&o, "# HELP tandem_rule_requests_total Requests matched, by rule (\"-\": none).\n"
 		 "# TYPE tandem_rule_requests_total counter\n");
 	for (int r = 0; r < c->nrules; r++)
@@ -288,7 +304,15 @@ static void l7_admin_serve(struct l7_proc *p, int fd)
 		close(fd);
 		return;
 	}
-	if (!strncmp(req, "GET /metrics", 12) || !strncmp(req, "GET / ", 6)) {
+	if (!strncmp(req, "GET /load ", 10)) {
+		/* the other switches' lard polls (share.c) */
+		struct cfg *c = l7_cfg_enter(p, &p->admin_gen);
+
+		len = share_load_text(p, c, body, sizeof(body));
+		l7_cfg_leave(&p->admin_gen);
+		hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+			      "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
+	} else if (!strncmp(req, "GET /metrics", 12) || !strncmp(req, "GET / ", 6)) {
 		len = l7_metrics_write(p, body, sizeof(body));
 		hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			      "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);

@@ -142,10 +142,7 @@ int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls)
 	return r;
 }
 
-/* Requests this process has in flight at node N: every worker's count
- * (each written by its worker only, read here without a lock: a load
- * estimate, never an exact figure). */
-static long lb_inflight_all(struct l7_worker *w, int n)
+long lb_inflight_all(struct l7_worker *w, int n)
 {
 	struct l7_proc *p = w->proc;
 	long sum = 0;

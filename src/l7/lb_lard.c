@@ -2,19 +2,31 @@
  * A target stays on the node that served it, so that node's cache keeps it,
  * until that node is overloaded: it moves to the least loaded node when its
  * node's load is over T_high while some node is under T_low, or when its
- * node's load reaches 2 T_high. Load is the number of requests this worker
- * has in flight at each node.
+ * node's load reaches 2 T_high.
  * Distributed semantics: in the two-level scheme every back end's L7 switch
- * (and every worker of it) runs LARD on its own view: a new target goes to
- * the node its hash names from every switch while that node is under T_low,
- * but each switch moves targets from the load it sees. There is no shared
- * table; locality is per switch, which is what the paper's back-end
- * forwarding needs (each node's cache serves the targets the switches send
- * it). */
+ * (and every worker of it) runs LARD with a table of its own; there is no
+ * dispatcher. What makes the switches agree on where a target lives:
+ * - the load LARD compares is the cluster's ([l7] load_share, the default):
+ *   this process's requests in flight at the node plus what the other
+ *   switches report (share.c), so every switch judges T_low and T_high on
+ *   the same figures, a poll interval apart; with load_share off, each
+ *   worker's own count (the paper's single dispatcher, if there is one
+ *   switch);
+ * - a target new to a switch goes to its home, the first usable member
+ *   from its hash, unless the move rule would take it off at once: every
+ *   switch that meets the target while its home is not overloaded puts it
+ *   in the same place, whatever it saw before (the paper's rule, least
+ *   loaded, placed a new target wherever the load was lowest at that
+ *   moment, which differs from switch to switch and from one moment to
+ *   the next; with load_share off it is kept, members under T_low
+ *   counting as idle);
+ * - a move goes to the first member under T_low from the target's hash, the
+ *   same one from every switch that sees the same loads. */
 #include <stdlib.h>
 
 #include "l7.h"
 #include "lb.h"
+#include "share.h"
 
 static int lard_init(struct lb_group *lg)
 {
@@ -41,9 +53,18 @@ static void lard_fini(struct lb_group *lg)
  * cluster cached most targets several times over (bench/locality, 4
  * switches: 1.68 copies of each cached object, hit ratio 0.79; with this
  * rule 1.00 and 1.00). */
-static int lard_load(const struct lb_group *lg, const struct l7_worker *w, int n)
+static long lard_inflight(struct l7_worker *w, int n)
 {
-	return w->inflight[n] < lg->g->lard_low ? 0 : w->inflight[n];
+	if (!w->cfg->l7.load_share)
+		return w->inflight[n];
+	return lb_inflight_all(w, n) + share_peers(w->proc, n);
+}
+
+static long lard_load(const struct lb_group *lg, struct l7_worker *w, int n)
+{
+	long v = lard_inflight(w, n);
+
+	return v < lg->g->lard_low ? 0 : v;
 }
 
 /* The least loaded usable member (lard_load). Ties go to the first found
@@ -54,14 +75,35 @@ static int lard_load(const struct lb_group *lg, const struct l7_worker *w, int n
 static int lard_least(struct lb_group *lg, struct l7_worker *w, uint64_t key, int exclude)
 {
 	int best = -1, nn = lg->g->nnodes;
+	long bl = 0;
 
 	for (int j = 0; j < nn; j++) {
 		int n = lg->g->nodes[(key + j) % nn];
-		if (n != exclude && lb_usable(w, n) &&
-		    (best < 0 || lard_load(lg, w, n) < lard_load(lg, w, best)))
+		long l;
+
+		if (n == exclude || !lb_usable(w, n))
+			continue;
+		l = lard_load(lg, w, n);
+		if (best < 0 || l < bl) {
 			best = n;
+			bl = l;
+		}
 	}
 	return best;
+}
+
+/* A target's home: the first usable member from its hash. */
+static int lard_home(struct lb_group *lg, struct l7_worker *w, uint64_t key, int exclude)
+{
+	int nn = lg->g->nnodes;
+
+	for (int j = 0; j < nn; j++) {
+		int n = lg->g->nodes[(key + j) % nn];
+
+		if (n != exclude && lb_usable(w, n))
+			return n;
+	}
+	return -1;
 }
 
 static int lard_pick(struct lb_group *lg, struct l7_worker *w, uint64_t key, int exclude)
@@ -69,14 +111,19 @@ static int lard_pick(struct lb_group *lg, struct l7_worker *w, uint64_t key, int
 	struct lb_lard_ent *e = &lg->lard[key % LB_LARD_SIZE];
 	int lo = lg->g->lard_low, hi = lg->g->lard_high, n;
 
-	if (e->node < 0 || e->key != key || e->node == exclude || !lb_usable(w, e->node)) {
+	int fresh = e->node < 0 || e->key != key || e->node == exclude || !lb_usable(w, e->node);
+
+	if (fresh && !w->cfg->l7.load_share) {
 		n = lard_least(lg, w, key, exclude);
 	} else {
-		n = e->node;
-		int least = lard_least(lg, w, key, exclude);
-		if (least >= 0 && ((w->inflight[n] > hi && w->inflight[least] < lo) ||
-				   w->inflight[n] >= 2 * hi))
-			n = least;
+		n = fresh ? lard_home(lg, w, key, exclude) : e->node;
+		int least = n >= 0 ? lard_least(lg, w, key, exclude) : -1;
+		if (least >= 0 && least != n) {
+			long ln = lard_inflight(w, n), ll = lard_inflight(w, least);
+
+			if ((ln > hi && ll < lo) || ln >= 2 * hi)
+				n = least;
+		}
 	}
 	if (n >= 0) {
 		e->key = key;

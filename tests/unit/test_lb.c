@@ -50,6 +50,9 @@ static struct sw sw_load(const char *text)
 	struct sw s = { cfg_text(text), calloc(1, sizeof(*s.p)), calloc(1, sizeof(*s.w)) };
 
 	s.p->cfg = s.c;
+	s.p->workers = calloc(1, sizeof(*s.p->workers));
+	s.p->workers[0] = s.w;
+	s.p->nworkers = 1;
 	s.w->proc = s.p;
 	s.w->cfg = s.c;
 	if (lb_build(s.w))
@@ -61,6 +64,7 @@ static void sw_free(struct sw *s)
 {
 	lb_free(s->w);
 	cfg_free(s->c);         /* frees s->c too */
+	free(s->p->workers);
 	free(s->p);
 	free(s->w);
 }
@@ -245,7 +249,8 @@ static void test_chash(void)
 
 static void test_lard(void)
 {
-	struct sw s = three(1, 1, 1, "lard", NULL, "lard_low = 2\nlard_high = 4\n");
+	/* the paper's rules, on one switch's view (load_share off) */
+	struct sw s = three(1, 1, 1, "lard", NULL, "lard_low = 2\nlard_high = 4\n[l7]\nload_share = off\n");
 	struct l7_worker *w = s.w;
 	uint64_t A = lb_key("/a", 2), B = lb_key("/b", 2), C = lb_key("/c", 2);
 
@@ -317,6 +322,72 @@ static void test_lard(void)
 	       count[0], count[1], count[2]);
 	ok(agree, "lard: two switches that see different loads under T_low place new targets alike");
 	ok(count[0] > 60 && count[1] > 60 && count[2] > 60, "lard: ... and spread them");
+	sw_free(&a);
+	sw_free(&b);
+}
+
+/* lard with load_share (the default): the cluster's loads, this switch's
+ * own plus what the others report, and a new target at its home unless
+ * that is overloaded. */
+static void test_lard_share(void)
+{
+	struct sw s = three(1, 1, 1, "lard", NULL, "lard_low = 2\nlard_high = 4\n");
+	struct l7_worker *w = s.w;
+	uint64_t A = lb_key("/a", 2);
+	int home = -1, other, count[3] = { 0 }, agree = 1;
+
+	for (int j = 0; j < 3; j++)
+		if (s.c->groups[0].nodes[A % 3] == j)
+			home = j;
+	other = (home + 1) % 3;
+	w->inflight[home] = 3;          /* between T_low and T_high: not overloaded */
+	is_int(lb_pick(w, 0, A, -1), home, "lard, shared: a new target goes to its home while it is at T_high or below");
+	lb_free(w);
+	lb_build(w);
+	w->inflight[home] = 0;
+	s.p->peer_sum[home] = 5;        /* over T_high through the other switches' requests only */
+	is_int(lb_pick(w, 0, A, -1), other,
+	       "lard, shared: the other switches' load at its home takes a new target to the next idle member");
+	s.p->peer_sum[home] = 2;
+	is_int(lb_pick(w, 0, A, -1), other, "lard, shared: the move sticks");
+	s.p->peer_sum[other] = 8;       /* 2 T_high, seen through the peers */
+	is_int(lb_pick(w, 0, A, -1), (home + 2) % 3,
+	       "lard, shared: at 2 T_high from the peers' requests it moves again, to the idle member");
+	sw_free(&s);
+
+	/* two switches whose own counts differ but whose cluster loads are
+	 * the same (what load sharing gives them), every member between T_low
+	 * and T_high: the case where each switch's own view split targets
+	 * (bench/locality with lard_low 4: 1.66 copies of each object) */
+	struct sw a = three(1, 1, 1, "lard", NULL, "lard_low = 2\nlard_high = 9\n");
+	struct sw b = three(1, 1, 1, "lard", NULL, "lard_low = 2\nlard_high = 9\n");
+	int own_a[3] = { 5, 0, 4 }, own_b[3] = { 1, 6, 2 };
+	for (int j = 0; j < 3; j++) {
+		a.w->inflight[j] = own_a[j];
+		a.p->peer_sum[j] = own_b[j];
+		b.w->inflight[j] = own_b[j];
+		b.p->peer_sum[j] = own_a[j];
+	}
+	for (int i = 0; i < 300; i++) {
+		int n = lb_pick(a.w, 0, url_key(i), -1);
+		agree &= n == lb_pick(b.w, 0, url_key(i), -1);
+		if (n >= 0)
+			count[n]++;
+	}
+	printf("# lard, shared loads between T_low and T_high, 300 new targets: %d %d %d\n",
+	       count[0], count[1], count[2]);
+	ok(agree, "lard, shared: two switches with different own loads place 300 new targets alike");
+	ok(count[0] > 60 && count[1] > 60 && count[2] > 60, "lard, shared: ... and spread them by hash");
+	/* the same without sharing: each switch its own view, they split */
+	agree = 1;
+	a.c->l7.load_share = b.c->l7.load_share = 0;
+	lb_free(a.w);
+	lb_build(a.w);
+	lb_free(b.w);
+	lb_build(b.w);
+	for (int i = 0; i < 300; i++)
+		agree &= lb_pick(a.w, 0, url_key(i), -1) == lb_pick(b.w, 0, url_key(i), -1);
+	ok(!agree, "lard, own views only: the same two switches disagree on some targets");
 	sw_free(&a);
 	sw_free(&b);
 }
@@ -617,6 +688,7 @@ int main(void)
 	test_wlc();
 	test_chash();
 	test_lard();
+	test_lard_share();
 	test_reload();
 	test_usable();
 	test_check();
