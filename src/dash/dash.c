@@ -291,8 +291,13 @@ static void *dash_main(void *arg)
 			dash_reset(d);
 		}
 		if (!d->u || now >= d->want_until) {
-			if (d->last_round)
-				dash_reset(d);  /* nobody looked for DASH_IDLE_MS */
+			if (d->last_round) {
+				/* nobody looked for DASH_IDLE_MS: the next look
+				 * waits for a fresh round, not this old one */
+				dash_reset(d);
+				free(d->snap);
+				d->snap = NULL;
+			}
 			pthread_cond_wait(&d->cond, &d->lock);
 			continue;
 		}
