@@ -40,7 +40,7 @@ ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -D_GNU_SOURCE \
 	-fno-strict-aliasing -MMD -MP \
-	-Isrc/core -Isrc/http -Isrc/l7 -Isrc/relay -Isrc/l4 -Isrc/ctl -Isrc/bpf/shared -Isrc -I$(O)/bpf
+	-Isrc/core -Isrc/http -Isrc/l7 -Isrc/relay -Isrc/l4 -Isrc/ctl -Isrc/dash -Isrc/bpf/shared -Isrc -I$(O)/bpf
 LDLIBS += -linih -lbpf -lelf -lz -lpthread -lsystemd
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -55,7 +55,7 @@ Q := @
 msg = @printf '  %-7s %s\n' $(1) $(2);
 endif
 
-PARTS := core http l7 relay l4 ctl
+PARTS := core http l7 relay l4 dash ctl
 SRCS := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
 MAIN_SRC := src/ctl/ctl_main.c
 LIB_SRCS := $(filter-out $(MAIN_SRC),$(SRCS))
@@ -94,6 +94,9 @@ $(O)/%.o: %.c | $(BPF_SKELS)
 	@mkdir -p $(@D)
 	$(call msg,CC,$<)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The dashboard's page and script are built into the binary (.incbin).
+$(O)/src/dash/dash_assets.o: src/dash/dash.html src/dash/dash.js
 
 $(O)/bpf/%.bpf.o: src/bpf/%.bpf.c $(wildcard src/bpf/lib/*.h src/bpf/shared/*.h)
 	@mkdir -p $(@D)

@@ -12,6 +12,9 @@ pkgs=(
 	scdoc debhelper dpkg-dev systemd man-db
 	# the front ends' BGP announcements (tandem l4 bgp_*, tests/sys/l4_ecmp.t)
 	bird2
+	# the dashboard's charts (served as /chart.js) and its test in headless
+	# Chromium (tests/sys/dash.t)
+	libjs-chart.js chromium
 )
 
 missing=()

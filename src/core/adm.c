@@ -188,6 +188,7 @@ int adm_reply(int fd, int status, const char *ctype, const char *body, size_t le
 	case 404: reason = "Not Found"; break;
 	case 405: reason = "Method Not Allowed"; break;
 	case 409: reason = "Conflict"; break;
+	case 503: reason = "Service Unavailable"; break;
 	default: reason = "Internal Server Error"; break;
 	}
 	hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"

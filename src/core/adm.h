@@ -46,7 +46,7 @@ int adm_allowed(int fd, const struct adm_req *r, const char *token_file, const c
 int adm_token_read(const char *file, char *buf, size_t len);
 
 /* adm_reply: writes a whole HTTP/1.1 response with BODY (LEN bytes) and
- * Connection: close to FD. STATUS 200, 400, 403, 404, 405, 409 or 500.
+ * Connection: close to FD. STATUS 200, 400, 403, 404, 405, 409, 500 or 503.
  * Returns 0 or -errno. */
 int adm_reply(int fd, int status, const char *ctype, const char *body, size_t len);
 

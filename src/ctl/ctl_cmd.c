@@ -1,317 +1,48 @@
 /* ctl_cmd: `tandem ctl`, the operator's view of and hand on a running
  * cluster. It reads the cluster file for every daemon's admin address (the
  * L4 front end's [l4] admin, each node's admin for its L7 switch), scrapes
- * their /metrics twice a second apart for `status`, and sends the control
+ * their /metrics twice a second apart for `status` (src/core/clu.c, which
+ * the dashboard shares), and sends the control
  * verbs (POST /node/NAME/..., POST /reload) to each, saying which took
  * them. A daemon that does not answer is reported as such, never left out. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "adm.h"
 #include "cfg.h"
+#include "clu.h"
 #include "ctl.h"
 
 #define CTL_CONNECT_MS 1000
 #define CTL_REPLY_MS   6000     /* a reload waits up to 2 s for old readers */
-#define CTL_MAX_DAEMONS (CFG_MAX_NODES + 1)
 
-struct ctl_daemon {
-	char name[48];                  /* "l4", "l7 NAME" */
-	int node;                       /* its node's index; -1: the front end */
-	const struct cfg_addr *admin;
-	char *m[2];                     /* the two scrapes' bodies; NULL: no answer */
-	char err[160];                  /* why not, from the last request */
-};
-
-static uint64_t ctl_now_ms(void)
+static void ctl_status_text(const struct clu *u, double dt)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* One request to A, the whole reply read. Returns the HTTP status, with the
- * body in *body (malloc'd, NUL-terminated), or -1 with the reason in ERR. */
-static int ctl_http(const struct cfg_addr *a, const char *method, const char *path, const char *token,
-		    char **body, char *err, size_t errlen)
-{
-	char req[512], *buf = NULL, *p;
-	size_t len = 0, cap = 0;
-	uint64_t end;
-	int fd, n, status = -1, e;
-	socklen_t el = sizeof(e);
-	struct pollfd pfd;
-
-	*body = NULL;
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) && errno != EINPROGRESS) {
-		snprintf(err, errlen, "not answering (connect: %s)", strerror(errno));
-		goto out;
-	}
-	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-	if (poll(&pfd, 1, CTL_CONNECT_MS) != 1) {
-		snprintf(err, errlen, "not answering (connect: timed out after %d ms)", CTL_CONNECT_MS);
-		goto out;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) || e) {
-		snprintf(err, errlen, "not answering (connect: %s)", strerror(e));
-		goto out;
-	}
-	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tandem-ctl\r\n"
-		     "%s%s%sContent-Length: 0\r\nConnection: close\r\n\r\n", method, path, a->text,
-		     token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
-	/* a few hundred bytes into an empty socket buffer: one write */
-	if (write(fd, req, n) != n) {
-		snprintf(err, errlen, "not answering (write: %s)", strerror(errno));
-		goto out;
-	}
-	end = ctl_now_ms() + CTL_REPLY_MS;
-	for (;;) {
-		uint64_t now = ctl_now_ms();
-		ssize_t r;
-
-		if (now >= end) {
-			snprintf(err, errlen, "no reply within %d ms", CTL_REPLY_MS);
-			goto out;
-		}
-		if (cap - len < 4096) {
-			char *nb = realloc(buf, cap ? cap * 2 : 65536);
-
-			if (!nb) {
-				snprintf(err, errlen, "out of memory");
-				goto out;
-			}
-			buf = nb;
-			cap = cap ? cap * 2 : 65536;
-		}
-		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
-		if (poll(&pfd, 1, (int)(end - now)) < 0 && errno != EINTR) {
-			snprintf(err, errlen, "poll: %s", strerror(errno));
-			goto out;
-		}
-		r = read(fd, buf + len, cap - len - 1);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			snprintf(err, errlen, "read: %s", strerror(errno));
-			goto out;
-		}
-		len += r;
-	}
-	if (!buf) {
-		snprintf(err, errlen, "closed without a reply");
-		goto out;
-	}
-	buf[len] = 0;
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-		snprintf(err, errlen, "not an HTTP reply");
-		status = -1;
-		goto out;
-	}
-	p = strstr(buf, "\r\n\r\n");
-	*body = strdup(p ? p + 4 : "");
-	if (!*body) {
-		snprintf(err, errlen, "out of memory");
-		status = -1;
-	}
-out:
-	free(buf);
-	close(fd);
-	return status;
-}
-
-/* The sum of the samples of metric NAME in TEXT (Prometheus text format)
- * with node="NODE" among their labels (NODE NULL: any). Returns the count
- * of samples (0: absent), the sum in *v. */
-static int ctl_metric(const char *text, const char *name, const char *node, double *v)
-{
-	size_t nl = strlen(name);
-	char want[CFG_NAME_MAX + 16];
-	int found = 0;
-
-	*v = 0;
-	if (!text)
-		return 0;
-	if (node)
-		snprintf(want, sizeof(want), "node=\"%s\"", node);
-	for (const char *l = text; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
-		const char *val, *close;
-
-		if (*l == '#' || strncmp(l, name, nl) || (l[nl] != '{' && l[nl] != ' '))
-			continue;
-		val = l + nl;
-		if (*val == '{') {
-			const char *lab;
-
-			close = strchr(val, '}');
-			if (!close)
-				continue;
-			lab = node ? strstr(val, want) : NULL;
-			if (node && (!lab || lab > close))
-				continue;
-			val = close + 1;
-		} else if (node) {
-			continue;
-		}
-		*v += strtod(val, NULL);
-		found++;
-	}
-	return found;
-}
-
-static int ctl_daemons(const struct cfg *c, struct ctl_daemon *d)
-{
-	int n = 0;
-
-	if (c->l4.admin.len) {
-		snprintf(d[n].name, sizeof(d[n].name), "l4");
-		d[n].node = -1;
-		d[n++].admin = &c->l4.admin;
-	}
-	for (int i = 0; i < c->nnodes; i++)
-		if (cfg_node_used(&c->nodes[i]) && c->nodes[i].admin.len) {
-			snprintf(d[n].name, sizeof(d[n].name), "l7 %s", c->nodes[i].name);
-			d[n].node = i;
-			d[n++].admin = &c->nodes[i].admin;
-		}
-	return n;
-}
-
-static void ctl_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-/* What one node looks like from the daemons that answered. */
-struct ctl_row {
-	char state[32];                 /* "up", "down", "drain", or several: "up,drain" (switches disagree) */
-	char weight[32];
-	double clients, rate, inflight, idle, open;
-	int has_clients, nsw;           /* nsw: switches that answered about it */
-	int l4, l4_up, l4_weight, l4_slots;     /* l4: the front end answered about it */
-};
-
-static void ctl_add_word(char *list, size_t cap, const char *w)
-{
-	size_t wl = strlen(w);
-
-	for (const char *p = list; (p = strstr(p, w)); p += wl)
-		if ((p == list || p[-1] == ',') && (p[wl] == ',' || !p[wl]))
-			return;
-	snprintf(list + strlen(list), cap - strlen(list), "%s%s", *list ? "," : "", w);
-}
-
-static void ctl_row(const struct cfg *c, int n, struct ctl_daemon *d, int nd, double dt, struct ctl_row *r)
-{
-	const char *name = c->nodes[n].name;
-	double v, v0;
-
-	memset(r, 0, sizeof(*r));
-	for (int i = 0; i < nd; i++) {
-		char w[16];
-
-		if (!d[i].m[1])
-			continue;
-		if (d[i].node < 0) {
-			if (ctl_metric(d[i].m[1], "tandem_l4_backend_up", name, &v)) {
-				r->l4 = 1;
-				r->l4_up = (int)v;
-				ctl_metric(d[i].m[1], "tandem_l4_backend_weight", name, &v);
-				r->l4_weight = (int)v;
-				ctl_metric(d[i].m[1], "tandem_l4_backend_slots", name, &v);
-				r->l4_slots = (int)v;
-			}
-			continue;
-		}
-		if (d[i].node == n && ctl_metric(d[i].m[1], "tandem_client_connections", NULL, &v)) {
-			r->clients = v;
-			r->has_clients = 1;
-		}
-		if (!ctl_metric(d[i].m[1], "tandem_node_up", name, &v))
-			continue;       /* this switch's file has no such node */
-		r->nsw++;
-		{
-			double wt = 1;
-			int up = v > 0;
-
-			ctl_metric(d[i].m[1], "tandem_node_weight", name, &wt);
-			ctl_add_word(r->state, sizeof(r->state), wt == 0 ? "drain" : up ? "up" : "down");
-			snprintf(w, sizeof(w), "%d", (int)wt);
-			ctl_add_word(r->weight, sizeof(r->weight), w);
-		}
-		if (d[i].m[0] && dt > 0 && ctl_metric(d[i].m[0], "tandem_requests_total", name, &v0) &&
-		    ctl_metric(d[i].m[1], "tandem_requests_total", name, &v) && v >= v0)
-			r->rate += (v - v0) / dt;
-		ctl_metric(d[i].m[1], "tandem_node_inflight", name, &v);
-		r->inflight += v;
-		ctl_metric(d[i].m[1], "tandem_pool_idle", name, &v);
-		r->idle += v;
-		ctl_metric(d[i].m[1], "tandem_pool_open", name, &v);
-		r->open += v;
-	}
-	if (!r->nsw) {
-		snprintf(r->state, sizeof(r->state), "?");
-		snprintf(r->weight, sizeof(r->weight), "?");
-	}
-}
-
-static const char *ctl_switch_of(int n, struct ctl_daemon *d, int nd)
-{
-	for (int i = 0; i < nd; i++)
-		if (d[i].node == n)
-			return d[i].m[1] ? "ok" : "not answering";
-	return "none";
-}
-
-static void ctl_status_text(const struct cfg *c, struct ctl_daemon *d, int nd, double dt)
-{
-	int answering = 0, l4 = -1;
+	const struct clu_daemon *d = u->d;
+	int answering = 0, l4 = -1, nd = u->nd;
 
 	for (int i = 0; i < nd; i++) {
 		answering += d[i].m[1] != NULL;
 		if (d[i].node < 0)
 			l4 = i;
 	}
-	printf("cluster %s: %d daemon%s, %d answering; req/s over %.1f s\n\n", c->file, nd,
+	printf("cluster %s: %d daemon%s, %d answering; req/s over %.1f s\n\n", u->file, nd,
 	       nd == 1 ? "" : "s", answering, dt);
 	printf("%-14s %-10s %-6s %7s %9s %8s %11s  %-14s%s\n", "NODE", "STATE", "WEIGHT", "CLIENTS",
 	       "REQ/S", "INFLIGHT", "POOL I/O", "L7 SWITCH", l4 >= 0 ? "  L4 (up weight slots)" : "");
-	for (int n = 0; n < c->nnodes; n++) {
-		struct ctl_row r;
+	for (int n = 0; n < u->nnodes; n++) {
+		struct clu_row r;
 		char cl[16] = "-", pool[32];
 
-		if (!cfg_node_used(&c->nodes[n]))
-			continue;
-		ctl_row(c, n, d, nd, dt, &r);
+		clu_row(u, n, dt, &r);
 		if (r.has_clients)
 			snprintf(cl, sizeof(cl), "%.0f", r.clients);
 		snprintf(pool, sizeof(pool), "%.0f/%.0f", r.idle, r.open);
-		printf("%-14s %-10s %-6s %7s %9.1f %8.0f %11s  %-14s", c->nodes[n].name, r.state, r.weight,
-		       cl, r.rate, r.inflight, r.nsw ? pool : "-", ctl_switch_of(n, d, nd));
+		printf("%-14s %-10s %-6s %7s %9.1f %8.0f %11s  %-14s", u->nodes[n], r.state, r.weight,
+		       cl, r.rate, r.inflight, r.nsw ? pool : "-", clu_switch_of(u, n));
 		if (l4 >= 0 && !d[l4].m[1])
 			printf("  not answering");
 		else if (l4 >= 0 && r.l4)
@@ -322,23 +53,20 @@ static void ctl_status_text(const struct cfg *c, struct ctl_daemon *d, int nd, d
 	}
 	/* what each switch sent where: requests since it started, and per second */
 	printf("\nROUTED (requests, req/s) by L7 switch (rows) to node (columns)\n%-14s", "");
-	for (int n = 0; n < c->nnodes; n++)
-		if (cfg_node_used(&c->nodes[n]))
-			printf(" %18s", c->nodes[n].name);
+	for (int n = 0; n < u->nnodes; n++)
+		printf(" %18s", u->nodes[n]);
 	printf("\n");
 	for (int i = 0; i < nd; i++) {
 		if (d[i].node < 0)
 			continue;
-		printf("%-14s", c->nodes[d[i].node].name);
-		for (int n = 0; n < c->nnodes; n++) {
+		printf("%-14s", u->nodes[d[i].node]);
+		for (int n = 0; n < u->nnodes; n++) {
 			double v, v0;
 			char cell[48];
 
-			if (!cfg_node_used(&c->nodes[n]))
-				continue;
-			if (!d[i].m[1] || !ctl_metric(d[i].m[1], "tandem_requests_total", c->nodes[n].name, &v))
+			if (!d[i].m[1] || !clu_node_metric(d[i].m[1], "tandem_requests_total", u->nodes[n], &v))
 				snprintf(cell, sizeof(cell), "-");
-			else if (d[i].m[0] && ctl_metric(d[i].m[0], "tandem_requests_total", c->nodes[n].name, &v0))
+			else if (d[i].m[0] && clu_node_metric(d[i].m[0], "tandem_requests_total", u->nodes[n], &v0))
 				snprintf(cell, sizeof(cell), "%.0f (%.1f)", v, dt > 0 ? (v - v0) / dt : 0);
 			else
 				snprintf(cell, sizeof(cell), "%.0f", v);
@@ -348,122 +76,37 @@ static void ctl_status_text(const struct cfg *c, struct ctl_daemon *d, int nd, d
 	}
 	printf("\nDAEMONS\n");
 	for (int i = 0; i < nd; i++)
-		printf("%-14s %-22s %s\n", d[i].name, d[i].admin->text, d[i].m[1] ? "ok" : d[i].err);
+		printf("%-14s %-22s %s\n", d[i].name, d[i].admin.text, d[i].m[1] ? "ok" : d[i].err);
 }
 
-static void ctl_status_json(const struct cfg *c, struct ctl_daemon *d, int nd, double dt)
+static int ctl_status(const struct cfg *c, int json)
 {
-	int first = 1;
-
-	printf("{\"file\":");
-	ctl_json_str(stdout, c->file);
-	printf(",\"interval_s\":%.3f,\"daemons\":[", dt);
-	for (int i = 0; i < nd; i++) {
-		printf("%s{\"name\":", i ? "," : "");
-		ctl_json_str(stdout, d[i].name);
-		printf(",\"role\":\"%s\",\"admin\":", d[i].node < 0 ? "l4" : "l7");
-		ctl_json_str(stdout, d[i].admin->text);
-		printf(",\"answering\":%s", d[i].m[1] ? "true" : "false");
-		if (!d[i].m[1]) {
-			printf(",\"error\":");
-			ctl_json_str(stdout, d[i].err);
-		}
-		printf("}");
-	}
-	printf("],\"nodes\":[");
-	for (int n = 0; n < c->nnodes; n++) {
-		struct ctl_row r;
-
-		if (!cfg_node_used(&c->nodes[n]))
-			continue;
-		ctl_row(c, n, d, nd, dt, &r);
-		printf("%s{\"name\":", first ? "" : ",");
-		first = 0;
-		ctl_json_str(stdout, c->nodes[n].name);
-		printf(",\"state\":");
-		ctl_json_str(stdout, r.state);
-		printf(",\"weight\":");
-		ctl_json_str(stdout, r.weight);
-		printf(",\"switches_answering\":%d,\"l7_switch\":", r.nsw);
-		ctl_json_str(stdout, ctl_switch_of(n, d, nd));
-		if (r.has_clients)
-			printf(",\"clients\":%.0f", r.clients);
-		else
-			printf(",\"clients\":null");
-		printf(",\"req_per_s\":%.2f,\"inflight\":%.0f,\"pool_idle\":%.0f,\"pool_open\":%.0f",
-		       r.rate, r.inflight, r.idle, r.open);
-		if (r.l4)
-			printf(",\"l4\":{\"up\":%s,\"weight\":%d,\"slots\":%d}", r.l4_up ? "true" : "false",
-			       r.l4_weight, r.l4_slots);
-		else
-			printf(",\"l4\":null");
-		printf("}");
-	}
-	printf("],\"routed\":[");
-	first = 1;
-	for (int i = 0; i < nd; i++) {
-		if (d[i].node < 0 || !d[i].m[1])
-			continue;
-		for (int n = 0; n < c->nnodes; n++) {
-			double v, v0 = 0;
-
-			if (!cfg_node_used(&c->nodes[n]) ||
-			    !ctl_metric(d[i].m[1], "tandem_requests_total", c->nodes[n].name, &v))
-				continue;
-			if (!d[i].m[0] || !ctl_metric(d[i].m[0], "tandem_requests_total", c->nodes[n].name, &v0))
-				v0 = v;
-			printf("%s{\"from\":", first ? "" : ",");
-			first = 0;
-			ctl_json_str(stdout, c->nodes[d[i].node].name);
-			printf(",\"to\":");
-			ctl_json_str(stdout, c->nodes[n].name);
-			printf(",\"requests\":%.0f,\"req_per_s\":%.2f}", v, dt > 0 ? (v - v0) / dt : 0);
-		}
-	}
-	printf("]}\n");
-}
-
-static int ctl_status(const struct cfg *c, const char *token, int json)
-{
-	struct ctl_daemon d[CTL_MAX_DAEMONS] = { 0 };
-	int nd = ctl_daemons(c, d), answering = 0;
+	struct clu *u = malloc(sizeof(*u));
 	uint64_t t[2];
+	int answering = 0, nd;
 
-	(void)token;    /* /metrics is open: no token sent where none is needed */
+	if (!u)
+		return 1;
+	clu_init(u, c);
+	nd = u->nd;
 	for (int k = 0; k < 2; k++) {
 		if (k) {
-			uint64_t now = ctl_now_ms();
+			uint64_t now = clu_now_ms();
 
 			if (now < t[0] + 1000)
 				usleep((t[0] + 1000 - now) * 1000);
 		}
-		t[k] = ctl_now_ms();
-		for (int i = 0; i < nd; i++) {
-			char *body;
-			int st;
-
-			if (k && !d[i].m[0])
-				continue;       /* gone in the first round: not waited on twice */
-			st = ctl_http(d[i].admin, "GET", "/metrics", NULL, &body, d[i].err, sizeof(d[i].err));
-			if (st == 200) {
-				d[i].m[k] = body;
-			} else {
-				if (st > 0)
-					snprintf(d[i].err, sizeof(d[i].err), "GET /metrics: HTTP %d", st);
-				free(body);
-			}
-		}
+		t[k] = clu_now_ms();
+		answering = clu_scrape(u, CTL_CONNECT_MS, CTL_REPLY_MS, k);
 	}
-	for (int i = 0; i < nd; i++)
-		answering += d[i].m[1] != NULL;
-	if (json)
-		ctl_status_json(c, d, nd, (t[1] - t[0]) / 1000.0);
-	else
-		ctl_status_text(c, d, nd, (t[1] - t[0]) / 1000.0);
-	for (int i = 0; i < nd; i++) {
-		free(d[i].m[0]);
-		free(d[i].m[1]);
+	if (json) {
+		clu_json(u, (t[1] - t[0]) / 1000.0, stdout);
+		printf("\n");
+	} else {
+		ctl_status_text(u, (t[1] - t[0]) / 1000.0);
 	}
+	clu_clear(u);
+	free(u);
 	/* 0: every daemon answered; 1: some did not (they are in the table) */
 	return answering == nd ? 0 : 1;
 }
@@ -472,23 +115,31 @@ static int ctl_status(const struct cfg *c, const char *token, int json)
  * reply's further lines, indented). Returns 0 when every one took it, 1. */
 static int ctl_each(const struct cfg *c, const char *token, const char *path, const char *what)
 {
-	struct ctl_daemon d[CTL_MAX_DAEMONS] = { 0 };
-	int nd = ctl_daemons(c, d), took = 0;
+	struct clu *u = malloc(sizeof(*u));
+	struct clu_daemon *d;
+	int nd, took = 0;
 	char refused[512] = "";
 
+	if (!u)
+		return 1;
+	clu_init(u, c);
+	d = u->d;
+	nd = u->nd;
 	if (!nd) {
+		free(u);
 		fprintf(stderr, "tandem ctl: %s names no admin address ([l4] admin, [node] admin)\n", c->file);
 		return 1;
 	}
 	for (int i = 0; i < nd; i++) {
 		char *body = NULL, *nl;
-		int st = ctl_http(d[i].admin, "POST", path, token, &body, d[i].err, sizeof(d[i].err));
+		int st = clu_http(&d[i].admin, "POST", path, token, CTL_CONNECT_MS, CTL_REPLY_MS, &body,
+				  d[i].err, sizeof(d[i].err));
 
 		if (st == 200)
 			took++;
 		else
-			ctl_add_word(refused, sizeof(refused), d[i].name);
-		printf("%-14s %-22s ", d[i].name, d[i].admin->text);
+			clu_add_word(refused, sizeof(refused), d[i].name);
+		printf("%-14s %-22s ", d[i].name, d[i].admin.text);
 		if (st < 0) {
 			printf("%s\n", d[i].err);
 			continue;
@@ -515,6 +166,7 @@ static int ctl_each(const struct cfg *c, const char *token, const char *path, co
 		printf("%s: taken by all %d daemon%s\n", what, nd, nd == 1 ? "" : "s");
 	else
 		printf("%s: taken by %d of %d daemons; not by: %s\n", what, took, nd, refused);
+	free(u);
 	return took == nd ? 0 : 1;
 }
 
@@ -576,7 +228,7 @@ int ctl_main(int argc, char **argv)
 				c->admin_token_file, strerror(-e));
 	}
 	if (!strcmp(argv[i], "status") && i + 1 == argc) {
-		r = ctl_status(c, token, json);
+		r = ctl_status(c, json);    /* /metrics is open: no token */
 	} else if (!strcmp(argv[i], "reload") && i + 1 == argc) {
 		r = ctl_each(c, token, "/reload", "reload");
 	} else if (!strcmp(argv[i], "node") && i + 2 < argc) {

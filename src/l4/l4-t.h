@@ -90,6 +90,7 @@ struct l4_slot {
 
 struct l4 {
 	struct cfg cfg;
+	struct dash *dash;              /* GET / and /cluster.json on [l4] admin; NULL: none */
 	const char *file;
 	int ifindex;
 	uint32_t ring_size;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "dash.h"
 #include "ctl.h"
 #include "l4.h"
 #include "log.h"
@@ -351,6 +352,7 @@ static int l4_reload(struct l4 *l, FILE *errs);
 static void l4_admin_serve(struct l4 *l, int lfd)
 {
 	struct timeval tv = { 0, 300000 };
+	struct adm_req r;
 	char req[1024], *body = NULL;
 	size_t blen = 0;
 	ssize_t n;
@@ -367,6 +369,8 @@ static void l4_admin_serve(struct l4 *l, int lfd)
 	req[n] = 0;
 	if (l4_admin_control(l, fd, req, l4_apply, l4_reload))
 		goto out;       /* a control verb (l4_admin.c) */
+	if (!adm_parse(req, &r) && dash_serve(l->dash, fd, &r))
+		return;         /* the dashboard's thread answers and closes FD */
 	f = open_memstream(&body, &blen);
 	if (!f)
 		goto out;
@@ -379,8 +383,8 @@ static void l4_admin_serve(struct l4 *l, int lfd)
 		if (write(fd, body, blen) < 0)
 			log_debug("admin: write failed: %s", strerror(errno));
 	} else {
-		dprintf(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n"
-			"Connection: close\r\n\r\nnot found\n");
+		dprintf(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 48\r\n"
+			"Connection: close\r\n\r\nnot found: try /metrics, or / for the dashboard\n");
 	}
 out:
 	free(body);
@@ -434,6 +438,7 @@ static int l4_reload(struct l4 *l, FILE *errs)
 	l->cfg.nnodes = nc->nnodes;
 	pthread_rwlock_unlock(&l->lock);
 	l4_admin_reapply(l);    /* tandem ctl's runtime weights */
+	dash_config(l->dash, nc);       /* the dashboard gathers from the new file's daemons */
 	log_info("reloaded %s: %d nodes", l->file, nc->nnodes);
 	l4_apply(l);
 	r = 0;
@@ -532,6 +537,10 @@ int l4_main(int argc, char **argv)
 			log_err("admin listener on %s failed: %s", l->cfg.l4.admin.text, strerror(-afd));
 			goto out;
 		}
+		l->dash = dash_new("l4");
+		if (!l->dash)
+			log_warn("dashboard: cannot start its thread, GET / answers 404");
+		dash_config(l->dash, &l->cfg);
 	}
 	if (l4_kernel(l))
 		l4_vips_source_warn(l);
@@ -608,6 +617,8 @@ out:
 	l4_maps_close(l);
 	if (afd >= 0)
 		close(afd);
+	dash_free(l->dash);
+	l->dash = NULL;
 	if (sfd >= 0)
 		close(sfd);
 	free(l->table);

@@ -165,6 +165,7 @@ struct l7_proc {
 	int drain_timeout;              /* ms a drain may take before stop */
 	volatile int clients;           /* across workers, for max_clients */
 	int admin_fd;
+	struct dash *dash;               /* GET / and /cluster.json on the admin address; NULL: none */
 	int ctl_fd;                     /* binary-upgrade control socket */
 	volatile int handed_over;       /* a new process took our listeners */
 	int inherited[256];             /* listeners taken over from the old process */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "dash.h"
 #include "ctl.h"
 #include "l7.h"
 #include "l7_alog.h"
@@ -510,6 +511,7 @@ int l7_reload(struct l7_proc *p, const char *file, FILE *errs)
 	for (int n = 0; n < c->nnodes; n++)
 		nodes += cfg_node_used(&c->nodes[n]);
 	log_info("reload: %s, %d node(s), generation %u", file, nodes, p->gen);
+	dash_config(p->dash, c);        /* the dashboard gathers from the new file's daemons */
 	pthread_mutex_unlock(&p->ctl_lock);
 	return 0;
 fail:
@@ -608,8 +610,17 @@ static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
 			return -1;
 		}
 	}
-	if (p->self->admin.len && l7_admin_start(p))
-		return -1;
+	if (p->self->admin.len) {
+		char self[48];
+
+		snprintf(self, sizeof(self), "l7 %s", p->self->name);
+		p->dash = dash_new(self);
+		if (!p->dash)
+			log_warn("dashboard: cannot start its thread, GET / answers 404");
+		dash_config(p->dash, p->cfg);
+		if (l7_admin_start(p))
+			return -1;
+	}
 	r = l7_alog_start(p);
 	if (r) {
 		log_err("cannot start: access log %s: %s", p->cfg->l7.access_log, strerror(-r));
@@ -680,6 +691,8 @@ static void l7_cleanup(struct l7_proc *p)
 		pthread_join(p->admin_thread, NULL);
 		close(p->admin_fd);
 	}
+	dash_free(p->dash);
+	p->dash = NULL;
 	if (p->has_health_thread)
 		pthread_join(p->health_thread, NULL);
 	if (p->has_share_thread)

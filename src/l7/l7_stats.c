@@ -1,6 +1,6 @@
 /* l7_stats: /metrics of one L7 switch, in Prometheus text format, served by
  * a thread of its own on the node's admin address so a busy worker never
- * delays a scrape. Counters are summed over the workers at scrape time;
+ * delays a scrape; the dashboard's paths go to src/dash. Counters are summed over the workers at scrape time;
  * per-node ones are kept by index, which stays a node's across reloads
  * (cfg_align), so each node's series stays monotonic through them. */
 #include <errno.h>
@@ -16,6 +16,7 @@
 
 #include "adm.h"
 #include "cfg.h"
+#include "dash.h"
 #include "h1.h"
 #include "l7.h"
 #include "lb.h"
@@ -304,6 +305,8 @@ static void l7_admin_serve(struct l7_proc *p, int fd)
 		close(fd);
 		return;
 	}
+	if (r.method[0] && dash_serve(p->dash, fd, &r))
+		return;         /* the dashboard's thread answers and closes FD */
 	if (!strncmp(req, "GET /load ", 10)) {
 		/* the other switches' lard polls (share.c) */
 		struct cfg *c = l7_cfg_enter(p, &p->admin_gen);
@@ -312,12 +315,12 @@ static void l7_admin_serve(struct l7_proc *p, int fd)
 		l7_cfg_leave(&p->admin_gen);
 		hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 			      "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
-	} else if (!strncmp(req, "GET /metrics", 12) || !strncmp(req, "GET / ", 6)) {
+	} else if (!strncmp(req, "GET /metrics", 12)) {
 		len = l7_metrics_write(p, body, sizeof(body));
 		hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			      "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
 	} else {
-		len = snprintf(body, sizeof(body), "not found: try /metrics\n");
+		len = snprintf(body, sizeof(body), "not found: try /metrics, or / for the dashboard\n");
 		hl = snprintf(head, sizeof(head), "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\n"
 			      "Connection: close\r\n\r\n", len);
 	}
