@@ -16,7 +16,8 @@
 # locality.csv (median per policy, ratios to rr) and locality.png/svg.
 # Settings: bench/BENCHMARK.md. Every one is an environment knob:
 #   NODES=4 POLICIES="rr chash lard" (also chash:LOAD_FACTOR and
-#   lard:LOW-HIGH, e.g. "chash:2 lard:4-12") REPS=3 WARM=15 DUR=15 CONNS=64
+#   lard:LOW-HIGH, e.g. "chash:2 lard:4-12"; lard-own, lard-own:LOW-HIGH:
+#   lard with [l7] load_share = off, each switch on its own load) REPS=3 WARM=15 DUR=15 CONNS=64
 #   NFILES=4000 ALPHA=0.8 SIZE_MIN=2048 SIZE_MAX=32768 CACHE (bytes per node;
 #   default a third of the working set) SEEK_US=5000 DISK_BW=40m WORKERS=1
 #   RELAY=splice LOAD_FACTOR=1.25 LARD_LOW=25 LARD_HIGH=65 CHECK=24
@@ -57,7 +58,7 @@ for t in wrk curl python3 gnuplot ss; do
 	command -v $t >/dev/null || die "$t is missing (scripts/deps.sh installs it)"
 done
 [ -x "$TANDEM" ] || die "build tandem first (make)"
-make -s "$ORIGIN" >/dev/null || die "cannot build $ORIGIN"
+make -s -C "$ROOT" build/bench/cacheorigin >/dev/null || die "cannot build $ORIGIN"
 [ "$CONNS" -ge "$NODES" ] || die "CONNS must be at least NODES (one wrk thread per switch)"
 
 # The working set, exactly: the sizes cacheorigin gives /obj/0 .. /obj/NFILES-1.
@@ -122,12 +123,15 @@ wait_port() { # PORT
 write_conf() { # POLICY FILE
 	{
 		printf '[cluster]\nrelay = %s\n[l7]\nworkers = %s\n' "$RELAY" "$WORKERS"
+		# lard-own: lard on each switch's own load ([l7] load_share off)
+		case $1 in lard-own*) printf 'load_share = off\n' ;; esac
 		for i in $(seq "$NODES"); do
 			printf '[node n%d]\nweb = 127.0.0.1:%d\nlocal = 127.0.0.1:%d\nl7 = 127.0.0.1:%d\nadmin = 127.0.0.1:%d\n' \
 				"$i" "$(oport $i)" "$(oport $i)" "$(lport $i)" "$(aport $i)"
 		done
-		printf '[group default]\nnodes = %s\npolicy = %s\n' "$(seq -f 'n%g' -s ' ' "$NODES")" "${1%%:*}"
-		case $1 in
+		local pol=${1%%:*}
+		printf '[group default]\nnodes = %s\npolicy = %s\n' "$(seq -f 'n%g' -s ' ' "$NODES")" "${pol%-own}"
+		case ${1/lard-own/lard} in
 		chash) printf 'load_factor = %s\n' "$LOAD_FACTOR" ;;
 		chash:*) printf 'load_factor = %s\n' "${1#*:}" ;;
 		lard) printf 'lard_low = %s\nlard_high = %s\n' "$LARD_LOW" "$LARD_HIGH" ;;
