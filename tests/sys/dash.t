@@ -11,8 +11,8 @@
 # per node, states, weights, the stopped switch shown as not answering,
 # every chart drawn with points and no error shown.
 source "$(dirname "$0")/lib.sh"
-command -v ab > /dev/null || skip_all "ab (apache2-utils) is not installed"
-command -v chromium > /dev/null || skip_all "chromium is not installed (scripts/deps.sh)"
+command -v ab > /dev/null || { echo "Bail out! ab (apache2-utils) is missing: scripts/deps.sh installs it"; exit 1; }
+command -v chromium > /dev/null || { echo "Bail out! chromium is missing: scripts/deps.sh installs it"; exit 1; }
 ip -o addr show lo | grep -q '127.0.0.1/8' || skip_all "loopback is not 127.0.0.0/8 here"
 CHARTJS=/usr/share/javascript/chart.js/chart.min.js
 OUTDIR=$ROOT/build
