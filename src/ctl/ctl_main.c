@@ -7,6 +7,7 @@
 
 #include "cfg.h"
 #include "ctl.h"
+#include "tls.h"
 
 static void ctl_usage(FILE *f)
 {
@@ -57,6 +58,9 @@ static int ctl_check(int argc, char **argv)
 		return 1;
 	}
 	r = cfg_load(c, file, stderr, &nerr);
+	/* the certificates and keys of every node with a tls listener */
+	if (!r)
+		r = tls_load(c, NULL, stderr, &nerr);
 	if (!r)
 		printf("%s: ok (%d nodes, %d groups, %d rules, %d classes, relay %s)\n", file,
 		       c->nnodes, c->ngroups, c->nrules, c->nclasses, cfg_relay_name(c->relay));

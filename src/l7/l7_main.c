@@ -29,6 +29,7 @@
 #include "sess.h"
 #include "sock.h"
 #include "svc.h"
+#include "tls.h"
 #include "upool.h"
 
 static void l7_usage(FILE *f)
@@ -153,6 +154,10 @@ static void *l7_worker_main(void *arg)
 			 * kernel had queued on it is refused, not dropped later */
 			ev_del(&w->loop, &w->lsn);
 			close(w->lsn.fd);
+			if (w->tlsn.fd >= 0) {
+				ev_del(&w->loop, &w->tlsn);
+				close(w->tlsn.fd);
+			}
 			w->drained = 1;
 			drain_end = w->loop.now_ms + w->proc->drain_timeout;
 		}
@@ -356,6 +361,19 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 		return r;
 	w->lsn.fd = r;
 	w->lsn.cb = sess_accept;
+	w->tlsn.fd = -1;
+	if (p->self->tls.len) {
+		/* not handed over by --takeover (only the plain listeners
+		 * are): the new process opens its own beside the old one's */
+		r = sock_listen(&p->self->tls, 1, 4096);
+		if (r < 0)
+			return r;
+		w->tlsn.fd = r;
+		w->tlsn.cb = sess_accept_tls;
+		r = ev_add(&w->loop, &w->tlsn, EPOLLIN);
+		if (r)
+			return r;
+	}
 	if (relay_env_fd(&w->rl) >= 0) {
 		w->rlio.fd = relay_env_fd(&w->rl);
 		w->rlio.cb = l7_relay_event;
@@ -443,7 +461,7 @@ int l7_reload(struct l7_proc *p, const char *file, FILE *errs)
 {
 	struct cfg *c = calloc(1, sizeof(*c));
 	struct cfg_node *self;
-	int nerr = 0, nodes = 0, r;
+	int nerr = 0, nodes = 0, moved, r;
 
 	if (!c) {
 		l7_reload_refuse(errs, "out of memory");
@@ -475,9 +493,19 @@ int l7_reload(struct l7_proc *p, const char *file, FILE *errs)
 		r = -EINVAL;
 		goto fail;
 	}
-	if (strcmp(self->l7.text, p->self->l7.text) || c->relay != p->cfg->relay ||
-	    c->l7.workers != p->cfg->l7.workers)
-		log_warn("reload: listening address, relay and workers take a restart to change");
+	/* certificates, keys and ticket keys: a file that names a bad one
+	 * changes nothing, the running ones stay */
+	moved = strcmp(self->l7.text, p->self->l7.text) || strcmp(self->tls.text, p->self->tls.text);
+	self->tls = p->self->tls;
+	r = tls_load(c, self, errs, &nerr);
+	if (r) {
+		if (errs != stderr)
+			fprintf(stderr, "reload: %s: %d TLS error(s), see the admin reply\n", file, nerr);
+		l7_reload_refuse(errs, "%s has %d TLS error(s)", file, nerr);
+		goto fail;
+	}
+	if (moved || c->relay != p->cfg->relay || c->l7.workers != p->cfg->l7.workers)
+		log_warn("reload: listening addresses, relay and workers take a restart to change");
 	c->relay = p->cfg->relay;
 	self->l7 = p->self->l7;
 	if (p->nretired == (int)(sizeof(p->retired) / sizeof(p->retired[0]))) {
@@ -537,6 +565,10 @@ static int l7_load(struct l7_proc *p, const char *file, const char *node)
 		return -1;
 	}
 	p->self_idx = p->self - p->cfg->nodes;
+	if (tls_load(p->cfg, p->self, stderr, &nerr)) {
+		log_err("cannot start: %s has %d TLS error(s)", file, nerr);
+		return -1;
+	}
 	return 0;
 }
 
@@ -569,6 +601,25 @@ static void l7_probe_relay(struct l7_proc *p)
 			c->relay = CFG_RELAY_COPY;
 		}
 	}
+}
+
+/* TLS listeners: the kernel's TLS (the `tls` ULP) is probed and its
+ * absence said once. Either way records are made in user space for now,
+ * so TLS clients' bodies are copied, never spliced or redirected. */
+static void l7_probe_tls(struct l7_proc *p)
+{
+	char why[160];
+
+	if (!p->self->tls.len)
+		return;
+	if (tls_probe_ktls(why, sizeof(why))) {
+		log_warn("kernel TLS is not available (%s): TLS records are encrypted in user space "
+			 "and the bodies of TLS clients are copied, not moved by relay %s", why,
+			 cfg_relay_name(p->cfg->relay));
+		return;
+	}
+	p->ktls = 1;
+	log_info("kernel TLS is available but not used yet: the bodies of TLS clients are copied");
 }
 
 /* Binary upgrade, new side: takes the listeners of NODE's running process
@@ -621,7 +672,8 @@ static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
 	}
 	l7_control_start(p);
 	lb_health_start(p);
-	log_info("listening on %s, %d worker(s), relay %s, %d node(s)%s%s", p->self->l7.text,
+	log_info("listening on %s%s%s, %d worker(s), relay %s, %d node(s)%s%s", p->self->l7.text,
+		 p->self->tls.len ? ", TLS on " : "", p->self->tls.len ? p->self->tls.text : "",
 		 p->nworkers, cfg_relay_name(p->cfg->relay), p->cfg->nnodes,
 		 p->self->admin.len ? ", metrics on " : "",
 		 p->self->admin.len ? p->self->admin.text : "");
@@ -695,6 +747,8 @@ static void l7_cleanup(struct l7_proc *p)
 		lb_free(w);
 		if (!w->drained && w->lsn.fd > 0)
 			close(w->lsn.fd);
+		if (!w->drained && w->tlsn.fd >= 0)
+			close(w->tlsn.fd);
 		if (w->loop.epfd > 0)
 			ev_close(&w->loop);
 		free(w);
@@ -744,6 +798,7 @@ int l7_main(int argc, char **argv)
 	if (l7_load(&proc, file, node))
 		goto out;
 	l7_probe_relay(&proc);
+	l7_probe_tls(&proc);
 	proc.nworkers = proc.cfg->l7.workers ? proc.cfg->l7.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (proc.nworkers < 1)
 		proc.nworkers = 1;

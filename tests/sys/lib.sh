@@ -157,6 +157,7 @@ http {
     root $T/www;
     add_header X-Origin $name always;
     location = /204 { return 204; }
+    location = /xfp { default_type text/plain; return 200 "\$http_x_forwarded_proto\n"; }
     location = /xff { default_type text/plain; return 200 "\$http_x_forwarded_for|\$http_host|\$http_connection|\$http_x_foo|\$http_keep_alive\n"; }
     location /chunked/ { default_type text/plain; sub_filter_types *; sub_filter 'zzzz' 'y'; sub_filter_once off; }
     location /up/ { root $T; dav_methods PUT DELETE; create_full_put_path on; client_max_body_size 0; }
