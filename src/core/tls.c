@@ -237,12 +237,15 @@ static SSL_CTX *tls_ctx_new(const struct cfg *c, const struct cfg_cert *k, FILE 
 			k->cert, tls_reason());
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(x, k->key, SSL_FILETYPE_PEM) != 1) {
+	if (SSL_CTX_use_PrivateKey_file(x, k->key, SSL_FILETYPE_PEM) != 1 &&
+	    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
 		tls_err(errs, nerr, c, k->key_line, "[tls%s%s] key %s: %s", sec ? " " : "", sec ? sec : "",
 			k->key, tls_reason());
 		goto fail;
 	}
-	if (SSL_CTX_check_private_key(x) != 1) {
+	/* a key of another certificate: use_PrivateKey says "key values
+	 * mismatch", check_private_key catches the rest */
+	if (ERR_peek_last_error() || SSL_CTX_check_private_key(x) != 1) {
 		tls_err(errs, nerr, c, k->key_line, "[tls%s%s] key %s does not match cert %s",
 			sec ? " " : "", sec ? sec : "", k->key, k->cert);
 		goto fail;
