@@ -340,8 +340,14 @@ int tls_load(struct cfg *c, const struct cfg_node *self, FILE *errs, int *nerr)
 
 	for (int i = 0; i < c->nnodes; i++)
 		any |= c->nodes[i].tls.len && (!self || !strcmp(self->name, c->nodes[i].name));
-	if (!any || !c->tls.def.cert[0])
+	if (!any)
 		return 0;
+	if (!c->tls.def.cert[0]) {
+		/* a reload that dropped [tls] under a running listener */
+		tls_err(errs, nerr, c, 1, "node '%s' listens for TLS (until a restart) but [tls] names "
+			"no cert and key", self ? self->name : "?");
+		return -EINVAL;
+	}
 	if (tls_idx < 0) {
 		tls_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_set_free);
 		tls_sidx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);

@@ -112,6 +112,9 @@ static void l7_metrics_relay(struct out *o, struct l7_proc *p)
 
 /* TLS on this node: handshakes by kind, failures by reason, timeouts; the
  * relay's directions copied for want of kernel TLS. */
+_Static_assert(TLS_F_COUNT <= sizeof(((struct l7_stats *)0)->tls_fail) / sizeof(uint64_t),
+	       "l7_stats.tls_fail has a counter for every TLS_F_*");
+
 static void l7_metrics_tls(struct out *o, struct l7_proc *p, const struct cfg *c)
 {
 	const char *node = c->nodes[p->self_idx].name;
