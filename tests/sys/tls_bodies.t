@@ -52,13 +52,13 @@ fetch_seq() { # NAME CURL-OPTS...: the sequence over one connection
 		s=${f##*.}
 		[ "$(sha "$f")" = "$(sha "$T/www/$s")" ] || { bad=$((bad + 1)); echo "# $name: /$s differs"; }
 	done
-	is "$bad" 0 "$name: 16 bodies of 0 B..64 MiB byte-identical (sha256)"
+	is "$bad" 0 "$name: the 16 bodies byte-identical (sha256)"
 	is "$(tr -d '\r' < "$T/heads" | awk '/^X-Origin:/ { printf "%s ", $2 }')" \
 		"$(for i in $(seq 8); do printf 'be1 be2 '; done)" "$name: requests alternate be1, be2, ..."
 }
-fetch_seq "TLS 1.3"
+fetch_seq "TLS 1.3, 0 B..64 MiB"
 SEQ="0 1k 256k 4m 1m 16k 1 256k 0 1k 256k 4m 1m 16k 1 256k"
-fetch_seq "TLS 1.2" --tlsv1.2 --tls-max 1.2
+fetch_seq "TLS 1.2, 0 B..4 MiB" --tlsv1.2 --tls-max 1.2
 
 # ---- ALPN, and the scheme the origin is told
 curl -sv --http1.1 "${R[@]}" "$U/1" -o /dev/null 2> "$T/v"
@@ -117,4 +117,17 @@ ok $? "the copy fallback of TLS clients is counted ($fb directions)"
 
 tandem_stop
 is "$STOP_RC" 0 "tandem l7 exits 0 on SIGTERM"
+
+# ---- relay = sockmap: its sockets are the plain ones; TLS clients copied
+alloc_port L7B; alloc_port TLSB; alloc_port ADMB
+sed -e "s/^relay = splice/relay = sockmap/" -e "s/:$L7\$/:$L7B/" -e "s/:$TLS\$/:$TLSB/" \
+	-e "s/:$ADM\$/:$ADMB/" "$T/c.ini" > "$T/sm.ini"
+tandem_start "$T/sm.ini" be1 || { echo "Bail out! tandem sockmap"; exit 1; }
+R=(--resolve "www.example.test:$TLSB:127.0.0.1" --cacert "$T/site.crt")
+U=https://www.example.test:$TLSB
+SEQ="4m 256k 1k 4m 1m 0 4m 256k 1k 4m 1m 0 4m 256k 1k 4m"
+fetch_seq "relay sockmap ($(grep -o 'relay [a-z]*,' "$T/tandem-be1.log" | tail -1 | tr -d ,))"
+is "$(curl -s "http://127.0.0.1:$L7B/4m" | sha)" "$(sha "$T/www/4m")" "relay sockmap: a plain client beside them too"
+tandem_stop
+is "$STOP_RC" 0 "tandem l7 (sockmap) exits 0 on SIGTERM"
 done_testing
