@@ -174,6 +174,8 @@ struct l7_proc {
 	volatile int handed_over;       /* a new process took our listeners */
 	int inherited[256];             /* listeners taken over from the old process */
 	int ninherited;
+	int inherited_tls[128];         /* ... its TLS listeners, one per plain one */
+	int ninherited_tls;
 	pthread_t admin_thread, ctl_thread, health_thread;
 	int has_admin_thread, has_ctl_thread, has_health_thread;
 	struct l7_alog alog;            /* the access log's file and writer thread */

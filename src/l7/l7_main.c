@@ -187,15 +187,21 @@ static socklen_t l7_ctl_addr(const char *node, struct sockaddr_un *sun)
 static void *l7_control_main(void *arg)
 {
 	struct l7_proc *p = arg;
-	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[64];
-	struct iovec iov = { .iov_base = "LISTENERS\n", .iov_len = 10 };
+	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[64], hello[32];
+	struct iovec iov = { .iov_base = hello };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *cm;
 	int fd, n = p->nworkers > 256 ? 256 : p->nworkers;
+	int tls = p->workers[0]->tlsn.fd >= 0;    /* every worker has one, or none does */
 	struct sockaddr_un sun;
 	socklen_t len = l7_ctl_addr(p->self->name, &sun);
 	ssize_t got;
 
+	/* the plain listeners, then as many TLS ones; the count of plain
+	 * ones says where the TLS ones begin ("LISTENERS\n" alone: all plain) */
+	if (tls && n > 128)
+		n = 128;
+	iov.iov_len = snprintf(hello, sizeof(hello), "LISTENERS %d\n", n);
 	/* after a takeover the old process may hold the name a moment more */
 	for (int i = 0; i < 100; i++) {
 		if (!bind(p->ctl_fd, (struct sockaddr *)&sun, len) && !listen(p->ctl_fd, 4))
@@ -223,13 +229,16 @@ static void *l7_control_main(void *arg)
 		}
 		memset(cmsgbuf, 0, sizeof(cmsgbuf));
 		mh.msg_control = cmsgbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n * (1 + tls));
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-		for (int i = 0; i < n; i++)
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * n * (1 + tls));
+		for (int i = 0; i < n; i++) {
 			((int *)CMSG_DATA(cm))[i] = p->workers[i]->lsn.fd;
+			if (tls)
+				((int *)CMSG_DATA(cm))[n + i] = p->workers[i]->tlsn.fd;
+		}
 		if (sendmsg(fd, &mh, 0) < 0) {
 			log_warn("takeover: sendmsg(SCM_RIGHTS) failed: %s", strerror(errno));
 			close(fd);
@@ -265,11 +274,12 @@ static int l7_control_start(struct l7_proc *p)
 }
 
 /* New side: asks the running process of NODE for its listening sockets.
- * Returns how many were received into FDS (the control connection stays
- * open in *CTL until l7_takeover_done), or -errno. */
-static int l7_takeover(const char *node, int *fds, int max, int *ctl)
+ * Returns how many were received into FDS, the first *NPLAIN of them plain
+ * listeners, the others TLS ones (the control connection stays open in
+ * *CTL until l7_takeover_done), or -errno. */
+static int l7_takeover(const char *node, int *fds, int max, int *ctl, int *nplain)
 {
-	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[16];
+	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[16] = "";
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = cmsgbuf, .msg_controllen = sizeof(cmsgbuf) };
@@ -289,6 +299,9 @@ static int l7_takeover(const char *node, int *fds, int max, int *ctl)
 		r = -EPROTO;
 		goto fail;
 	}
+	buf[sizeof(buf) - 1] = 0;
+	if (sscanf(buf, "LISTENERS %d", nplain) != 1)
+		*nplain = -1;   /* an older process: all of them plain */
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -302,6 +315,8 @@ static int l7_takeover(const char *node, int *fds, int max, int *ctl)
 		}
 	}
 	*ctl = fd;
+	if (*nplain < 0 || *nplain > n)
+		*nplain = n;
 	return n;
 fail:
 	close(fd);
@@ -363,9 +378,12 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	w->lsn.cb = sess_accept;
 	w->tlsn.fd = -1;
 	if (p->self->tls.len) {
-		/* not handed over by --takeover (only the plain listeners
-		 * are): the new process opens its own beside the old one's */
-		r = sock_listen(&p->self->tls, 1, 4096);
+		if (id < p->ninherited_tls) {
+			r = p->inherited_tls[id];
+			fcntl(r, F_SETFL, fcntl(r, F_GETFL) | O_NONBLOCK);
+		} else {
+			r = sock_listen(&p->self->tls, 1, 4096);
+		}
 		if (r < 0)
 			return r;
 		w->tlsn.fd = r;
@@ -626,13 +644,22 @@ static void l7_probe_tls(struct l7_proc *p)
  * (the control connection stays in *CTL until READY). 0 or -1. */
 static int l7_take_listeners(struct l7_proc *p, const char *node, int *ctl)
 {
-	int r = l7_takeover(node, p->inherited, 256, ctl);
+	int nplain, r = l7_takeover(node, p->inherited, 256, ctl, &nplain);
 
 	if (r < 0) {
 		log_err("--takeover: no running l7 process of node %s answered: %s",
 			node, strerror(-r));
 		return -1;
 	}
+	/* the TLS listeners: served if this node still has one (the same
+	 * address: it takes a restart to change), else closed */
+	for (int i = nplain; i < r; i++) {
+		if (p->self->tls.len && p->ninherited_tls < nplain)
+			p->inherited_tls[p->ninherited_tls++] = p->inherited[i];
+		else
+			close(p->inherited[i]);
+	}
+	r = nplain;
 	p->ninherited = r;
 	if (r > p->nworkers) {
 		/* every inherited socket must be served: the kernel keeps

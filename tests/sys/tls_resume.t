@@ -5,7 +5,8 @@
 # key is gone; SNI picks the certificate ([tls NAME] hosts: exact names and
 # *.domain); unknown_sni = refuse; a reload with a broken certificate keeps
 # the old one, a good one is taken, and a keep-alive TLS connection open
-# through both reloads goes on; the handshake counters match.
+# through both reloads goes on; the handshake counters match; --takeover
+# hands the TLS listeners over too.
 source "$(dirname "$0")/lib.sh"
 
 alloc_port O1; alloc_port L1; alloc_port S1; alloc_port A1; alloc_port L2; alloc_port S2; alloc_port A2
@@ -201,6 +202,23 @@ is "$(metric 'tandem_tls_handshake_failures_total{node="a",reason="sni"}' $A1)" 
 is "$(metric 'tandem_tls_handshakes_total{node="b",kind="resumed"}' $A2)" 3 "node b: 3 resumed handshakes"
 is "$(metric 'tandem_tls_handshakes_total{node="b",kind="full"}' $A2)" 3 "node b: 3 full ones"
 is "$(metric_sum tandem_tls_handshake_failures_total $A2)" 0 "node b: no failure"
+
+# ---- binary upgrade of node b: the new process takes the TLS listeners too
+lsn_inode() { # PORT: the inode of the socket listening on 127.0.0.1:PORT
+	awk -v p="$(printf ':%04X' "$1")" '$2 ~ p"$" && $4 == "0A" { print $10 }' /proc/net/tcp | sort -u | tr '\n' ' '
+}
+before=$(lsn_inode $S2)
+"$TANDEM" l7 -c "$T/c.ini" --node b --takeover >> "$T/tandem-b2.log" 2>&1 &
+PB2=$!
+PIDS+=($PB2)
+wait_for 20 eval "! alive $PB"
+ok $? "--takeover: the old process of node b drains and exits"
+wait "$PB" 2>/dev/null
+is "$(lsn_inode $S2)" "$before" "the new process serves the very TLS listening sockets (same inodes: $before)"
+get $S2 -sess_in "$T/s13" > "$T/o6"
+grep -q '^Reused' "$T/o6" && grep -q '^X-Origin: be1' "$T/o6"
+ok $? "the new process answers over TLS and resumes node a's ticket"
+PB=$PB2
 
 tandem_stop $PA
 is "$STOP_RC" 0 "node a exits 0 on SIGTERM"
