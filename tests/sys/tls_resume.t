@@ -112,6 +112,16 @@ is "$("$TANDEM" -t -c "$T/bad.ini" 2>&1 | grep -c "bad.ini:7: \[tls\] key .*img.
 	"tandem -t: a key that is not the certificate's is an error at its line"
 is "$("$TANDEM" -t -c "$T/broken.ini" 2>&1 | grep -c "broken.ini:6: \[tls\] cert .*broken.crt: ")" 1 \
 	"tandem -t: an unreadable certificate is an error at its line"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/old.key" \
+	-out "$T/old.csr" -subj /CN=www.example.test 2>/dev/null &&
+	openssl x509 -req -in "$T/old.csr" -signkey "$T/old.key" -days -1 -out "$T/old.crt" 2>/dev/null
+ini "$T/expired.ini" old old
+is "$("$TANDEM" -t -c "$T/expired.ini" 2>&1 | grep -c "expired.ini:6: \[tls\] cert .*old.crt has expired")" 1 \
+	"tandem -t: an expired certificate is an error at its line"
+printf '# the current key first\n%s\nnot-hex\n' "$(cat "$T/k.new")" > "$T/bad.tk"
+sed 's/^ticket_keys = tickets$/ticket_keys = bad.tk/' "$T/c.ini" > "$T/badtk.ini"
+is "$("$TANDEM" -t -c "$T/badtk.ini" 2>&1 | grep -c "badtk.ini:8: ticket_keys .*bad.tk:3: not a key")" 1 \
+	"tandem -t: a bad line of the ticket key file is an error naming both files' lines"
 fp() { openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2; }
 py_checks "reload: " "$S1" "$T" "$PA" "$(fp "$T/site.crt")" "$(fp "$T/site2.crt")" <<'PY'
 import os, shutil, signal, socket, ssl, subprocess, sys, time
@@ -202,6 +212,17 @@ is "$(metric 'tandem_tls_handshake_failures_total{node="a",reason="sni"}' $A1)" 
 is "$(metric 'tandem_tls_handshakes_total{node="b",kind="resumed"}' $A2)" 3 "node b: 3 resumed handshakes"
 is "$(metric 'tandem_tls_handshakes_total{node="b",kind="full"}' $A2)" 3 "node b: 3 full ones"
 is "$(metric_sum tandem_tls_handshake_failures_total $A2)" 0 "node b: no failure"
+
+# ---- a reload of node b with a bad ticket key file: refused, tickets still good
+cp "$T/c.ini" "$T/b-good.ini"
+cp "$T/badtk.ini" "$T/c.ini"
+reload $PB b
+grep -q "bad.tk:3: not a key" "$T/tandem-b.log" && tail -1 "$T/tandem-b.log" | grep -q "keeping the running configuration"
+ok $? "node b: a reload with a bad ticket key file is refused, with file:line"
+get $S2 -sess_in "$T/s13" > "$T/o7"
+grep -q '^Reused' "$T/o7"
+ok $? "... and its running ticket keys still resume node a's ticket"
+cp "$T/b-good.ini" "$T/c.ini"
 
 # ---- binary upgrade of node b: the new process takes the TLS listeners too
 lsn_inode() { # PORT: the inode of the socket listening on 127.0.0.1:PORT
