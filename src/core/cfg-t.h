@@ -172,6 +172,8 @@ struct cfg_cert {
 	char hosts[512];                /* names it answers SNI for: exact or *.domain */
 	char cert[256], key[256];
 	int cert_line, key_line;
+	char ocsp[256];                 /* a DER OCSP response to staple; "": none */
+	int ocsp_line;
 };
 
 /* [tls] and [tls NAME]: HTTPS termination on the L7 switches. */

@@ -821,7 +821,7 @@ static int cfg_key_class(struct cfg_class *c, const char *k, const char *v)
 }
 
 /* One key of [tls] (T is the section's, TLS the whole of it; [tls NAME]
- * takes hosts, cert and key only). Returns 0, 1 unknown, -1 bad value. */
+ * takes hosts, cert, key and ocsp only). Returns 0, 1 unknown, -1 bad value. */
 static int cfg_key_tls(struct cfg *c, struct cfg_cert *t, const char *k, const char *v, int line)
 {
 	struct cfg_tls *tls = &c->tls;
@@ -833,6 +833,10 @@ static int cfg_key_tls(struct cfg *c, struct cfg_cert *t, const char *k, const c
 	if (!strcmp(k, "key")) {
 		t->key_line = line;
 		return cfg_path(c, v, t->key, sizeof(t->key));
+	}
+	if (!strcmp(k, "ocsp")) {
+		t->ocsp_line = line;
+		return cfg_path(c, v, t->ocsp, sizeof(t->ocsp));
 	}
 	if (!strcmp(k, "hosts")) {
 		int n = snprintf(t->hosts, sizeof(t->hosts), "%s", v);

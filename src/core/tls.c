@@ -22,6 +22,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -46,7 +47,24 @@ struct tls_set {
 	int nkeys;
 };
 
+/* A configuration error: FILE:LINE: reason on ERRS, counted in *NERR. */
+#define tls_err(errs, nerr, c, line, ...) do { \
+	(*(nerr))++; \
+	if (errs) { \
+		fprintf((errs), "%s:%d: ", (c)->file, (line)); \
+		fprintf((errs), __VA_ARGS__); \
+		fputc('\n', (errs)); \
+	} \
+} while (0)
+
+/* A context's OCSP response (DER), stapled to every handshake that asks. */
+struct tls_ocsp {
+	unsigned char *der;
+	long len;
+};
+
 static int tls_idx = -1;        /* the set's ex_data index on its default SSL_CTX */
+static int tls_oidx = -1;       /* a context's struct tls_ocsp */
 static int tls_sidx = -1;       /* ... and on each SSL made from it */
 
 static const char *const fail_names[TLS_F_COUNT] = {
@@ -71,6 +89,70 @@ static void tls_set_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 		SSL_CTX_free(t->sni[i]);
 	OPENSSL_cleanse(t->keys, sizeof(t->keys));
 	free(t);
+}
+
+static void tls_ocsp_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct tls_ocsp *o = ptr;
+
+	if (o) {
+		OPENSSL_free(o->der);
+		free(o);
+	}
+}
+
+/* OCSP stapling: the response of the context the handshake ended up with
+ * (SNI may have switched it), a copy for OpenSSL to free. */
+static int tls_status(SSL *s, void *arg)
+{
+	struct tls_ocsp *o = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(s), tls_oidx);
+	unsigned char *copy;
+
+	if (!o)
+		return SSL_TLSEXT_ERR_NOACK;
+	copy = OPENSSL_memdup(o->der, o->len);
+	if (!copy || SSL_set_tlsext_status_ocsp_resp(s, copy, o->len) != 1) {
+		OPENSSL_free(copy);
+		return SSL_TLSEXT_ERR_NOACK;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* K's OCSP response file into context X: a DER OCSP response (as `openssl
+ * ocsp -respout` writes it), at most 64 KiB. 0, or -1 with the error
+ * reported. */
+static int tls_ocsp_load(const struct cfg *c, const struct cfg_cert *k, SSL_CTX *x, FILE *errs, int *nerr)
+{
+	struct tls_ocsp *o = calloc(1, sizeof(*o));
+	FILE *f = fopen(k->ocsp, "rb");
+	OCSP_RESPONSE *r = NULL;
+	const unsigned char *p;
+
+	if (!o || !f) {
+		tls_err(errs, nerr, c, k->ocsp_line, "ocsp %s: %s", k->ocsp, f ? "out of memory" : strerror(errno));
+		goto fail;
+	}
+	o->der = OPENSSL_malloc(65536);
+	o->len = o->der ? (long)fread(o->der, 1, 65536, f) : 0;
+	p = o->der;
+	if (o->len > 0 && o->len < 65536)
+		r = d2i_OCSP_RESPONSE(NULL, &p, o->len);
+	if (!r) {
+		tls_err(errs, nerr, c, k->ocsp_line, "ocsp %s: not a DER OCSP response", k->ocsp);
+		goto fail;
+	}
+	OCSP_RESPONSE_free(r);
+	fclose(f);
+	SSL_CTX_set_ex_data(x, tls_oidx, o);
+	SSL_CTX_set_tlsext_status_cb(x, tls_status);
+	return 0;
+fail:
+	if (f)
+		fclose(f);
+	if (o)
+		OPENSSL_free(o->der);
+	free(o);
+	return -1;
 }
 
 void tls_free(struct tls_set *t)
@@ -191,15 +273,6 @@ static const char *tls_reason(void)
 	return r ? r : "unknown error";
 }
 
-#define tls_err(errs, nerr, c, line, ...) do { \
-	(*(nerr))++; \
-	if (errs) { \
-		fprintf((errs), "%s:%d: ", (c)->file, (line)); \
-		fprintf((errs), __VA_ARGS__); \
-		fputc('\n', (errs)); \
-	} \
-} while (0)
-
 /* A context for the certificate K, or NULL with the errors reported. */
 static SSL_CTX *tls_ctx_new(const struct cfg *c, const struct cfg_cert *k, FILE *errs, int *nerr)
 {
@@ -256,6 +329,8 @@ static SSL_CTX *tls_ctx_new(const struct cfg *c, const struct cfg_cert *k, FILE 
 			sec ? sec : "", k->cert);
 		goto fail;
 	}
+	if (k->ocsp[0] && tls_ocsp_load(c, k, x, errs, nerr))
+		goto fail;
 	return x;
 fail:
 	ERR_clear_error();
@@ -351,6 +426,7 @@ int tls_load(struct cfg *c, const struct cfg_node *self, FILE *errs, int *nerr)
 	if (tls_idx < 0) {
 		tls_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_set_free);
 		tls_sidx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		tls_oidx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_ocsp_free);
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {

@@ -224,6 +224,37 @@ grep -q '^Reused' "$T/o7"
 ok $? "... and its running ticket keys still resume node a's ticket"
 cp "$T/b-good.ini" "$T/c.ini"
 
+# ---- OCSP stapling: a [tls NAME] with ocsp = a DER response (openssl ocsp)
+(
+	cd "$T" &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+		-out ca.crt -days 2 -subj /CN=test-ca &&
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout leaf.key \
+		-out leaf.csr -subj /CN=ocsp.example.test &&
+	openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out leaf.crt &&
+	printf 'V\t%s\t\t%s\tunknown\t/CN=ocsp.example.test\n' "$(date -u -d '+2 days' +%y%m%d%H%M%SZ)" \
+		"$(openssl x509 -in leaf.crt -noout -serial | cut -d= -f2)" > index.txt &&
+	openssl ocsp -index index.txt -rsigner ca.crt -rkey ca.key -CA ca.crt -issuer ca.crt \
+		-cert leaf.crt -respout resp.der -ndays 1
+) > "$T/ocsp.log" 2>&1
+ok $? "an OCSP response for a certificate of a test CA (openssl ocsp)"
+cp "$T/c.ini" "$T/b-good.ini"
+printf '[tls stapled]\nhosts = ocsp.example.test\ncert = leaf.crt\nkey = leaf.key\nocsp = resp.der\n' >> "$T/c.ini"
+reload $PB b
+ocsp_status() { # SNI: what s_client -status says of the stapled response
+	timeout 20 openssl s_client -connect "127.0.0.1:$S2" -servername "$1" -status < /dev/null 2>/dev/null |
+		grep -E 'OCSP Response Status|Cert Status|no response sent' | tr -s ' ' | tr '\n' ';'
+}
+is "$(ocsp_status ocsp.example.test)" " OCSP Response Status: successful (0x0); Cert Status: good;" \
+	"SNI ocsp.example.test: the OCSP response is stapled (successful, good)"
+is "$(ocsp_status www.example.test)" "OCSP response: no response sent;" "a certificate without ocsp staples none"
+echo junk > "$T/junk.der"
+sed 's/^ocsp = resp.der$/ocsp = junk.der/' "$T/c.ini" > "$T/junk.ini"
+is "$("$TANDEM" -t -c "$T/junk.ini" 2>&1 | grep -c "junk.ini:.*: ocsp .*junk.der: not a DER OCSP response")" 1 \
+	"tandem -t: an ocsp file that is not a response is an error at its line"
+cp "$T/b-good.ini" "$T/c.ini"
+reload $PB b
+
 # ---- binary upgrade of node b: the new process takes the TLS listeners too
 lsn_inode() { # PORT: the inode of the socket listening on 127.0.0.1:PORT
 	awk -v p="$(printf ':%04X' "$1")" '$2 ~ p"$" && $4 == "0A" { print $10 }' /proc/net/tcp | sort -u | tr '\n' ' '
