@@ -41,7 +41,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -D_GNU_SOURCE \
 	-fno-strict-aliasing -MMD -MP \
 	-Isrc/core -Isrc/http -Isrc/l7 -Isrc/relay -Isrc/l4 -Isrc/ctl -Isrc/dash -Isrc/bpf/shared -Isrc -I$(O)/bpf
-LDLIBS += -linih -lbpf -lelf -lz -lpthread -lsystemd
+LDLIBS += -linih -lbpf -lelf -lz -lpthread -lsystemd -lssl -lcrypto
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

@@ -6,6 +6,8 @@ set -euo pipefail
 pkgs=(
 	build-essential clang llvm libclang-rt-14-dev pkg-config make
 	libinih-dev libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev libsystemd-dev
+	# HTTPS termination (src/core/tls.c) and the TLS tests' certificates and clients
+	libssl-dev openssl
 	nginx-light libnginx-mod-http-echo haproxy wrk apache2-utils curl
 	iproute2 nftables procps psmisc gnuplot-nox python3 valgrind
 	# the man pages, the Debian package and its check (scripts/pkg-check.sh)

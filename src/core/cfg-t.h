@@ -9,6 +9,8 @@
 
 #include <regex.h>
 
+struct tls_set;
+
 #define CFG_MAX_NODES   64
 #define CFG_NAME_MAX    32
 #define CFG_MAX_GROUPS  32
@@ -41,6 +43,8 @@ struct cfg_node {
 	struct cfg_addr admin;          /* its /metrics */
 	struct cfg_addr local;          /* how its own L7 switch reaches its web server
 					 * (loopback shortcut); unset: web */
+	struct cfg_addr tls;            /* its L7 switch's HTTPS listener; len 0: none */
+	int tls_line;
 	int weight;                     /* 0 drains */
 	unsigned since;                 /* cfg_align: the epoch from which this node holds its index */
 };
@@ -161,6 +165,31 @@ struct cfg_l4 {
 	struct cfg_l4_bgp bgp;
 };
 
+#define CFG_MAX_CERTS 16
+
+/* A certificate and its key, PEM paths as resolved (relative to the file). */
+struct cfg_cert {
+	char name[CFG_NAME_MAX];        /* [tls NAME]; "" for [tls] */
+	int line;                       /* its section */
+	char hosts[512];                /* names it answers SNI for: exact or *.domain */
+	char cert[256], key[256];
+	int cert_line, key_line;
+	char ocsp[256];                 /* a DER OCSP response to staple; "": none */
+	int ocsp_line;
+};
+
+/* [tls] and [tls NAME]: HTTPS termination on the L7 switches. */
+struct cfg_tls {
+	struct cfg_cert def;            /* [tls]: the default certificate */
+	struct cfg_cert sni[CFG_MAX_CERTS];     /* [tls NAME], chosen by SNI */
+	int nsni;
+	char ticket_keys[256];          /* "": tickets with a key of this process only */
+	int ticket_line;
+	int handshake_timeout;          /* ms */
+	int refuse_unknown;             /* unknown_sni = refuse: a name no hosts list matches */
+	int line;                       /* of [tls]; 0: no such section */
+};
+
 /* Every index into nodes[] (groups' members, the L7 switch's per-node
  * state) names one node for as long as it is in the file: cfg_align keeps
  * a node's index across reloads, and a removed node leaves a tombstone
@@ -186,6 +215,8 @@ struct cfg {
 	int nrules;
 	struct cfg_class classes[CFG_MAX_CLASSES];
 	int nclasses;
+	struct cfg_tls tls;
+	struct tls_set *tls_set;        /* the contexts tls_load built (tls.h); NULL: none */
 };
 
 #endif

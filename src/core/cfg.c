@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "cfg.h"
+#include "tls.h"
 
 struct cfg_parse {
 	struct cfg *c;
@@ -30,6 +31,7 @@ struct cfg_parse {
 	int new_section;                /* a [section] line was read since the last key */
 	char section[96];
 	struct cfg_node *node;          /* the [node X] being read, if any */
+	struct cfg_cert *cert;          /* the [tls X] being read, if any */
 };
 
 static void cfg_error(struct cfg_parse *p, int line, const char *fmt, ...)
@@ -260,6 +262,7 @@ void cfg_free(struct cfg *c)
 		for (int k = 0; k < c->rules[i].nm; k++)
 			if (c->rules[i].m[k].has_re)
 				regfree(&c->rules[i].m[k].re);
+	tls_free(c->tls_set);
 	free(c);
 }
 
@@ -370,6 +373,23 @@ static int cfg_parse_node_addrs(struct cfg_node *n, const char *v)
 	return 0;
 }
 
+/* V, a path as written in C's file, into OUT (LEN bytes): relative to the
+ * cluster file, so every process finds the same file whatever its working
+ * directory. 0, or -1 (empty or too long). */
+static int cfg_path(const struct cfg *c, const char *v, char *out, size_t len)
+{
+	const char *slash = strrchr(c->file, '/');
+	int n;
+
+	if (!*v)
+		return -1;
+	if (*v == '/' || !slash)
+		n = snprintf(out, len, "%s", v);
+	else
+		n = snprintf(out, len, "%.*s/%s", (int)(slash - c->file), c->file, v);
+	return n < (int)len ? 0 : -1;
+}
+
 /* One key of [cluster]. Returns 0, 1 for an unknown key, -1 for a bad value. */
 static int cfg_key_cluster(struct cfg *c, const char *k, const char *v)
 {
@@ -384,21 +404,8 @@ static int cfg_key_cluster(struct cfg *c, const char *k, const char *v)
 			}
 		return -1;
 	}
-	if (!strcmp(k, "admin_token_file")) {
-		const char *slash = strrchr(c->file, '/');
-		int n;
-
-		if (!*v)
-			return -1;
-		/* relative to the cluster file, so every process finds the
-		 * same file whatever its working directory */
-		if (*v == '/' || !slash)
-			n = snprintf(c->admin_token_file, sizeof(c->admin_token_file), "%s", v);
-		else
-			n = snprintf(c->admin_token_file, sizeof(c->admin_token_file), "%.*s/%s",
-				     (int)(slash - c->file), c->file, v);
-		return n < (int)sizeof(c->admin_token_file) ? 0 : -1;
-	}
+	if (!strcmp(k, "admin_token_file"))
+		return cfg_path(c, v, c->admin_token_file, sizeof(c->admin_token_file));
 	return 1;
 }
 
@@ -688,6 +695,8 @@ static int cfg_key_node(struct cfg_node *n, const char *k, const char *v)
 		return cfg_parse_addr(&n->admin, v, 0) ? -1 : 0;
 	if (!strcmp(k, "local"))
 		return cfg_parse_addr(&n->local, v, 0) ? -1 : 0;
+	if (!strcmp(k, "tls"))
+		return cfg_parse_addr(&n->tls, v, 0) ? -1 : 0;
 	if (!strcmp(k, "weight"))
 		return cfg_parse_int(v, 0, 1000, &n->weight) ? -1 : 0;
 	if (!strcmp(k, "mac")) {
@@ -818,6 +827,46 @@ static int cfg_key_class(struct cfg_class *c, const char *k, const char *v)
 	return 1;
 }
 
+/* One key of [tls] (T is the section's, TLS the whole of it; [tls NAME]
+ * takes hosts, cert, key and ocsp only). Returns 0, 1 unknown, -1 bad value. */
+static int cfg_key_tls(struct cfg *c, struct cfg_cert *t, const char *k, const char *v, int line)
+{
+	struct cfg_tls *tls = &c->tls;
+
+	if (!strcmp(k, "cert")) {
+		t->cert_line = line;
+		return cfg_path(c, v, t->cert, sizeof(t->cert));
+	}
+	if (!strcmp(k, "key")) {
+		t->key_line = line;
+		return cfg_path(c, v, t->key, sizeof(t->key));
+	}
+	if (!strcmp(k, "ocsp")) {
+		t->ocsp_line = line;
+		return cfg_path(c, v, t->ocsp, sizeof(t->ocsp));
+	}
+	if (!strcmp(k, "hosts")) {
+		int n = snprintf(t->hosts, sizeof(t->hosts), "%s", v);
+
+		return *v && n < (int)sizeof(t->hosts) ? 0 : -1;
+	}
+	if (t != &tls->def)
+		return 1;
+	if (!strcmp(k, "ticket_keys")) {
+		tls->ticket_line = line;
+		return cfg_path(c, v, tls->ticket_keys, sizeof(tls->ticket_keys));
+	}
+	if (!strcmp(k, "handshake_timeout"))
+		return cfg_parse_ms(v, &tls->handshake_timeout) || !tls->handshake_timeout ? -1 : 0;
+	if (!strcmp(k, "unknown_sni")) {
+		if (strcmp(v, "default") && strcmp(v, "refuse"))
+			return -1;
+		tls->refuse_unknown = !strcmp(v, "refuse");
+		return 0;
+	}
+	return 1;
+}
+
 static int cfg_valid_name(const char *s)
 {
 	if (!*s || strlen(s) >= CFG_NAME_MAX)
@@ -839,6 +888,11 @@ static void cfg_section_begin(struct cfg_parse *p, const char *section)
 	p->group = NULL;
 	p->rule = NULL;
 	p->cls = NULL;
+	p->cert = NULL;
+	if (!strcmp(section, "tls") && !c->tls.line) {
+		c->tls.line = p->section_line;
+		c->tls.def.line = p->section_line;
+	}
 	name = strpbrk(section, " \t");
 	if (!name)
 		return;
@@ -902,6 +956,24 @@ static void cfg_section_begin(struct cfg_parse *p, const char *section)
 		p->cls->queue_timeout = 2000;
 		return;
 	}
+	if (!strncmp(section, "tls", 3) && (section[3] == ' ' || section[3] == '\t')) {
+		struct cfg_tls *t = &c->tls;
+
+		for (int i = 0; i < t->nsni; i++)
+			if (!strcmp(t->sni[i].name, name)) {
+				cfg_error(p, p->section_line, "tls '%s' defined twice", name);
+				return;
+			}
+		if (t->nsni == CFG_MAX_CERTS) {
+			cfg_error(p, p->section_line, "too many [tls NAME] sections (at most %d)",
+				  CFG_MAX_CERTS);
+			return;
+		}
+		p->cert = &t->sni[t->nsni++];
+		snprintf(p->cert->name, sizeof(p->cert->name), "%s", name);
+		p->cert->line = p->section_line;
+		return;
+	}
 	if (strncmp(section, "node", 4) || (section[4] != ' ' && section[4] != '\t'))
 		return;
 	if (cfg_node_find(c, name)) {
@@ -932,13 +1004,21 @@ static int cfg_handler(void *user, const char *section, const char *key, const c
 		r = cfg_key_cluster(p->c, key, value);
 	else if (!strcmp(section, "l7"))
 		r = cfg_key_l7(&p->c->l7, key, value);
-	else if (!strcmp(section, "l4") && !strncmp(key, "bgp_", 4))
+	else if (!strcmp(section, "tls"))
+		r = cfg_key_tls(p->c, &p->c->tls.def, key, value, p->line);
+	else if (!strncmp(section, "tls", 3) && (section[3] == ' ' || section[3] == '\t')) {
+		if (!p->cert)
+			return 1;
+		r = cfg_key_tls(p->c, p->cert, key, value, p->line);
+	} else if (!strcmp(section, "l4") && !strncmp(key, "bgp_", 4))
 		r = cfg_key_l4_bgp(&p->c->l4.bgp, key, value, p->line);
 	else if (!strcmp(section, "l4"))
 		r = cfg_key_l4(&p->c->l4, key, value);
 	else if (!strncmp(section, "node", 4) && (section[4] == ' ' || section[4] == '\t')) {
 		if (!p->node)
 			return 1;       /* its header was already reported */
+		if (!strcmp(key, "tls"))
+			p->node->tls_line = p->line;
 		r = cfg_key_node(p->node, key, value);
 	} else if (!strncmp(section, "group", 5) && (section[5] == ' ' || section[5] == '\t')) {
 		if (!p->group)
@@ -1007,6 +1087,31 @@ static void cfg_defaults(struct cfg *c)
 	c->l7.check_interval = 1000;
 	c->l7.load_share = 100;
 	c->default_group = -1;
+	c->tls.handshake_timeout = 10000;
+}
+
+/* [tls] and [tls NAME]: what only the whole file tells (the files
+ * themselves are read by tls_load, which only the L7 switch needs). */
+static void cfg_check_tls(struct cfg_parse *p)
+{
+	struct cfg_tls *t = &p->c->tls;
+	int listeners = 0;
+
+	for (int i = 0; i < p->c->nnodes; i++)
+		if (p->c->nodes[i].tls.len && !listeners++ && !t->def.cert[0])
+			cfg_error(p, p->c->nodes[i].tls_line, "node '%s' has a tls listener but [tls] "
+				  "names no cert and key", p->c->nodes[i].name);
+	if (t->line && (!t->def.cert[0] || !t->def.key[0]))
+		cfg_error(p, t->line, "[tls] needs both cert and key (PEM files)");
+	for (int i = 0; i < t->nsni; i++) {
+		struct cfg_cert *k = &t->sni[i];
+
+		if (!k->cert[0] || !k->key[0] || !k->hosts[0])
+			cfg_error(p, k->line, "[tls %s] needs hosts, cert and key", k->name);
+		if (!t->line)
+			cfg_error(p, k->line, "[tls %s] without [tls]: the default certificate is missing",
+				  k->name);
+	}
 }
 
 /* [l4] bgp_*: what only the whole file tells. */
@@ -1103,6 +1208,7 @@ static void cfg_check(struct cfg_parse *p)
 	if (c->l7.pool_idle_timeout >= 75000)
 		cfg_error(p, 1, "[l7] pool_idle_timeout must stay below nginx's keepalive_timeout (75s)");
 	cfg_check_l4_bgp(p);
+	cfg_check_tls(p);
 }
 
 int cfg_load(struct cfg *c, const char *file, FILE *errs, int *nerr)

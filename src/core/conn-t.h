@@ -10,11 +10,13 @@
 #include "ev.h"
 
 struct conn;
+struct ssl_st;
 
 /* A transport: how bytes go in and out of the socket. recv and send have
- * read(2)/send(2)'s contract (-1 with errno set); plain TCP is the only
- * one so far (TLS plugs in here). `plain` says the kernel may move bytes
- * of this socket itself (splice, sockmap): the stream is the payload. */
+ * read(2)/send(2)'s contract (-1 with errno set): plain TCP (conn.c) and
+ * TLS (tls.c). `plain` says the kernel may move bytes of this socket
+ * itself (splice, sockmap): the stream is the payload; it also says that
+ * a short read drained the socket (TLS returns one record per read). */
 struct conn_xprt {
 	const char *name;
 	int plain;
@@ -42,6 +44,15 @@ struct conn {
 	uint8_t dead;                   /* closed; its memory goes after the event batch */
 	int err;                        /* the last hard error, -errno; 0: none */
 	uint64_t rx;                    /* bytes taken out of the socket, by anyone */
+	struct ssl_st *ssl;             /* TLS: its OpenSSL object; NULL: none */
+	uint8_t want;                   /* CONN_W_*: a read waits to write, or a write to read */
+	uint8_t fatal;                  /* TLS: a fatal error, no close_notify may follow */
+	uint8_t why;                    /* TLS: the handshake failure's TLS_F_* when known */
 };
+
+/* TLS reads may have to write (a handshake message) and writes to read:
+ * the other direction's edge then makes this one ready again. */
+#define CONN_W_RD_WR 1          /* a read waits for the socket to take bytes */
+#define CONN_W_WR_RD 2          /* a write waits for bytes from the peer */
 
 #endif

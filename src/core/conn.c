@@ -48,6 +48,15 @@ static void conn_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
 		c->rd = 1;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->wr = 1;
+	if ((c->want & CONN_W_RD_WR) && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
+		if (!c->rd)
+			c->rd = 1;
+		c->want &= ~CONN_W_RD_WR;
+	}
+	if ((c->want & CONN_W_WR_RD) && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+		c->wr = 1;
+		c->want &= ~CONN_W_WR_RD;
+	}
 	if (c->cb)
 		c->cb(c, events);
 }
@@ -63,6 +72,8 @@ void conn_init(struct conn *c, int fd, const struct conn_xprt *xp)
 	c->eof = c->dead = 0;
 	c->err = 0;
 	c->rx = 0;
+	c->ssl = NULL;
+	c->want = c->fatal = c->why = 0;
 }
 
 int conn_add(struct ev_loop *l, struct conn *c)
@@ -93,7 +104,7 @@ ssize_t conn_read(struct conn *c, struct buf *b)
 		return 0;
 	n = c->xp->recv(c, b->data + b->len, room);
 	if (n > 0) {
-		if ((size_t)n < room && c->rd == 1)
+		if ((size_t)n < room && c->rd == 1 && c->xp->plain)
 			c->rd = 0;
 		b->len += n;
 		c->rx += n;

@@ -34,8 +34,10 @@ static inline void conn_own(struct conn *c, conn_cb *cb, void *owner)
  * first). Returns >0 bytes read; 0 when nothing can be read now (EAGAIN, or
  * not readable), or at the end of stream (c->eof set); -ENOBUFS when B has
  * no room (nothing is read: a zero-length read would look like a close);
- * -errno on an error (c->err set). A short read clears c->rd: epoll
- * reports every later arrival, so the read that would say EAGAIN is saved. */
+ * -errno on an error (c->err set). A short read of a plain socket clears
+ * c->rd: epoll reports every later arrival, so the read that would say
+ * EAGAIN is saved (not for TLS: a read returns one record, and the rest may
+ * be in the socket or in OpenSSL's buffer already, where no edge tells). */
 ssize_t conn_read(struct conn *c, struct buf *b);
 
 /* conn_send: writes up to N bytes of P. Returns the bytes written (0..N;

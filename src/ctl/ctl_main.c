@@ -7,6 +7,7 @@
 
 #include "cfg.h"
 #include "ctl.h"
+#include "tls.h"
 
 static void ctl_usage(FILE *f)
 {
@@ -30,16 +31,22 @@ static int ctl_check(int argc, char **argv)
 {
 	const char *file = NULL;
 	struct cfg *c;
-	int nerr = 0, r;
+	int nerr = 0, r, tls = 1;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-t"))
 			continue;
+		if (!strcmp(argv[i], "--no-tls")) {
+			tls = 0;
+			continue;
+		}
 		if (!strcmp(argv[i], "-c") && i + 1 < argc)
 			file = argv[++i];
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: tandem -t -c FILE\n"
+			printf("usage: tandem -t -c FILE [--no-tls]\n"
 			       "Checks the cluster FILE; prints FILE:LINE: reason for each error.\n"
+			       "The [tls] certificates and keys are read too, unless --no-tls\n"
+			       "(a front end, which has none of them).\n"
 			       "Exit status: 0 valid, 1 errors, 2 usage.\n");
 			return 0;
 		} else {
@@ -57,6 +64,9 @@ static int ctl_check(int argc, char **argv)
 		return 1;
 	}
 	r = cfg_load(c, file, stderr, &nerr);
+	/* the certificates and keys of every node with a tls listener */
+	if (!r && tls)
+		r = tls_load(c, NULL, stderr, &nerr);
 	if (!r)
 		printf("%s: ok (%d nodes, %d groups, %d rules, %d classes, relay %s)\n", file,
 		       c->nnodes, c->ngroups, c->nrules, c->nclasses, cfg_relay_name(c->relay));

@@ -102,6 +102,10 @@ struct l7_stats {
 	uint64_t group_503[CFG_MAX_GROUPS + 1];
 	uint64_t group_local[CFG_MAX_GROUPS + 1];       /* prefer_local: sent to this node's web server */
 	uint64_t group_spill[CFG_MAX_GROUPS + 1];       /* ... and past spill, to another node */
+	uint64_t tls_full;              /* TLS handshakes done, full */
+	uint64_t tls_resumed;           /* ... resumed with a ticket */
+	uint64_t tls_fail[8];           /* handshakes failed, by TLS_F_* */
+	uint64_t tls_timeout;           /* handshakes cut at handshake_timeout */
 	int64_t clients;                /* open client connections */
 	int64_t upstreams;              /* open upstream connections */
 };
@@ -116,6 +120,7 @@ struct l7_worker {
 					 * l7_switch_cfg: a node new to an index starts them at 0) */
 	int id;
 	struct ev_io lsn;
+	struct ev_io tlsn;              /* the HTTPS listener; fd -1: none */
 	struct sess *sessions;          /* every open session, for the timeout sweep */
 	struct sess *dead_sess;         /* closed during this event batch */
 	struct upconn *dead_up;
@@ -170,11 +175,14 @@ struct l7_proc {
 	volatile int handed_over;       /* a new process took our listeners */
 	int inherited[256];             /* listeners taken over from the old process */
 	int ninherited;
+	int inherited_tls[128];         /* ... its TLS listeners, one per plain one */
+	int ninherited_tls;
 	pthread_t admin_thread, ctl_thread, health_thread;
 	int has_admin_thread, has_ctl_thread, has_health_thread;
 	struct l7_alog alog;            /* the access log's file and writer thread */
 	volatile int alog_stop;         /* the writer thread ends after a last round */
 	int sm_fallback;                /* relay sockmap/auto asked, the probe failed: splice */
+	int ktls;                       /* the kernel has the tls ULP (probed at start) */
 	/* by index in cfg.nodes (kept for a node across reloads: cfg_align) */
 	int node_down[CFG_MAX_NODES];   /* atomic: marked down by failures */
 	int node_fails[CFG_MAX_NODES];  /* atomic: consecutive failures */

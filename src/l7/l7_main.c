@@ -31,6 +31,7 @@
 #include "sess.h"
 #include "sock.h"
 #include "svc.h"
+#include "tls.h"
 #include "upool.h"
 
 static void l7_usage(FILE *f)
@@ -155,6 +156,10 @@ static void *l7_worker_main(void *arg)
 			 * kernel had queued on it is refused, not dropped later */
 			ev_del(&w->loop, &w->lsn);
 			close(w->lsn.fd);
+			if (w->tlsn.fd >= 0) {
+				ev_del(&w->loop, &w->tlsn);
+				close(w->tlsn.fd);
+			}
 			w->drained = 1;
 			drain_end = w->loop.now_ms + w->proc->drain_timeout;
 		}
@@ -184,15 +189,21 @@ static socklen_t l7_ctl_addr(const char *node, struct sockaddr_un *sun)
 static void *l7_control_main(void *arg)
 {
 	struct l7_proc *p = arg;
-	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[64];
-	struct iovec iov = { .iov_base = "LISTENERS\n", .iov_len = 10 };
+	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[64], hello[32];
+	struct iovec iov = { .iov_base = hello };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *cm;
 	int fd, n = p->nworkers > 256 ? 256 : p->nworkers;
+	int tls = p->workers[0]->tlsn.fd >= 0;    /* every worker has one, or none does */
 	struct sockaddr_un sun;
 	socklen_t len = l7_ctl_addr(p->self->name, &sun);
 	ssize_t got;
 
+	/* the plain listeners, then as many TLS ones; the count of plain
+	 * ones says where the TLS ones begin ("LISTENERS\n" alone: all plain) */
+	if (tls && n > 128)
+		n = 128;
+	iov.iov_len = snprintf(hello, sizeof(hello), "LISTENERS %d\n", n);
 	/* after a takeover the old process may hold the name a moment more */
 	for (int i = 0; i < 100; i++) {
 		if (!bind(p->ctl_fd, (struct sockaddr *)&sun, len) && !listen(p->ctl_fd, 4))
@@ -220,13 +231,16 @@ static void *l7_control_main(void *arg)
 		}
 		memset(cmsgbuf, 0, sizeof(cmsgbuf));
 		mh.msg_control = cmsgbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n * (1 + tls));
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-		for (int i = 0; i < n; i++)
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * n * (1 + tls));
+		for (int i = 0; i < n; i++) {
 			((int *)CMSG_DATA(cm))[i] = p->workers[i]->lsn.fd;
+			if (tls)
+				((int *)CMSG_DATA(cm))[n + i] = p->workers[i]->tlsn.fd;
+		}
 		if (sendmsg(fd, &mh, 0) < 0) {
 			log_warn("takeover: sendmsg(SCM_RIGHTS) failed: %s", strerror(errno));
 			close(fd);
@@ -262,11 +276,12 @@ static int l7_control_start(struct l7_proc *p)
 }
 
 /* New side: asks the running process of NODE for its listening sockets.
- * Returns how many were received into FDS (the control connection stays
- * open in *CTL until l7_takeover_done), or -errno. */
-static int l7_takeover(const char *node, int *fds, int max, int *ctl)
+ * Returns how many were received into FDS, the first *NPLAIN of them plain
+ * listeners, the others TLS ones (the control connection stays open in
+ * *CTL until l7_takeover_done), or -errno. */
+static int l7_takeover(const char *node, int *fds, int max, int *ctl, int *nplain)
 {
-	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[16];
+	char cmsgbuf[CMSG_SPACE(sizeof(int) * 256)], buf[16] = "";
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = cmsgbuf, .msg_controllen = sizeof(cmsgbuf) };
@@ -286,6 +301,9 @@ static int l7_takeover(const char *node, int *fds, int max, int *ctl)
 		r = -EPROTO;
 		goto fail;
 	}
+	buf[sizeof(buf) - 1] = 0;
+	if (sscanf(buf, "LISTENERS %d", nplain) != 1)
+		*nplain = -1;   /* an older process: all of them plain */
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -299,6 +317,8 @@ static int l7_takeover(const char *node, int *fds, int max, int *ctl)
 		}
 	}
 	*ctl = fd;
+	if (*nplain < 0 || *nplain > n)
+		*nplain = n;
 	return n;
 fail:
 	close(fd);
@@ -358,6 +378,22 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 		return r;
 	w->lsn.fd = r;
 	w->lsn.cb = sess_accept;
+	w->tlsn.fd = -1;
+	if (p->self->tls.len) {
+		if (id < p->ninherited_tls) {
+			r = p->inherited_tls[id];
+			fcntl(r, F_SETFL, fcntl(r, F_GETFL) | O_NONBLOCK);
+		} else {
+			r = sock_listen(&p->self->tls, 1, 4096);
+		}
+		if (r < 0)
+			return r;
+		w->tlsn.fd = r;
+		w->tlsn.cb = sess_accept_tls;
+		r = ev_add(&w->loop, &w->tlsn, EPOLLIN);
+		if (r)
+			return r;
+	}
 	if (relay_env_fd(&w->rl) >= 0) {
 		w->rlio.fd = relay_env_fd(&w->rl);
 		w->rlio.cb = l7_relay_event;
@@ -447,7 +483,7 @@ int l7_reload(struct l7_proc *p, const char *file, FILE *errs)
 {
 	struct cfg *c = calloc(1, sizeof(*c));
 	struct cfg_node *self;
-	int nerr = 0, nodes = 0, r;
+	int nerr = 0, nodes = 0, moved, r;
 
 	if (!c) {
 		l7_reload_refuse(errs, "out of memory");
@@ -479,9 +515,19 @@ int l7_reload(struct l7_proc *p, const char *file, FILE *errs)
 		r = -EINVAL;
 		goto fail;
 	}
-	if (strcmp(self->l7.text, p->self->l7.text) || c->relay != p->cfg->relay ||
-	    c->l7.workers != p->cfg->l7.workers)
-		log_warn("reload: listening address, relay and workers take a restart to change");
+	/* certificates, keys and ticket keys: a file that names a bad one
+	 * changes nothing, the running ones stay */
+	moved = strcmp(self->l7.text, p->self->l7.text) || strcmp(self->tls.text, p->self->tls.text);
+	self->tls = p->self->tls;
+	r = tls_load(c, self, errs, &nerr);
+	if (r) {
+		if (errs != stderr)
+			fprintf(stderr, "reload: %s: %d TLS error(s), see the admin reply\n", file, nerr);
+		l7_reload_refuse(errs, "%s has %d TLS error(s)", file, nerr);
+		goto fail;
+	}
+	if (moved || c->relay != p->cfg->relay || c->l7.workers != p->cfg->l7.workers)
+		log_warn("reload: listening addresses, relay and workers take a restart to change");
 	c->relay = p->cfg->relay;
 	self->l7 = p->self->l7;
 	if (p->nretired == (int)(sizeof(p->retired) / sizeof(p->retired[0]))) {
@@ -542,6 +588,10 @@ static int l7_load(struct l7_proc *p, const char *file, const char *node)
 		return -1;
 	}
 	p->self_idx = p->self - p->cfg->nodes;
+	if (tls_load(p->cfg, p->self, stderr, &nerr)) {
+		log_err("cannot start: %s has %d TLS error(s)", file, nerr);
+		return -1;
+	}
 	return 0;
 }
 
@@ -576,17 +626,45 @@ static void l7_probe_relay(struct l7_proc *p)
 	}
 }
 
+/* TLS listeners: the kernel's TLS (the `tls` ULP) is probed and its
+ * absence said once. Either way records are made in user space for now,
+ * so TLS clients' bodies are copied, never spliced or redirected. */
+static void l7_probe_tls(struct l7_proc *p)
+{
+	char why[160];
+
+	if (!p->self->tls.len)
+		return;
+	if (tls_probe_ktls(why, sizeof(why))) {
+		log_warn("kernel TLS is not available (%s): TLS records are encrypted in user space "
+			 "and the bodies of TLS clients are copied, not moved by relay %s", why,
+			 cfg_relay_name(p->cfg->relay));
+		return;
+	}
+	p->ktls = 1;
+	log_info("kernel TLS is available but not used yet: the bodies of TLS clients are copied");
+}
+
 /* Binary upgrade, new side: takes the listeners of NODE's running process
  * (the control connection stays in *CTL until READY). 0 or -1. */
 static int l7_take_listeners(struct l7_proc *p, const char *node, int *ctl)
 {
-	int r = l7_takeover(node, p->inherited, 256, ctl);
+	int nplain, r = l7_takeover(node, p->inherited, 256, ctl, &nplain);
 
 	if (r < 0) {
 		log_err("--takeover: no running l7 process of node %s answered: %s",
 			node, strerror(-r));
 		return -1;
 	}
+	/* the TLS listeners: served if this node still has one (the same
+	 * address: it takes a restart to change), else closed */
+	for (int i = nplain; i < r; i++) {
+		if (p->self->tls.len && p->ninherited_tls < nplain)
+			p->inherited_tls[p->ninherited_tls++] = p->inherited[i];
+		else
+			close(p->inherited[i]);
+	}
+	r = nplain;
 	p->ninherited = r;
 	if (r > p->nworkers) {
 		/* every inherited socket must be served: the kernel keeps
@@ -637,7 +715,8 @@ static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
 	lb_health_start(p);
 	if (share_start(p))
 		log_warn("load share: cannot start its thread; lard decides from this switch's loads alone");
-	log_info("listening on %s, %d worker(s), relay %s, %d node(s)%s%s", p->self->l7.text,
+	log_info("listening on %s%s%s, %d worker(s), relay %s, %d node(s)%s%s", p->self->l7.text,
+		 p->self->tls.len ? ", TLS on " : "", p->self->tls.len ? p->self->tls.text : "",
 		 p->nworkers, cfg_relay_name(p->cfg->relay), p->cfg->nnodes,
 		 p->self->admin.len ? ", metrics on " : "",
 		 p->self->admin.len ? p->self->admin.text : "");
@@ -715,6 +794,8 @@ static void l7_cleanup(struct l7_proc *p)
 		lb_free(w);
 		if (!w->drained && w->lsn.fd > 0)
 			close(w->lsn.fd);
+		if (!w->drained && w->tlsn.fd >= 0)
+			close(w->tlsn.fd);
 		if (w->loop.epfd > 0)
 			ev_close(&w->loop);
 		free(w);
@@ -765,6 +846,7 @@ int l7_main(int argc, char **argv)
 	if (l7_load(&proc, file, node))
 		goto out;
 	l7_probe_relay(&proc);
+	l7_probe_tls(&proc);
 	proc.nworkers = proc.cfg->l7.workers ? proc.cfg->l7.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (proc.nworkers < 1)
 		proc.nworkers = 1;

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "qos.h"
 #include "sock.h"
+#include "tls.h"
 
 struct out {
 	char *p;
@@ -111,6 +112,35 @@ static void l7_metrics_relay(struct out *o, struct l7_proc *p)
 		 (unsigned long long)SM_SUM(errors), p->sm_fallback);
 }
 
+/* TLS on this node: handshakes by kind, failures by reason, timeouts; the
+ * relay's directions copied for want of kernel TLS. */
+_Static_assert(TLS_F_COUNT <= sizeof(((struct l7_stats *)0)->tls_fail) / sizeof(uint64_t),
+	       "l7_stats.tls_fail has a counter for every TLS_F_*");
+
+static void l7_metrics_tls(struct out *o, struct l7_proc *p, const struct cfg *c)
+{
+	const char *node = c->nodes[p->self_idx].name;
+
+	outf(o, "# HELP tandem_tls_handshakes_total TLS handshakes completed, full or resumed (a session ticket).\n"
+		 "# TYPE tandem_tls_handshakes_total counter\n"
+		 "tandem_tls_handshakes_total{node=\"%s\",kind=\"full\"} %llu\n"
+		 "tandem_tls_handshakes_total{node=\"%s\",kind=\"resumed\"} %llu\n",
+	     node, (unsigned long long)SUM(st.tls_full), node, (unsigned long long)SUM(st.tls_resumed));
+	outf(o, "# HELP tandem_tls_handshake_failures_total TLS handshakes that failed, by reason.\n"
+		 "# TYPE tandem_tls_handshake_failures_total counter\n");
+	for (int k = 0; k < TLS_F_COUNT; k++)
+		outf(o, "tandem_tls_handshake_failures_total{node=\"%s\",reason=\"%s\"} %llu\n", node,
+		     tls_fail_name(k), (unsigned long long)SUM(st.tls_fail[k]));
+	outf(o, "# HELP tandem_tls_handshake_timeouts_total TLS handshakes closed at handshake_timeout.\n"
+		 "# TYPE tandem_tls_handshake_timeouts_total counter\n"
+		 "tandem_tls_handshake_timeouts_total{node=\"%s\"} %llu\n"
+		 "# HELP tandem_tls_kernel 1 when the kernel has the tls ULP (kernel TLS; not used yet).\n"
+		 "# TYPE tandem_tls_kernel gauge\ntandem_tls_kernel %d\n"
+		 "# HELP tandem_relay_fallback_total Exchange directions moved by copy instead of the relay engine, by reason (tls: a TLS client, no kernel TLS).\n"
+		 "# TYPE tandem_relay_fallback_total counter\ntandem_relay_fallback_total{reason=\"tls\"} %llu\n",
+	     node, (unsigned long long)SUM(st.tls_timeout), p->ktls, (unsigned long long)SUM(rl.user_tls));
+}
+
 /* The pools and the upstream side, per node, and why connections were not
  * pooled. */
 static void l7_metrics_pool(struct out *o, struct l7_proc *p, const struct cfg *c)
@@ -179,6 +209,7 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		     (unsigned long long)SUM(st.parse_err[e]));
 	l7_metrics_relay(&o, p);
 	l7_metrics_pool(&o, p, c);
+	l7_metrics_tls(&o, p, c);
 	outf(&o, "# TYPE tandem_aborted_total counter\ntandem_aborted_total %llu\n",
 	     (unsigned long long)SUM(st.aborted));
 	outf(&o, "# TYPE tandem_accepted_total counter\ntandem_accepted_total %llu\n",

@@ -56,6 +56,7 @@ struct pump {
 
 enum sess_state {
 	SS_IDLE,                        /* waiting for (the rest of) a request head */
+	SS_HANDSHAKE,                   /* a TLS client's handshake, before its first request */
 	SS_QUEUED,                      /* request parsed, waiting in its Web-QoS class queue */
 	SS_CONNECT,                     /* request parsed, upstream connecting */
 	SS_EXCHANGE,                    /* request going up, response coming down */

@@ -28,6 +28,7 @@
 #include "relay.h"
 #include "sess.h"
 #include "sock.h"
+#include "tls.h"
 #include "upool.h"
 
 #define SWEEP_MS 100
@@ -457,12 +458,43 @@ static int sess_run_exchange(struct sess *s)
 	return 1;
 }
 
+/* A TLS client's handshake: once done, the connection is a client like
+ * any other (its first request gets client_header_timeout). Returns 1 when
+ * the session moved on, 0 when it waits. */
+static int sess_handshake(struct sess *s)
+{
+	struct l7_worker *w = s->w;
+	int why = TLS_F_OTHER, r = conn_handshake(&s->c, &why);
+
+	if (!r)
+		return 0;
+	if (r < 0) {
+		w->st.tls_fail[why]++;
+		log_debug("TLS handshake from %s failed: %s", s->peer, tls_fail_name(why));
+		sess_close(s);
+		return 1;
+	}
+	if (conn_tls_resumed(&s->c))
+		w->st.tls_resumed++;
+	else
+		w->st.tls_full++;
+	s->st = SS_IDLE;
+	s->deadline = w->loop.now_ms + w->cfg->l7.client_header_timeout;
+	if (w->proc->draining)
+		s->drain_seen = 0;      /* sess_drain gives it its grace from here */
+	return 1;
+}
+
 void sess_run(struct sess *s)
 {
 	int clear;
 
 	for (int guard = 0; guard < 1000; guard++) {
 		switch (s->st) {
+		case SS_HANDSHAKE:
+			if (!sess_handshake(s))
+				return;
+			break;
 		case SS_IDLE:
 			/* a next request (or the end) waits until the last
 			 * response's kernel bytes are in the client's queue */
@@ -521,6 +553,8 @@ static void sess_accept_pause(struct l7_worker *w, int err)
 	uint64_t now = w->loop.now_ms;
 
 	ev_del(&w->loop, &w->lsn);
+	if (w->tlsn.fd >= 0)
+		ev_del(&w->loop, &w->tlsn);
 	w->accept_resume = now + ACCEPT_PAUSE_MS;
 	w->st.accept_paused++;
 	if (now - w->accept_warned >= 1000 || !w->accept_warned) {
@@ -532,7 +566,8 @@ static void sess_accept_pause(struct l7_worker *w, int err)
 
 /* A new session on accepted socket FD from SS. Returns it, or NULL (FD
  * closed). */
-static struct sess *sess_new(struct l7_worker *w, int fd, const struct sockaddr_storage *ss)
+static struct sess *sess_new(struct l7_worker *w, int fd, const struct sockaddr_storage *ss,
+			     int tls)
 {
 	struct sess *s = calloc(1, sizeof(*s));
 
@@ -542,6 +577,11 @@ static struct sess *sess_new(struct l7_worker *w, int fd, const struct sockaddr_
 	}
 	sock_tune(fd);
 	conn_init(&s->c, fd, &conn_tcp);    /* the request often arrives with the handshake */
+	if (tls && (!w->cfg->tls_set || conn_tls_start(&s->c, w->cfg->tls_set))) {
+		close(fd);
+		free(s);
+		return NULL;
+	}
 	conn_own(&s->c, sess_event, s);
 	/* into a kernel engine before anything is read from it */
 	relay_sock_add(&w->rl, &s->ce, &s->c, 0);
@@ -553,19 +593,24 @@ static struct sess *sess_new(struct l7_worker *w, int fd, const struct sockaddr_
 	s->cls = -1;
 	s->qw.cls = -1;
 	s->deadline = w->loop.now_ms + w->cfg->l7.client_header_timeout;
+	if (tls) {
+		s->st = SS_HANDSHAKE;
+		s->deadline = w->loop.now_ms + w->cfg->tls.handshake_timeout;
+	}
 	sock_addr_text(ss, s->peer, sizeof(s->peer));
 	if (conn_add(&w->loop, &s->c)) {
 		relay_sock_del(&w->rl, &s->ce);
-		close(fd);
+		s->c.xp->close(&s->c);
 		free(s);
 		return NULL;
 	}
 	return s;
 }
 
-void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
+/* Every pending connection of listener IO (TLS: its clients begin with a
+ * handshake). */
+static void sess_accept_on(struct l7_worker *w, struct ev_io *io, int tls)
 {
-	struct l7_worker *w = (struct l7_worker *)((char *)io - offsetof(struct l7_worker, lsn));
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct sess *s;
@@ -593,7 +638,7 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
-		s = sess_new(w, fd, &ss);
+		s = sess_new(w, fd, &ss, tls);
 		if (!s) {
 			__atomic_fetch_sub(&w->proc->clients, 1, __ATOMIC_RELAXED);
 			continue;
@@ -608,6 +653,16 @@ void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	}
 }
 
+void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	sess_accept_on((struct l7_worker *)((char *)io - offsetof(struct l7_worker, lsn)), io, 0);
+}
+
+void sess_accept_tls(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	sess_accept_on((struct l7_worker *)((char *)io - offsetof(struct l7_worker, tlsn)), io, 1);
+}
+
 /* Resumes a listener paused for want of fds once its pause is over. */
 static void sess_accept_resume(struct l7_worker *w)
 {
@@ -616,18 +671,26 @@ static void sess_accept_resume(struct l7_worker *w)
 	w->accept_resume = 0;
 	if (w->drained)
 		return;
-	if (ev_add(&w->loop, &w->lsn, EPOLLIN)) {
+	if (ev_add(&w->loop, &w->lsn, EPOLLIN) ||
+	    (w->tlsn.fd >= 0 && ev_add(&w->loop, &w->tlsn, EPOLLIN))) {
+		ev_del(&w->loop, &w->lsn);
 		w->accept_resume = w->loop.now_ms + ACCEPT_PAUSE_MS;
 		return;
 	}
 	/* what queued meanwhile: no edge announces it */
 	sess_accept(&w->loop, &w->lsn, EPOLLIN);
+	if (w->tlsn.fd >= 0)
+		sess_accept_tls(&w->loop, &w->tlsn, EPOLLIN);
 }
 
 /* A session past its deadline, in state order. */
 static void sess_expire(struct l7_worker *w, struct sess *s)
 {
 	switch (s->st) {
+	case SS_HANDSHAKE:
+		w->st.tls_timeout++;
+		sess_close(s);
+		break;
 	case SS_IDLE:
 		if (buf_avail(&s->cin)) {
 			sess_local(s, 408, NULL);
@@ -709,7 +772,8 @@ int sess_drain(struct l7_worker *w)
 
 	for (s = w->sessions; s; s = next) {
 		next = s->next;
-		if (s->st == SS_IDLE && !buf_avail(&s->cin) && !s->drain_seen) {
+		if (((s->st == SS_IDLE && !buf_avail(&s->cin)) || s->st == SS_HANDSHAKE) &&
+		    !s->drain_seen) {
 			/* an idle keep-alive client may be sending its next
 			 * request right now: closing under it would fail that
 			 * request. It gets a moment to send one, answered with
@@ -723,7 +787,7 @@ int sess_drain(struct l7_worker *w)
 		 * after it. A head already sent promised keep-alive: closing
 		 * after it would race the client's next request, so that
 		 * connection gets the idle grace above instead */
-		if (!s->resp_head_done && s->st != SS_IDLE)
+		if (!s->resp_head_done && s->st != SS_IDLE && s->st != SS_HANDSHAKE)
 			s->keepalive = 0;
 		n++;
 	}

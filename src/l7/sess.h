@@ -16,6 +16,8 @@
 /* sess_accept: takes every pending connection of the worker's listener. On
  * EMFILE/ENFILE the listener pauses (sess_sweep resumes it). */
 void sess_accept(struct ev_loop *l, struct ev_io *io, uint32_t events);
+/* sess_accept_tls: the same for the HTTPS listener (w->tlsn). */
+void sess_accept_tls(struct ev_loop *l, struct ev_io *io, uint32_t events);
 
 /* sess_sweep: closes or answers sessions past their deadline, idle pooled
  * connections past the pool's idle timeout, and resumes a paused listener. */

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "h1.h"
 #include "sess.h"
+#include "tls.h"
 
 static int buf_putstr(struct buf *b, struct h1_str s)
 {
@@ -101,6 +102,10 @@ int sess_write_request(struct sess *s, const struct h1_msg *m, struct buf *out)
 			continue;
 		if (h->name.len == 14 && h1_str_ieq(h->name, "content-length"))
 			continue;
+		/* the scheme is this hop's to say: a client's would let a
+		 * plain request pass for HTTPS */
+		if (h->name.len == 17 && h1_str_ieq(h->name, "x-forwarded-proto"))
+			continue;
 		if (h->name.len == 15 && h1_str_ieq(h->name, "x-forwarded-for")) {
 			e |= buf_puts(out, xff++ ? ", " : "X-Forwarded-For: ");
 			e |= buf_putstr(out, h->value);
@@ -115,6 +120,7 @@ int sess_write_request(struct sess *s, const struct h1_msg *m, struct buf *out)
 	e |= buf_puts(out, xff ? ", " : "X-Forwarded-For: ");
 	e |= buf_puts(out, s->peer);
 	e |= buf_put(out, "\r\n", 2);
+	e |= buf_puts(out, conn_is_tls(&s->c) ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
 	if (m->body == H1_BODY_CHUNKED) {
 		e |= buf_puts(out, "Transfer-Encoding: chunked\r\n");
 	} else if (m->body == H1_BODY_LENGTH) {

@@ -101,6 +101,8 @@ struct relay_env {
 	uint64_t splice_min;            /* runs shorter than this stay in the session's buffer */
 	uint64_t kernel_min;            /* the smallest body a kernel engine takes whole */
 	uint64_t bytes[RELAY_NENGINES]; /* body bytes moved, by engine */
+	uint64_t user_tls;              /* directions copied in user space, not by the
+					 * worker's engine: a TLS end (no kernel TLS) */
 	struct relay_watch *watching;   /* owners with a body in the kernel */
 	int nticks;                     /* of those, how many are polled */
 	/* targets (lb key) whose last response had a body of kernel_min or

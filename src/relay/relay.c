@@ -167,6 +167,14 @@ void relay_start(struct relay *r, struct relay_env *e, struct conn *src, struct 
 	r->dst = dst;
 	r->se = se;
 	r->de = de;
+	if (!src->xp->plain || !dst->xp->plain) {
+		/* the kernel would move ciphertext or skip the encryption:
+		 * records are made in user space, so bodies are copied */
+		if (e->base != &relay_copy_ops || e->kern)
+			e->user_tls++;
+		relay_reset(r, &relay_copy_ops);
+		return;
+	}
 	relay_reset(r, e->base);
 }
 

@@ -71,7 +71,9 @@ int relay_sock_progress(struct relay_env *e, struct relay_end *x, struct conn *c
 /* ---- one direction ------------------------------------------------------- */
 
 /* relay_start: R moves bytes from SRC (engine state SE) to DST (DE) with
- * the worker's user-space engine. */
+ * the worker's user-space engine; with copy when either end is not plain
+ * (TLS: counted in e->user_tls where the engine would have been another;
+ * such a socket is never in a kernel engine either, see relay_sock_add). */
 void relay_start(struct relay *r, struct relay_env *e, struct conn *src, struct relay_end *se,
 		 struct conn *dst, struct relay_end *de);
 

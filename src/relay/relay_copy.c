@@ -30,7 +30,7 @@ static ssize_t copy_fill(struct relay *r, size_t max)
 		return 0;
 	n = relay_took(r, src->xp->recv(src, r->buf + r->len, max));
 	if (n > 0) {
-		if ((size_t)n < max && src->rd == 1)
+		if ((size_t)n < max && src->rd == 1 && src->xp->plain)
 			src->rd = 0;    /* drained: see conn_read */
 		r->len += n;
 		src->rx += n;

@@ -13,6 +13,8 @@
 #   metric 'name{labels}' [ADMIN_PORT]   one value ('' when absent)
 #   metric_sum PREFIX [ADMIN_PORT]       sum of every series starting with PREFIX
 #   wait_for SECONDS CMD...    retry CMD every 0.1 s until it succeeds
+#   tls_cert NAME CN [DAYS]    a self-signed P-256 certificate for CN (and its SAN)
+#                              in $T/NAME.crt and its key in $T/NAME.key (openssl)
 # Every origin serves the same tree $T/www: /0 /1 /1k /16k /256k /1m /4m /64m
 # (fixed pseudo-random bytes), /204, /chunked/text (answered chunked to
 # HTTP/1.1: sub_filter drops Content-Length), /chunked/big (/64m, chunked), /xff (echoes what the switch
@@ -157,6 +159,7 @@ http {
     root $T/www;
     add_header X-Origin $name always;
     location = /204 { return 204; }
+    location = /xfp { default_type text/plain; return 200 "\$http_x_forwarded_proto\n"; }
     location = /xff { default_type text/plain; return 200 "\$http_x_forwarded_for|\$http_host|\$http_connection|\$http_x_foo|\$http_keep_alive\n"; }
     location /chunked/ { default_type text/plain; sub_filter_types *; sub_filter 'zzzz' 'y'; sub_filter_once off; }
     location /up/ { root $T; dav_methods PUT DELETE; create_full_put_path on; client_max_body_size 0; }
@@ -266,6 +269,18 @@ py_checks() {
 }
 
 sha() { sha256sum "$@" | cut -c1-64; }
+
+tls_cert() { # NAME CN [DAYS]
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$T/$1.key" -out "$T/$1.crt" -days "${3:-2}" -subj "/CN=$2" \
+		-addext "subjectAltName=DNS:$2" 2>/dev/null
+}
+
+# tls_subject PORT [SNI]: the CN of the certificate the server at PORT shows
+tls_subject() {
+	timeout 10 openssl s_client -connect "127.0.0.1:$1" ${2:+-servername "$2"} < /dev/null 2>/dev/null |
+		openssl x509 -noout -subject -nameopt multiline 2>/dev/null | awk '/commonName/ { print $3 }'
+}
 
 # cluster_ini FILE RELAY NODE=WEBPORT[:L7PORT:ADMINPORT]... [-- EXTRA [l7] LINES]
 # ([l7] workers = $WORKERS, default 1)

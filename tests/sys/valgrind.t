@@ -6,7 +6,9 @@
 # that abort mid-response (FIN and RST) and mid-head, malformed requests
 # (400), a node that refuses connections (retried elsewhere), /metrics, 5
 # SIGHUP reloads during the mix and one after, and an idle keep-alive
-# client at SIGTERM. After SIGTERM,
+# client at SIGTERM; then TLS: keep-alive requests by sha256, plain HTTP and a
+# truncated ClientHello on the TLS port, and half a handshake held open
+# through a reload and SIGTERM. After SIGTERM,
 # valgrind must report 0 errors and no definitely lost block (it exits 99
 # on either: --error-exitcode, --errors-for-leak-kinds=definite).
 # Skipped under SAN=1: ASan's shadow memory and valgrind cannot share a
@@ -23,14 +25,19 @@ origin_start be2 $O2 || { echo "Bail out! nginx be2"; exit 1; }
 
 # /16k goes to a group whose first node refuses connections: every other
 # request is retried on be1. Everything else: be1 and be2, round-robin.
-declare -A VPID VPORT VADM
+declare -A VPID VPORT VADM VTLS
+tls_cert site www.example.test || { echo "Bail out! openssl req"; exit 1; }
+openssl rand -hex 80 > "$T/tickets"
 for engine in copy splice; do
-	alloc_port L7; alloc_port ADM
+	alloc_port L7; alloc_port ADM; alloc_port TLSP
 	WORKERS=2 cluster_ini "$T/$engine.ini" $engine be1=$O1:$L7:$ADM be2=$O2 be3=$REFUSED -- \
 		"server_timeout = 10s" "connect_timeout = 2s" \
 		"[group flaky]" "nodes = be3 be1" "policy = rr" \
 		"[group default]" "nodes = be1 be2" "policy = rr" \
-		"[rule flaky]" "path_prefix = /16k" "group = flaky"
+		"[rule flaky]" "path_prefix = /16k" "group = flaky" \
+		"[tls]" "cert = site.crt" "key = site.key" "ticket_keys = tickets"
+	sed -i "/^admin = 127.0.0.1:$ADM\$/a tls = 127.0.0.1:$TLSP" "$T/$engine.ini"
+	VTLS[$engine]=$TLSP
 	"$TANDEM" -t -c "$T/$engine.ini" >/dev/null || { echo "Bail out! tandem -t $engine.ini"; exit 1; }
 	TANDEM_WRAP="valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite,possible
@@ -143,6 +150,54 @@ for engine in copy splice; do
 	[ -s "$T/mix-$engine.err" ] && sed 's/^/#   /' "$T/mix-$engine.err" | tail -5
 	[ "$(wc -l < "$T/mix-$engine.out")" = 7 ] || ok 1 "$engine: the mix ran to its end"
 
+	# TLS: keep-alive requests, bad input, and half a handshake held open
+	# through the reload below and SIGTERM
+	timeout 300 python3 - "${VTLS[$engine]}" "$T" > "$T/tls-$engine.out" 2>&1 <<'PY'
+import hashlib, socket, ssl, sys
+port, t = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=t + "/site.crt")
+ok = 0
+with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60),
+                     server_hostname="www.example.test") as s:
+    f = s.makefile("rb")
+    for name in ("1k", "4m", "0", "256k", "chunked/text"):
+        s.sendall(("GET /%s HTTP/1.1\r\nHost: www.example.test\r\n\r\n" % name).encode())
+        line, n, chunked = f.readline(), 0, False
+        while True:
+            h = f.readline()
+            if h == b"\r\n":
+                break
+            if h.lower().startswith(b"content-length:"):
+                n = int(h.split(b":")[1])
+            if h.lower().startswith(b"transfer-encoding:"):
+                chunked = True
+        body = b""
+        if chunked:
+            while True:
+                k = int(f.readline().split(b";")[0], 16)
+                body += f.read(k)
+                f.readline()
+                if not k:
+                    break
+        else:
+            body = f.read(n)
+        ok += line.startswith(b"HTTP/1.1 200") and body == open(t + "/www/" + name, "rb").read()
+for data in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", bytes([0x16, 3, 1, 1, 0, 1, 0])):
+    r = socket.create_connection(("127.0.0.1", port), timeout=60)
+    r.sendall(data)
+    r.shutdown(socket.SHUT_WR)
+    try:
+        while r.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass                    # closed with bytes unread: a reset
+    r.close()
+print(ok)
+PY
+	is "$(tail -1 "$T/tls-$engine.out")" 5 "$engine: TLS: 5 keep-alive requests, bodies identical"
+	exec 8<>"/dev/tcp/127.0.0.1/${VTLS[$engine]}"
+	printf '\x16\x03\x01\x01\x00\x01' >&8
+
 	# a reload, /metrics, then an idle keep-alive client while it stops
 	ADMIN_PORT=${VADM[$engine]}
 	# both switches log into tandem-be1.log: wait for one more reload line
@@ -156,7 +211,7 @@ for engine in copy splice; do
 	printf 'GET /1k HTTP/1.1\r\nHost: t\r\n\r\n' >&7
 	sleep 1
 	tandem_stop "${VPID[$engine]}"
-	exec 7>&-
+	exec 7>&- 8>&-
 	log=$T/vg-$engine.log
 	is "$STOP_RC" 0 "$engine: SIGTERM: exit 0 (valgrind exits 99 on an error or a definite leak)"
 	errs=$(awk '/ERROR SUMMARY:/ { print $4 }' "$log" | tail -1)
