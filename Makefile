@@ -110,7 +110,7 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/bpf/%: tests/bpf/%.c $(LIB_OBJS)
+$(O)/tests/bpf/%: tests/bpf/%.c $(LIB_OBJS) | $(BPF_SKELS)
 	@mkdir -p $(@D)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -261,3 +261,5 @@ help:
 	@echo "options: V=1 (show commands), SAN=1 (sanitizers, into build/san)"
 
 -include $(OBJS:.o=.d)
+# a test binary is rebuilt when a header it includes (a skeleton) changes
+-include $(BPFT_BINS:=.d) $(UNIT_BINS:=.d)

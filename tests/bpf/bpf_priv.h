@@ -8,6 +8,7 @@
 #ifndef TANDEM_BPF_PRIV_H
 #define TANDEM_BPF_PRIV_H
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +52,26 @@ static inline const char *priv_missing_bpf(void)
 	if (!priv_has(PRIV_NET_ADMIN))
 		return "CAP_NET_ADMIN";
 	return NULL;
+}
+
+/* The start of a test that runs in a network namespace of its own: stdout
+ * line-buffered, the capabilities checked, the namespace entered. Returns
+ * 0 inside it; 1 when the test must skip (its "1..0 # SKIP" printed);
+ * -1 when unshare(CLONE_NEWNET) failed although every capability was held,
+ * a failure (errno set). From 0 on, whatever does not work is a failure,
+ * never a skip. */
+static inline int priv_netns_enter(void)
+{
+	const char *missing = priv_missing_bpf();
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!missing && !priv_has(PRIV_SYS_ADMIN))
+		missing = "CAP_SYS_ADMIN (a network namespace of its own)";
+	if (missing) {
+		printf("1..0 # SKIP needs %s for BPF (root)\n", missing);
+		return 1;
+	}
+	return unshare(CLONE_NEWNET) ? -1 : 0;
 }
 
 /* libbpf's messages (WARN and above: a failed load's verifier log among
