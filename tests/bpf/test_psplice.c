@@ -544,6 +544,12 @@ static void walk(const struct base *b)
 	is_int(dctr(PSP_C_SPLICED), 3, "%s 3 segments spliced", PFX);
 	is_int(dctr(PSP_C_SPLICED_BYTES), 300, "%s 300 bytes spliced", PFX);
 
+	/* a server pure ACK (a window update) with a seq inside the range */
+	f = T(SRV2L7, b->u_start + 50, b->useq + 100, F_ACK, 2000, b->tss + 5, b->tsU, 0);
+	rc = run(H_SRV_IN, &f, &g, &out, 0, "window update");
+	is_int(rc, TC_ACT_OK, "%s a server pure ACK inside the range goes to sock U", PFX);
+	is_int(g.seq, psock, "%s window update: seq = sock U's rcv_nxt (the range is nothing there)", PFX);
+
 	/* 6: the client acks the head and body 1 in one ACK */
 	drain_pktsock();
 	f = T(CLI2L7, b->cseq + 100, c_start + 100, F_ACK, 1000, b->tsc + 7, b->tsC, 0);
@@ -612,15 +618,39 @@ static void walk(const struct base *b)
 	rc = run(H_SRV_OUT, &f, &g, &out, 0, "ACK after");
 	is_int(g.ack, u_end, "%s sock U's ack = u_end once the client acked it all (+ off_a)", PFX);
 	is_int(g.tsval, b->tsU + 5, "%s sock U's TSval keeps the raised offset (+4)", PFX);
+	/* sock U's SACK blocks (of the server's bytes, sock space) */
+	f = T(L72SRV, b->useq + 100, psock, F_ACK, 400, b->tsU + 1, b->tss, 0);
+	f.nsack = 2;
+	f.sack[0][0] = psock + 10;
+	f.sack[0][1] = psock + 20;
+	f.sack[1][0] = psock - 100;
+	f.sack[1][1] = psock - 50;
+	rc = run(H_SRV_OUT, &f, &g, &out, 0, "sock U SACK");
+	ok(g.nsack == 2 && g.sack[0][0] == u_end + 10 && g.sack[0][1] == u_end + 20,
+	   "%s sock U's SACK block after pos: + off_a (after the range)", PFX);
+	ok(g.sack[1][0] == b->u_start - 100 && g.sack[1][1] == b->u_start - 50,
+	   "%s sock U's SACK block before pos: + off_b", PFX);
 
 	/* 12: the next request, the next head, the next response: offsets kept */
 	ctr_mark();
 	f = T(CLI2L7, b->cseq + 110, c_end, F_ACK | F_PSH, 1000, b->tsc + 10, b->tsC + 2, 80);
+	f.nsack = 3;                    /* as if sock C had sent past c_end already */
+	f.sack[0][0] = c_end + 10;
+	f.sack[0][1] = c_end + 20;
+	f.sack[1][0] = c_start + 5;
+	f.sack[1][1] = c_start + 9;
+	f.sack[2][0] = c_start - 50;
+	f.sack[2][1] = c_start - 40;
 	rc = run(H_CLI_IN, &f, &g, &out, 0, "next request");
 	is_int(rc, TC_ACT_OK, "%s the next request passes to sock C", PFX);
 	is_int(g.ack, b->pos, "%s next request: ack c_end = pos in sock C's space (- off_a)", PFX);
 	is_int(g.tsecr, b->tsC, "%s next request: a spliced TSval echoed is held to sock C's clock", PFX);
 	is_int(dctr(PSP_C_ACK_UNFWD), 0, "%s nothing missed by the server", PFX);
+	ok(g.nsack == 2 && g.sack[0][0] == b->pos + 10 && g.sack[0][1] == b->pos + 20 &&
+	   g.sack[1][0] == b->pos - 50 && g.sack[1][1] == b->pos - 40,
+	   "%s next request: SACK edges into sock C's space (- off_a after, - off_b before)", PFX);
+	is_int(dctr(PSP_C_SACK_CUT), 1, "%s next request: the block of spliced bytes cut", PFX);
+	ok(g.plen == 80 && payload_same(&out, 80), "%s next request: its payload intact", PFX);
 	f = T(L72CLI, b->pos, b->cseq + 190, F_ACK | F_PSH, 502, b->tsC - 1, b->tsc + 10, 50);
 	rc = run(H_CLI_OUT, &f, &g, &out, 0, "next head");
 	is_int(g.seq, c_end, "%s sock C's next head: seq + off_a, right after the spliced body", PFX);
