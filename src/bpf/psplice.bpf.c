@@ -565,6 +565,10 @@ int psp_srv_in(struct __sk_buff *skb)
 			tsecr = ser_min(tsecr, up->sock_ts);
 		up->srv_ts = s.tsval;
 		up->srv_valid = 1;
+		if (!(s.flags & F_RST)) {
+			up->rcv_end = up->rcv_valid ? ser_max(up->rcv_end, end) : end;
+			up->rcv_valid = 1;
+		}
 		bpf_spin_unlock(&up->lock);
 		set_ts(&s, s.tsval, tsecr);
 		return done(skb, &s, &o, (s.flags & F_RST) ? PSP_C_PASS_RST_SRV : PSP_C_TO_SOCK,
@@ -768,7 +772,7 @@ int psp_cli_out(struct __sk_buff *skb)
 	struct seg s = {};
 	struct psp_client *cl;
 	struct out o;
-	__u32 tsval;
+	__u32 tsval, nxt;
 	int v;
 
 	cl = enter(skb, &s, &psp_clients, 1, &v);
@@ -784,6 +788,9 @@ int psp_cli_out(struct __sk_buff *skb)
 	}
 	cl->sock_ts = s.tsval;
 	cl->sock_valid = 1;
+	nxt = s.seq + s.plen + !!(s.flags & F_FIN);
+	cl->snd_nxt = cl->nxt_valid ? ser_max(cl->snd_nxt, nxt) : nxt;
+	cl->nxt_valid = 1;
 	tsval = ts_fwd(s.tsval, &cl->tsoff, &cl->hc, &cl->hc_valid);
 	bpf_spin_unlock(&cl->lock);
 	set_ts(&s, tsval, s.tsecr);

@@ -510,6 +510,7 @@ static void walk(const struct base *b)
 	is_int(g.seq, b->u_start - 200 - b->uoff, "%s head: seq into sock U's space (- off_b)", PFX);
 	ok(g.ack == b->useq + 100 && g.tsval == b->tss && g.tsecr == b->tsU,
 	   "%s head: ack, TSval and TSecr (sock U's own) kept", PFX);
+	is_int(get_up().rcv_end, b->u_start, "%s head: its end recorded (where the body starts)", PFX);
 
 	/* 3: sock C writes the head to the client */
 	f = T(L72CLI, b->pos - 200, b->cseq + 100, F_ACK | F_PSH, 502, b->tsC, b->tsc, 200);
@@ -518,6 +519,7 @@ static void walk(const struct base *b)
 	is_int(g.seq, b->pos - 200 + b->coff, "%s sock C's head: seq + off_b", PFX);
 	ok(g.ack == b->cseq + 100 && g.win == 502 && g.tsval == b->tsC,
 	   "%s sock C's head: ack, window, TSval kept (recorded for the splice)", PFX);
+	is_int(get_cl().snd_nxt, b->pos, "%s sock C's head: its end recorded (pos, sock space)", PFX);
 
 	/* 4, 5: the body, spliced */
 	f = T(SRV2L7, b->u_start, b->useq + 100, F_ACK, 1234, b->tss + 1, b->tsU, 100);

@@ -77,7 +77,8 @@ struct psp_client {
 	__u8 hc_valid, s2c_valid, cli_valid, sock_valid;
 	/* ack clamp: the highest ack passed to sock C (sock space) */
 	__u32 sock_acked;
-	__u8 sock_acked_valid, pad4[3];
+	__u8 sock_acked_valid, nxt_valid, pad4[2];
+	__u32 snd_nxt;                  /* sock C's next sequence number, sock space (H3 keeps it) */
 };
 
 /* The upstream connection U, key as its packets arrive from the server. */
@@ -104,6 +105,8 @@ struct psp_uplink {
 	__u32 srv_ts_lo;                /* the server's TSval at the splice's first byte */
 	__u8 hu_valid, c2s_valid, srv_valid, lo_valid;
 	__u8 fwd_valid, acked_valid, nxt_valid, sock_valid;
+	__u32 rcv_end;                  /* wire end of the highest server byte passed to sock U (H1) */
+	__u8 rcv_valid, pad4[3];
 };
 
 _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
