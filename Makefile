@@ -110,10 +110,11 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/bpf/%: tests/bpf/%.c $(LIB_OBJS) | $(BPF_SKELS)
+# A BPF test includes a skeleton: rebuilt when any skeleton changes.
+$(O)/tests/bpf/%: tests/bpf/%.c $(LIB_OBJS) $(BPF_SKELS) $(wildcard tests/bpf/*.h)
 	@mkdir -p $(@D)
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 # The bench helper origin of bench/locality (not part of all: tandem does not need it).
 $(O)/bench/cacheorigin: bench/locality/cacheorigin.c
@@ -261,5 +262,3 @@ help:
 	@echo "options: V=1 (show commands), SAN=1 (sanitizers, into build/san)"
 
 -include $(OBJS:.o=.d)
-# a test binary is rebuilt when a header it includes (a skeleton) changes
--include $(BPFT_BINS:=.d) $(UNIT_BINS:=.d)

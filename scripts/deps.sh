@@ -12,6 +12,8 @@ pkgs=(
 	scdoc debhelper dpkg-dev systemd man-db
 	# the front ends' BGP announcements (tandem l4 bgp_*, tests/sys/l4_ecmp.t)
 	bird2
+	# TX checksum offload off in tests/bpf/test_psplice_e2e (software checksums)
+	ethtool
 )
 
 missing=()

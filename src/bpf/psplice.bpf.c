@@ -429,16 +429,54 @@ __noinline int map_sack(struct seg *s, int kind, const struct sack_map *m)
 	return 0;
 }
 
+/* 1: translated TSvals are also kept at or above the L7 socket's own clock
+ * now (see ts_fwd); 0: the high-water mark alone (tests that need exact
+ * numbers whatever the time) */
+const volatile __u32 psp_ts_clock = 1;
+
+/* Linux's TCP timestamp clock without the socket's offset: TSval =
+ * CLOCK_MONOTONIC in ms + tp->tsoffset (tcp_clock_ms, usec timestamps
+ * off), and bpf_ktime_get_ns is CLOCK_MONOTONIC. */
+static __always_inline __u32 now_ms(void)
+{
+	return (__u32)(bpf_ktime_get_ns() / 1000000);
+}
+
+/* The socket's clock learned from its own TSval: the skb's stamp was
+ * taken just before, so raw - now is at most its offset; the largest
+ * sample is kept. */
+static __always_inline void clk_learn(__u32 raw, __u32 now, __u32 *clk, __u8 *valid)
+{
+	__u32 d = raw - now;
+
+	if (!psp_ts_clock)
+		return;
+	*clk = *valid ? ser_max(*clk, d) : d;
+	*valid = 1;
+}
+
 /* A TSval toward a peer whose highest received TSval is *HI: shifted by
  * *OFF, and *OFF raised when that would go below *HI (PAWS, RFC 7323 5.3:
- * a TSval below the peer's ts_recent is dropped). Returns the TSval. */
-static __always_inline __u32 ts_fwd(__u32 tsval, __u32 *off, __u32 *hi, __u8 *hi_valid)
+ * a TSval below the peer's ts_recent is dropped). For a translated TSval
+ * (CLK_VALID), also never below the L7 socket's own clock now (CLK: its
+ * offset from CLOCK_MONOTONIC ms, as the peer sees it): an offset
+ * anchored to the socket's last TSval alone lags by the time since it, and
+ * the socket's next segment would then jump ahead of every translated one
+ * that follows it (the receiver drops those under PAWS). NOW: now_ms(),
+ * read before the caller took the lock (no helper call under it). Returns
+ * the TSval. */
+static __always_inline __u32 ts_fwd(__u32 tsval, __u32 *off, __u32 *hi, __u8 *hi_valid,
+				    __u32 clk, int clk_valid, __u32 now)
 {
-	__u32 v = tsval + *off;
+	__u32 v = tsval + *off, lo = v;
 
-	if (*hi_valid && before(v, *hi)) {
-		*off += *hi - v;
-		v = *hi;
+	if (*hi_valid && before(lo, *hi))
+		lo = *hi;
+	if (clk_valid && psp_ts_clock && before(lo, now + clk))
+		lo = now + clk;
+	if (before(v, lo)) {
+		*off += lo - v;
+		v = lo;
 	}
 	*hi = *hi_valid ? ser_max(*hi, v) : v;
 	*hi_valid = 1;
@@ -521,6 +559,7 @@ SEC("tc")
 int psp_srv_in(struct __sk_buff *skb)
 {
 	struct seg s = {};
+	__u32 now;
 	struct psp_uplink *up;
 	struct psp_client *cl;
 	struct sack_map m;
@@ -595,6 +634,7 @@ int psp_srv_in(struct __sk_buff *skb)
 	c2s_valid = up->c2s_valid;
 	bpf_spin_unlock(&up->lock);
 
+	now = now_ms();
 	bpf_spin_lock(&cl->lock);
 	c_start = cl->c_start;
 	if (!cl->s2c_valid) {
@@ -602,7 +642,9 @@ int psp_srv_in(struct __sk_buff *skb)
 		cl->s2c_valid = 1;
 		cl->cli_ts_lo = cl->cli_ts;
 	}
-	tsval = ts_fwd(s.tsval, &cl->s2c, &cl->hc, &cl->hc_valid);
+	/* sock C's clock as the client sees it: its own plus its offset */
+	tsval = ts_fwd(s.tsval, &cl->s2c, &cl->hc, &cl->hc_valid, cl->clk + cl->tsoff,
+		       cl->clk_valid, now);
 	/* the server echoes a translated client TSval (c2s) or sock U's; the
 	 * client gets one it sent since the splice began */
 	tsecr = c2s_valid ? ser_clamp(s.tsecr - c2s, cl->cli_ts_lo, cl->cli_ts) : cl->cli_ts;
@@ -626,6 +668,7 @@ int psp_srv_in(struct __sk_buff *skb)
 		count(PSP_C_RETRANS, 0);
 	count_n(PSP_C_SPLICED_BYTES, s.plen);
 	count(PSP_C_SPLICED, 0);
+	skb->mark = PSP_MARK_OUT;
 	if (flags & PSP_F_NEIGH)
 		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 	return bpf_redirect(ifindex, 0);
@@ -637,6 +680,7 @@ SEC("tc")
 int psp_cli_in(struct __sk_buff *skb)
 {
 	struct seg s = {};
+	__u32 now;
 	struct psp_client *cl;
 	struct psp_uplink *up = NULL;
 	struct sack_map m;
@@ -728,12 +772,14 @@ int psp_cli_in(struct __sk_buff *skb)
 	}
 
 	ack_srv = s.ack - cl->c_start + up->u_start;
+	now = now_ms();
 	bpf_spin_lock(&up->lock);
 	if (!up->c2s_valid) {
 		up->c2s = up->hu_valid ? up->hu - s.tsval : 0;
 		up->c2s_valid = 1;
 	}
-	tsval = ts_fwd(s.tsval, &up->c2s, &up->hu, &up->hu_valid);
+	tsval = ts_fwd(s.tsval, &up->c2s, &up->hu, &up->hu_valid, up->clk + up->tsoff,
+		       up->clk_valid, now);
 	/* the client echoes a spliced TSval (s2c) or sock C's: the server
 	 * gets one it sent since the splice began */
 	tsecr = s2c_valid ? ser_clamp(s.tsecr - s2c, up->srv_ts_lo, up->srv_ts) : up->srv_ts;
@@ -759,6 +805,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	if (rewrite(skb, &s, &o))
 		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
 	count(PSP_C_ACK_TO_SRV, 0);
+	skb->mark = PSP_MARK_OUT;
 	if (up->flags & PSP_F_NEIGH)
 		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 	return bpf_redirect(ifindex, 0);
@@ -770,16 +817,22 @@ SEC("tc")
 int psp_cli_out(struct __sk_buff *skb)
 {
 	struct seg s = {};
+	__u32 now;
 	struct psp_client *cl;
 	struct out o;
 	__u32 tsval, nxt;
 	int v;
 
+	if (skb->mark == PSP_MARK_OUT) {
+		skb->mark = 0;
+		return count(PSP_C_PASS_OURS, TC_ACT_OK);
+	}
 	cl = enter(skb, &s, &psp_clients, 1, &v);
 	if (!cl)
 		return v;
 	same(&o, &s);
 	o.seq = s.seq + (before(s.seq, cl->c_start - cl->off_b) ? cl->off_b : cl->off_a);
+	now = now_ms();
 	bpf_spin_lock(&cl->lock);
 	if (s.flags & F_ACK) {
 		cl->ack = s.ack;
@@ -791,7 +844,8 @@ int psp_cli_out(struct __sk_buff *skb)
 	nxt = s.seq + s.plen + !!(s.flags & F_FIN);
 	cl->snd_nxt = cl->nxt_valid ? ser_max(cl->snd_nxt, nxt) : nxt;
 	cl->nxt_valid = 1;
-	tsval = ts_fwd(s.tsval, &cl->tsoff, &cl->hc, &cl->hc_valid);
+	clk_learn(s.tsval, now, &cl->clk, &cl->clk_valid);
+	tsval = ts_fwd(s.tsval, &cl->tsoff, &cl->hc, &cl->hc_valid, 0, 0, now);
 	bpf_spin_unlock(&cl->lock);
 	set_ts(&s, tsval, s.tsecr);
 	return done(skb, &s, &o, PSP_C_FROM_SOCK, TC_ACT_OK);
@@ -803,12 +857,17 @@ SEC("tc")
 int psp_srv_out(struct __sk_buff *skb)
 {
 	struct seg s = {};
+	__u32 now;
 	struct psp_uplink *up;
 	struct sack_map m;
 	struct out o;
 	__u32 tsval, pos, limit;
 	int v;
 
+	if (skb->mark == PSP_MARK_OUT) {
+		skb->mark = 0;
+		return count(PSP_C_PASS_OURS, TC_ACT_OK);
+	}
 	up = enter(skb, &s, &psp_uplinks, 1, &v);
 	if (!up)
 		return v;
@@ -817,6 +876,7 @@ int psp_srv_out(struct __sk_buff *skb)
 	o.ack = s.ack + (before(s.ack, pos) ? up->off_b : up->off_a);
 	m = (struct sack_map){ pos, 0, up->off_b, up->off_a, up->armed };
 	map_sack(&s, SK_SOCK_TO_SRV, &m);
+	now = now_ms();
 	bpf_spin_lock(&up->lock);
 	/* never acknowledge spliced bytes the client has not: the ack stops
 	 * at the client's until it covers the whole range */
@@ -830,7 +890,8 @@ int psp_srv_out(struct __sk_buff *skb)
 	up->nxt_valid = 1;
 	up->sock_ts = s.tsval;
 	up->sock_valid = 1;
-	tsval = ts_fwd(s.tsval, &up->tsoff, &up->hu, &up->hu_valid);
+	clk_learn(s.tsval, now, &up->clk, &up->clk_valid);
+	tsval = ts_fwd(s.tsval, &up->tsoff, &up->hu, &up->hu_valid, 0, 0, now);
 	bpf_spin_unlock(&up->lock);
 	set_ts(&s, tsval, s.tsecr);
 	return done(skb, &s, &o, PSP_C_FROM_SOCK, TC_ACT_OK);

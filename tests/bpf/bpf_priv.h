@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #define PRIV_NET_ADMIN 12
@@ -72,6 +73,20 @@ static inline int priv_netns_enter(void)
 		return 1;
 	}
 	return unshare(CLONE_NEWNET) ? -1 : 0;
+}
+
+/* Entry ID of the per-CPU u64 array map FD, summed over the CPUs; ~0 when
+ * it cannot be read. */
+static inline uint64_t priv_percpu_sum(int fd, uint32_t id)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t v[ncpu > 0 ? ncpu : 1], sum = 0;
+
+	if (ncpu <= 0 || bpf_map_lookup_elem(fd, &id, v))
+		return ~0ull;
+	for (int i = 0; i < ncpu; i++)
+		sum += v[i];
+	return sum;
 }
 
 /* libbpf's messages (WARN and above: a failed load's verifier log among

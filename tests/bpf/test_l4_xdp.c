@@ -285,14 +285,7 @@ static int run(struct l4_fwd_bpf *s, struct pkt *in, struct pkt *out)
 
 static uint64_t ctr(struct l4_fwd_bpf *s, uint32_t id)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t v[ncpu], sum = 0;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.l4_counters), &id, v))
-		return ~0ull;
-	for (int i = 0; i < ncpu; i++)
-		sum += v[i];
-	return sum;
+	return priv_percpu_sum(bpf_map__fd(s->maps.l4_counters), id);
 }
 
 static uint64_t be_pkts(struct l4_fwd_bpf *s, uint32_t id)

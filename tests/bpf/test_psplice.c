@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -256,30 +257,28 @@ static int prog_fd(int h)
 	return bpf_program__fd(p[h]);
 }
 
+static uint32_t LAST_MARK;              /* skb->mark after the last run */
+
 static int run1(int h, const struct pkt *in, struct pkt *out, uint32_t flags, uint32_t mark)
 {
 	struct __sk_buff ctx = { .ingress_ifindex = IFINDEX, .ifindex = IFINDEX, .mark = mark };
+	struct __sk_buff cout = { 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = in->len,
 		    .data_out = out->b, .data_size_out = sizeof(out->b), .repeat = 1,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .flags = flags);
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .ctx_out = &cout,
+		    .ctx_size_out = sizeof(cout), .flags = flags);
 	int err = bpf_prog_test_run_opts(prog_fd(h), &o);
 
 	if (err)
 		return -1000 + err;
+	LAST_MARK = cout.mark;
 	out->len = o.data_size_out;
 	return (int)o.retval;
 }
 
 static uint64_t ctr(uint32_t id)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t v[ncpu], sum = 0;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(S->maps.psp_stats), &id, v))
-		return ~0ull;
-	for (int i = 0; i < ncpu; i++)
-		sum += v[i];
-	return sum;
+	return priv_percpu_sum(bpf_map__fd(S->maps.psp_stats), id);
 }
 
 static uint64_t CTR0[PSP_C_COUNT];
@@ -533,6 +532,7 @@ static void walk(const struct base *b)
 	is_int(g.tsval, b->tsC, "%s body 1: TSval starts at the client's high-water mark", PFX);
 	is_int(g.tsecr, b->tsc, "%s body 1: TSecr = the client's latest TSval", PFX);
 	ok(g.plen == 100 && payload_same(&out, 100), "%s body 1: the payload, byte for byte", PFX);
+	is_int(LAST_MARK, PSP_MARK_OUT, "%s body 1: marked, so the egress program lets it be", PFX);
 	f = T(SRV2L7, b->u_start + 100, b->useq + 100, F_ACK, 1234, b->tss + 3, b->tsU, 100);
 	rc = run(H_SRV_IN, &f, &g, &out, 0, "body 2");
 	is_int(rc, TC_ACT_REDIRECT, "%s body segment 2 is redirected", PFX);
@@ -565,6 +565,7 @@ static void walk(const struct base *b)
 	is_int(g.tsval, b->tsU, "%s ACK: TSval starts at the server's high-water mark", PFX);
 	is_int(g.win, 1000 << 7 >> 9, "%s ACK: window rescaled (<< client's 7, >> sock U's 9)", PFX);
 	is_int(dctr(PSP_C_ACK_TO_SRV), 1, "%s translated ACK counted", PFX);
+	is_int(LAST_MARK, PSP_MARK_OUT, "%s ACK: marked for the egress program", PFX);
 	is_int(dctr(PSP_C_ACK_CLONE), 1, "%s it also acked sock C's head: one clone for sock C", PFX);
 	ok(clone_seen(&cg) && cg.ack == c_start + 100 && cg.dport == P_L7C,
 	   "%s the clone came back in on v0 as the client sent it", PFX);
@@ -572,6 +573,7 @@ static void walk(const struct base *b)
 	rc = run(H_CLI_IN, &f, &g, &out, PSP_MARK_SOCK, "clone");
 	is_int(rc, TC_ACT_OK, "%s the clone passes to sock C", PFX);
 	is_int(g.ack, b->pos, "%s clone: ack = pos (the range collapses onto it)", PFX);
+	is_int(LAST_MARK, 0, "%s clone: its mark cleared before the stack sees it", PFX);
 	ok(g.daddr == A_L7C && g.dport == P_L7C && g.tsecr == b->tsC,
 	   "%s clone: addresses kept, TSecr back to sock C's clock", PFX);
 
@@ -807,6 +809,22 @@ static void refusals(const struct base *b)
 	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_DROP_NO_STATE, "body before sock C sent an ack");
 	f = T(CLI2L7, b->cseq, c_start + 10, F_ACK, 100, b->tsc, b->tsC, 0);
 	refuse(b, H_CLI_IN, f, TC_ACT_SHOT, PSP_C_DROP_NO_STATE, "ACK before sock U sent a byte");
+	/* a segment the programs redirected passes the target's egress again */
+	arm(b, 7, 9);
+	f = T(L72CLI, b->pos, b->cseq, F_ACK, 100, b->tsC, b->tsc, 10);
+	in = build(&f);
+	ctr_mark();
+	is_int(run1(H_CLI_OUT, &in, &out, 0, PSP_MARK_OUT), TC_ACT_OK,
+	       "refuse: cli_out: a spliced segment (marked) passes");
+	ok(out.len == in.len && !memcmp(out.b, in.b, in.len), "refuse: cli_out: ... untouched");
+	is_int(dctr(PSP_C_PASS_OURS), 1, "refuse: cli_out: ... counted");
+	f = T(L72SRV, b->useq, b->u_start, F_ACK, 100, b->tsU, b->tss, 0);
+	in = build(&f);
+	ctr_mark();
+	is_int(run1(H_SRV_OUT, &in, &out, 0, PSP_MARK_OUT), TC_ACT_OK,
+	       "refuse: srv_out: a translated client ACK (marked) passes");
+	ok(out.len == in.len && !memcmp(out.b, in.b, in.len), "refuse: srv_out: ... untouched");
+	is_int(dctr(PSP_C_PASS_OURS), 1, "refuse: srv_out: ... counted");
 	/* untracked and not TCP */
 	f = T(A_CLI, 1234, A_L7C, P_L7C, 1, 1, F_ACK, 1, 1, 1, 10);
 	refuse(b, H_CLI_IN, f, TC_ACT_OK, PSP_C_PASS_UNTRACKED, "an untracked connection");
@@ -825,6 +843,45 @@ static void refusals(const struct base *b)
 	is_int(dctr(PSP_C_PASS_NOT_TCP), 1, "refuse: IPv6 passes: its counter");
 	rc = 0;
 	(void)rc;
+}
+
+static uint32_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint32_t)(t.tv_sec * 1000ull + t.tv_nsec / 1000000);
+}
+
+/* psp_ts_clock: a translated client TSval is never below sock U's clock
+ * now. sock U sends at TSval X (its clock then), 30 ms pass, a client ACK
+ * with an old TSval is translated: its TSval must be X plus the time gone
+ * by, within what the clock reads around the two runs, not X (what the
+ * high-water mark alone gives). */
+static void clock_check(const struct base *b)
+{
+	const uint32_t c_start = b->pos + b->coff;
+	struct tcpf f, g;
+	struct pkt in, out;
+	uint32_t t0, t1, t2, t3, x = 777777;
+
+	del_all();
+	arm(b, 7, 9);
+	f = T(L72SRV, b->useq, b->u_start - b->uoff, F_ACK, 400, x, b->tss, 0);
+	in = build(&f);
+	t0 = mono_ms();
+	run1(H_SRV_OUT, &in, &out, 0, 0);
+	t1 = mono_ms();
+	usleep(30000);
+	f = T(CLI2L7, b->cseq, c_start + 10, F_ACK, 100, b->tsc, b->tsC, 0);
+	in = build(&f);
+	t2 = mono_ms();
+	is_int(run1(H_CLI_IN, &in, &out, 0, 0), TC_ACT_REDIRECT, "clock: the ACK is translated");
+	t3 = mono_ms();
+	readback(&out, &g);
+	ok(g.tsval - x >= t2 - t1 && g.tsval - x <= t3 - t0,
+	   "clock: TSval %u = sock U's %u + %u ms, within [%u, %u]", g.tsval, x, g.tsval - x,
+	   t2 - t1, t3 - t0);
 }
 
 int main(void)
@@ -854,7 +911,16 @@ int main(void)
 	ok(PKTSOCK >= 0 && !bind(PKTSOCK, (struct sockaddr *)&sll, sizeof(sll)),
 	   "a packet socket on v0 (to see the clone)");
 	libbpf_set_print(priv_libbpf_print);
-	S = psplice_bpf__open_and_load();
+	/* exact numbers in the walk: translated TSvals follow the high-water
+	 * marks only, not the time the test takes (clock() checks that part) */
+	S = psplice_bpf__open();
+	if (S) {
+		S->rodata->psp_ts_clock = 0;
+		if (psplice_bpf__load(S)) {
+			psplice_bpf__destroy(S);
+			S = NULL;
+		}
+	}
 	ok(S != NULL, "psplice loads as root (all four programs pass the verifier): %s",
 	   S ? "yes" : strerror(errno));
 	if (!S)
@@ -869,5 +935,11 @@ int main(void)
 	windows(&n);
 	refusals(&n);
 	psplice_bpf__destroy(S);
+	S = psplice_bpf__open_and_load();
+	ok(S != NULL, "psplice loads with psp_ts_clock on (the default)");
+	if (S) {
+		clock_check(&n);
+		psplice_bpf__destroy(S);
+	}
 	return done_testing();
 }

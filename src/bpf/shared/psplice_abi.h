@@ -79,6 +79,8 @@ struct psp_client {
 	__u32 sock_acked;
 	__u8 sock_acked_valid, nxt_valid, pad4[2];
 	__u32 snd_nxt;                  /* sock C's next sequence number, sock space (H3 keeps it) */
+	__u32 clk;                      /* sock C's timestamp clock: its TSval - CLOCK_MONOTONIC ms */
+	__u8 clk_valid, pad5[3];
 };
 
 /* The upstream connection U, key as its packets arrive from the server. */
@@ -106,7 +108,8 @@ struct psp_uplink {
 	__u8 hu_valid, c2s_valid, srv_valid, lo_valid;
 	__u8 fwd_valid, acked_valid, nxt_valid, sock_valid;
 	__u32 rcv_end;                  /* wire end of the highest server byte passed to sock U (H1) */
-	__u8 rcv_valid, pad4[3];
+	__u8 rcv_valid, clk_valid, pad4[2];
+	__u32 clk;                      /* sock U's timestamp clock, as the client's clk */
 };
 
 _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
@@ -115,6 +118,10 @@ _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
 /* Marks a clone re-entering client ingress carries (bpf_clone_redirect
  * with BPF_F_INGRESS; skb_scrub_packet keeps the mark within a netns). */
 #define PSP_MARK_SOCK   0x7e5a0001u      /* the copy for sock C: ack clamped to c_start */
+/* Marks a segment the programs redirected: a redirect to a device's egress
+ * passes that device's clsact egress too (dev_queue_xmit), where
+ * psp_cli_out / psp_srv_out would take it for the L7 socket's own. */
+#define PSP_MARK_OUT    0x7e5a0002u
 
 /* Per-CPU counters, indexes of psp_stats. DROP_* are TC_ACT_SHOT, PASS_*
  * went to the stack untouched, the rest are what happened to a packet. */
@@ -128,6 +135,7 @@ enum {
 	PSP_C_TO_SOCK,                  /* segments translated for an L7 socket (H1, H2) */
 	PSP_C_FROM_SOCK,                /* segments of an L7 socket translated for its peer (H3, H4) */
 	PSP_C_SACK_CUT,                 /* SACK blocks removed (they named the other connection's bytes) */
+	PSP_C_PASS_OURS,                /* a segment redirected here, seen again at egress: untouched */
 	PSP_C_PASS_UNTRACKED,           /* not a tracked connection */
 	PSP_C_PASS_NOT_TCP,             /* not IPv4 TCP */
 	PSP_C_PASS_LATER_FRAG,          /* an IPv4 fragment without ports: cannot be matched */
