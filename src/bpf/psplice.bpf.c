@@ -13,6 +13,9 @@
  *    bytes and the spliced ones form one stream for the client;
  *  - psp_srv_out, egress of sock U: ack shifted and held at what the client
  *    acknowledged, TSval shifted, SACK edges shifted.
+ * What psp_srv_in and psp_cli_in redirect passes the target's egress
+ * programs again (a redirect to egress goes through dev_queue_xmit): it is
+ * marked PSP_MARK_OUT and let be there.
  * The entries live for the connections' whole lives (seqadj style: one
  * correction position, an offset before and one after). Whatever the
  * program cannot translate exactly is refused and counted (psp_stats).
