@@ -835,6 +835,23 @@ int psp_cli_out(struct __sk_buff *skb)
 		return v;
 	same(&o, &s);
 	o.seq = s.seq + (before(s.seq, cl->c_start - cl->off_b) ? cl->off_b : cl->off_a);
+	if (cl->armed && !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) &&
+	    !before(s.seq, cl->c_start - cl->off_b)) {
+		/* a pure ACK (say of a pipelined request) while the body is
+		 * still on its way: c_end may lie beyond the client's window
+		 * (RFC 9293 3.10.7.4: an unacceptable segment is dropped), so
+		 * it carries the stream's real next seq, just past the highest
+		 * spliced byte */
+		struct psp_uplink *up = bpf_map_lookup_elem(&psp_uplinks, &cl->up);
+
+		if (up) {
+			__u32 sent = up->fwd_valid ? cl->c_start + (up->fwd_hi - up->u_start)
+						   : cl->c_start;
+
+			if (before(sent, cl->c_end))
+				o.seq = sent;
+		}
+	}
 	now = now_ms();
 	bpf_spin_lock(&cl->lock);
 	if (s.flags & F_ACK) {

@@ -477,6 +477,7 @@ static void walk(const struct base *b)
 	const uint32_t c_start = b->pos + b->coff, c_end = c_start + b->len;
 	const uint32_t u_end = b->u_start + b->len, psock = b->u_start - b->uoff;
 	struct tcpf f, g, cg;
+	struct psp_client snap_c;
 	struct pkt out;
 	int rc;
 
@@ -543,6 +544,15 @@ static void walk(const struct base *b)
 	is_int(rc, TC_ACT_REDIRECT, "%s a retransmitted body segment is redirected too", PFX);
 	ok(g.seq == c_start && g.tsval == b->tsC + 4, "%s retransmit: seq c_start, TSval its own", PFX);
 	is_int(dctr(PSP_C_RETRANS), 1, "%s retransmit counted", PFX);
+	/* sock C acks something while the body is on its way (its effect on
+	 * the timestamp offsets undone after: the walk goes on without it) */
+	snap_c = get_cl();
+	f = T(L72CLI, b->pos, b->cseq + 100, F_ACK, 502, b->tsC, b->tsc, 0);
+	rc = run(H_CLI_OUT, &f, &g, &out, 0, "ACK mid-body");
+	put_cl(&snap_c);
+	is_int(rc, TC_ACT_OK, "%s a pure ACK from sock C mid-body leaves", PFX);
+	is_int(g.seq, c_start + 200, "%s mid-body ACK: seq just past the highest spliced byte, not c_end", PFX);
+	is_int(g.tsval, b->tsC + 4, "%s mid-body ACK: TSval raised to the spliced ones' high-water mark", PFX);
 	is_int(dctr(PSP_C_SPLICED), 3, "%s 3 segments spliced", PFX);
 	is_int(dctr(PSP_C_SPLICED_BYTES), 300, "%s 300 bytes spliced", PFX);
 
