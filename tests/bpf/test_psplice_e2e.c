@@ -9,11 +9,12 @@
  * connects sock U, relays the request and the head, then arms the body's
  * range from what the programs recorded (sock C's next sequence number,
  * the end of the server's head) and tells the server, over a second
- * connection, to send the body. The client checks every body byte, then
- * sends a second request on the same connection, which the L7 answers from
- * sock C itself: its bytes must come after the spliced body (the offsets).
+ * connection, to send the body. Twice on the same two connections (the
+ * second splice on top of the first one's offsets, as a persistent
+ * connection needs), then a third request the L7 answers from sock C
+ * itself: its bytes must come after both spliced bodies.
  *
- * Checks: the body and the second response byte for byte; no body byte
+ * Checks: both bodies and the last response byte for byte; no body byte
  * reached sock U; the programs spliced at least the body and dropped
  * nothing; in every namespace no PAWS drop, no challenge ACK, no checksum
  * error. TX checksum offload is off on the L7 node's veths (ethtool), so
@@ -50,9 +51,11 @@
 
 static char NS_C[32], NS_S[32];
 
-static uint8_t body_byte(uint32_t i)
+#define SPLICES 2                       /* spliced responses on the same two connections */
+
+static uint8_t body_byte(uint32_t i, uint32_t r)
 {
-	return (uint8_t)((i * 2654435761u) >> 13);
+	return (uint8_t)(((i + 7919 * r) * 2654435761u) >> 13);
 }
 
 static void cleanup(void)
@@ -140,7 +143,7 @@ static int read_head(int fd, char *buf, int max)
 	return -1;
 }
 
-/* the web server: a head, then the body once told to */
+/* the web server: per request a head, then the body once told to */
 static int server(void)
 {
 	int l = sock_at("198.18.11.2", 8080, 1), lc = sock_at("198.18.11.2", 8081, 1);
@@ -160,52 +163,58 @@ static int server(void)
 		setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	}
-	if (a < 0 || c < 0 || read_head(a, buf, sizeof(buf)) < 0)
-		return 12;
-	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BODY);
-	if (write_all(a, head, strlen(head)))
-		return 13;
-	if (read(c, &go, 1) != 1)
-		return 14;
-	for (uint32_t i = 0; i < BODY; i++)
-		body[i] = body_byte(i);
-	if (write_all(a, body, BODY))
-		return 15;
+	for (uint32_t r = 0; r < SPLICES; r++) {
+		if (a < 0 || c < 0 || read_head(a, buf, sizeof(buf)) < 0)
+			return 12;
+		snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BODY);
+		if (write_all(a, head, strlen(head)))
+			return 13;
+		if (read(c, &go, 1) != 1)
+			return 14;
+		for (uint32_t i = 0; i < BODY; i++)
+			body[i] = body_byte(i, r);
+		if (write_all(a, body, BODY))
+			return 15;
+	}
 	/* until the L7 is done */
 	while (read(c, &go, 1) > 0)
 		;
 	return 0;
 }
 
-/* the client: one request, the body checked, a second request */
+/* the client: SPLICES requests, each body checked, then one more */
 static int client(void)
 {
 	int fd = sock_at("198.18.10.1", 80, 0);
 	const char *req = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
 	char head[1024], second[sizeof(SECOND)];
 	uint8_t *b = malloc(BODY);
-	size_t got = 0;
+	size_t got;
 
-	if (fd < 0 || !b || write_all(fd, req, strlen(req)) || read_head(fd, head, sizeof(head)) < 0)
+	if (fd < 0 || !b)
 		return 20;
-	if (!strstr(head, "Content-Length: 1048576"))
-		return 21;
-	while (got < BODY) {
-		ssize_t n = read(fd, b + got, BODY - got);
+	for (uint32_t r = 0; r < SPLICES; r++) {
+		if (write_all(fd, req, strlen(req)) || read_head(fd, head, sizeof(head)) < 0)
+			return 20;
+		if (!strstr(head, "Content-Length: 1048576"))
+			return 21;
+		for (got = 0; got < BODY;) {
+			ssize_t n = read(fd, b + got, BODY - got);
 
-		if (n <= 0)
-			return 22;
-		got += n;
-	}
-	for (uint32_t i = 0; i < BODY; i++)
-		if (b[i] != body_byte(i)) {
-			fprintf(stderr, "client: byte %u is %u, want %u\n", i, b[i], body_byte(i));
-			return 23;
+			if (n <= 0)
+				return 22;
+			got += n;
 		}
+		for (uint32_t i = 0; i < BODY; i++)
+			if (b[i] != body_byte(i, r)) {
+				fprintf(stderr, "client: response %u byte %u is %u, want %u\n", r, i, b[i],
+					body_byte(i, r));
+				return 23;
+			}
+	}
 	if (write_all(fd, req, strlen(req)))
 		return 24;
-	got = 0;
-	while (got < strlen(SECOND)) {
+	for (got = 0; got < strlen(SECOND);) {
 		ssize_t n = read(fd, second + got, strlen(SECOND) - got);
 
 		if (n <= 0)
@@ -318,7 +327,7 @@ int main(void)
 	struct psp_uplink ue = { 0 };
 	struct psp_key ck, uk;
 	pid_t spid = -1, cpid = -1;
-	char buf[2048], cmd[1024], r;
+	char buf[2048], cmd[1024], ready;
 	int lc, ls, outq, inq;
 	const char *names[] = { "TcpExt:PAWSEstab", "TcpExt:TCPChallengeACK", "Tcp:InCsumErrors",
 				"TcpExt:BeyondWindow" };
@@ -365,7 +374,7 @@ int main(void)
 
 	lfd = sock_at("198.18.10.1", 80, 1);
 	spid = spawn(NS_S, server, &sfd);
-	ok(lfd >= 0 && spid > 0 && read(sfd, &r, 1) == 1, "the server listens");
+	ok(lfd >= 0 && spid > 0 && read(sfd, &ready, 1) == 1, "the server listens");
 	cpid = spawn(NS_C, client, &cfd);
 	c = accept(lfd, NULL, NULL);
 	u = sock_at("198.18.11.2", 8080, 0);
@@ -393,52 +402,61 @@ int main(void)
 	bpf_map_update_elem(bpf_map__fd(s->maps.psp_clients), &ck, &ce, BPF_ANY);
 	bpf_map_update_elem(bpf_map__fd(s->maps.psp_uplinks), &uk, &ue, BPF_ANY);
 
-	/* request up, head down */
-	n = read_head(c, buf, sizeof(buf));
-	ok(n > 0 && !write_all(u, buf, n), "the request relayed to the server");
-	n = read_head(u, buf, sizeof(buf));
-	ok(n > 0 && !write_all(c, buf, n), "the response head relayed to the client");
-	for (int i = 0; i < 5000; i++) {
-		if (ioctl(c, SIOCOUTQ, &outq) || !outq)
-			break;
-		usleep(1000);
-	}
-	ok(!outq, "the head acknowledged by the client (sock C has nothing unsent or unacked)");
+	for (uint32_t r = 0; r < SPLICES; r++) {
+		/* request up, head down */
+		n = read_head(c, buf, sizeof(buf));
+		ok(n > 0 && !write_all(u, buf, n), "%u: the request relayed to the server", r);
+		n = read_head(u, buf, sizeof(buf));
+		ok(n > 0 && !write_all(c, buf, n), "%u: the response head relayed to the client", r);
+		for (int i = 0; i < 5000; i++) {
+			if (ioctl(c, SIOCOUTQ, &outq) || !outq)
+				break;
+			usleep(1000);
+		}
+		ok(!outq, "%u: the head acknowledged by the client (sock C has nothing unacked)", r);
 
-	/* arm [u_start, u_start + BODY) -> [pos, pos + BODY) */
-	bpf_map_lookup_elem(bpf_map__fd(s->maps.psp_clients), &ck, &ce);
-	bpf_map_lookup_elem(bpf_map__fd(s->maps.psp_uplinks), &uk, &ue);
-	ok(ce.nxt_valid && ue.rcv_valid, "the programs recorded sock C's next seq and the head's end");
-	ce.armed = 1;
-	ce.pos = ce.snd_nxt;
-	ce.off_b = 0;
-	ce.off_a = BODY;
-	ce.c_start = ce.pos;
-	ce.c_end = ce.pos + BODY;
-	ce.s2c_valid = 0;
-	ue.armed = 1;
-	ue.u_start = ue.rcv_end;
-	ue.u_end = ue.rcv_end + BODY;
-	ue.off_b = 0;
-	ue.off_a = BODY;
-	ue.fwd_valid = ue.acked_valid = ue.lo_valid = ue.c2s_valid = 0;
-	bpf_map_update_elem(bpf_map__fd(s->maps.psp_uplinks), &uk, &ue, BPF_ANY);
-	bpf_map_update_elem(bpf_map__fd(s->maps.psp_clients), &ck, &ce, BPF_ANY);
-	ok(write(ctl, "g", 1) == 1, "armed; the server told to send the body");
+		/* arm [u_start, u_start + BODY) -> [pos + off_b, ... + BODY), the
+		 * offsets of the splices before carried on */
+		bpf_map_lookup_elem(bpf_map__fd(s->maps.psp_clients), &ck, &ce);
+		bpf_map_lookup_elem(bpf_map__fd(s->maps.psp_uplinks), &uk, &ue);
+		ok(ce.nxt_valid && ue.rcv_valid,
+		   "%u: the programs recorded sock C's next seq and the head's end", r);
+		ce.armed = 1;
+		ce.pos = ce.snd_nxt;
+		ce.off_b = ce.off_a;
+		ce.off_a = ce.off_b + BODY;
+		ce.c_start = ce.pos + ce.off_b;
+		ce.c_end = ce.c_start + BODY;
+		ce.s2c_valid = 0;
+		ue.armed = 1;
+		ue.u_start = ue.rcv_end;
+		ue.u_end = ue.rcv_end + BODY;
+		ue.off_b = ue.off_a;
+		ue.off_a = ue.off_b + BODY;
+		ue.fwd_valid = ue.acked_valid = ue.lo_valid = ue.c2s_valid = 0;
+		bpf_map_update_elem(bpf_map__fd(s->maps.psp_uplinks), &uk, &ue, BPF_ANY);
+		bpf_map_update_elem(bpf_map__fd(s->maps.psp_clients), &ck, &ce, BPF_ANY);
+		ok(write(ctl, "g", 1) == 1, "%u: armed; the server told to send the body", r);
+	}
 
 	/* the second request reaches sock C only once the body is through */
 	n = read_head(c, buf, sizeof(buf));
-	ok(n > 0, "the client's second request reached sock C (the body arrived whole)");
+	ok(n > 0, "the client's last request reached sock C (the bodies arrived whole)");
 	ok(!ioctl(u, SIOCINQ, &inq) && inq == 0, "no body byte reached sock U");
-	ok(!write_all(c, SECOND, strlen(SECOND)), "sock C answers the second request itself");
+	ok(!write_all(c, SECOND, strlen(SECOND)), "sock C answers the last request itself");
 	if (waitpid(cpid, &status, 0) == cpid)
 		is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status), 0,
-		       "the client got the body byte for byte, then the second response (0: all well)");
+		       "the client got both bodies byte for byte, then the last response (0: all well)");
 	cpid = -1;
-	ok(ctr(s, PSP_C_SPLICED_BYTES) >= BODY, "spliced bytes %llu >= the body's %u",
-	   (unsigned long long)ctr(s, PSP_C_SPLICED_BYTES), BODY);
+	ok(ctr(s, PSP_C_SPLICED_BYTES) >= SPLICES * BODY, "spliced bytes %llu >= the bodies' %u",
+	   (unsigned long long)ctr(s, PSP_C_SPLICED_BYTES), SPLICES * BODY);
 	ok(ctr(s, PSP_C_ACK_TO_SRV) > 0, "client ACKs translated to the server: %llu",
 	   (unsigned long long)ctr(s, PSP_C_ACK_TO_SRV));
+	printf("# %llu segments spliced (%llu retransmitted), %llu client ACKs translated,"
+	       " %llu clones for sock C, %llu acks the server missed, %llu SACK blocks cut\n",
+	       (unsigned long long)ctr(s, PSP_C_SPLICED), (unsigned long long)ctr(s, PSP_C_RETRANS),
+	       (unsigned long long)ctr(s, PSP_C_ACK_TO_SRV), (unsigned long long)ctr(s, PSP_C_ACK_CLONE),
+	       (unsigned long long)ctr(s, PSP_C_ACK_UNFWD), (unsigned long long)ctr(s, PSP_C_SACK_CUT));
 	for (uint32_t i = PSP_C_DROP_TRUNC; i < PSP_C_COUNT; i++)
 		if (ctr(s, i))
 			ok(0, "drop counter %u is %llu", i, (unsigned long long)ctr(s, i));
