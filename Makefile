@@ -113,10 +113,11 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/bpf/%: tests/bpf/%.c $(LIB_OBJS)
+# A BPF test includes a skeleton: rebuilt when any skeleton changes.
+$(O)/tests/bpf/%: tests/bpf/%.c $(LIB_OBJS) $(BPF_SKELS) $(wildcard tests/bpf/*.h)
 	@mkdir -p $(@D)
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 # The bench helper origin of bench/locality (not part of all: tandem does not need it).
 $(O)/bench/cacheorigin: bench/locality/cacheorigin.c

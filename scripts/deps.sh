@@ -17,6 +17,8 @@ pkgs=(
 	# the dashboard's charts (served as /chart.js) and its test in headless
 	# Chromium (tests/sys/dash.t)
 	libjs-chart.js chromium
+	# TX checksum offload off in tests/bpf/test_psplice_e2e (software checksums)
+	ethtool
 )
 
 missing=()

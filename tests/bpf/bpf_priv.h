@@ -8,10 +8,12 @@
 #ifndef TANDEM_BPF_PRIV_H
 #define TANDEM_BPF_PRIV_H
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #define PRIV_NET_ADMIN 12
@@ -51,6 +53,40 @@ static inline const char *priv_missing_bpf(void)
 	if (!priv_has(PRIV_NET_ADMIN))
 		return "CAP_NET_ADMIN";
 	return NULL;
+}
+
+/* The start of a test that runs in a network namespace of its own: stdout
+ * line-buffered, the capabilities checked, the namespace entered. Returns
+ * 0 inside it; 1 when the test must skip (its "1..0 # SKIP" printed);
+ * -1 when unshare(CLONE_NEWNET) failed although every capability was held,
+ * a failure (errno set). From 0 on, whatever does not work is a failure,
+ * never a skip. */
+static inline int priv_netns_enter(void)
+{
+	const char *missing = priv_missing_bpf();
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!missing && !priv_has(PRIV_SYS_ADMIN))
+		missing = "CAP_SYS_ADMIN (a network namespace of its own)";
+	if (missing) {
+		printf("1..0 # SKIP needs %s for BPF (root)\n", missing);
+		return 1;
+	}
+	return unshare(CLONE_NEWNET) ? -1 : 0;
+}
+
+/* Entry ID of the per-CPU u64 array map FD, summed over the CPUs; ~0 when
+ * it cannot be read. */
+static inline uint64_t priv_percpu_sum(int fd, uint32_t id)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t v[ncpu > 0 ? ncpu : 1], sum = 0;
+
+	if (ncpu <= 0 || bpf_map_lookup_elem(fd, &id, v))
+		return ~0ull;
+	for (int i = 0; i < ncpu; i++)
+		sum += v[i];
+	return sum;
 }
 
 /* libbpf's messages (WARN and above: a failed load's verifier log among

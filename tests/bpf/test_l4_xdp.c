@@ -39,6 +39,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_priv.h"
+#include "csum_ref.h"
 #include "l4_abi.h"
 #include "l4_fwd.skel.h"
 #include "tap.h"
@@ -79,24 +80,6 @@ static void prefix(int fam)
 }
 
 /* ---- checksums, from scratch ------------------------------------------- */
-
-static uint32_t sum16(const void *p, size_t n, uint32_t s)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (b[i] << 8) | b[i + 1];
-	if (n & 1)
-		s += b[n - 1] << 8;
-	return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
 
 /* The pseudo header's sum: addresses of ALEN bytes, protocol, length. */
 static uint32_t pseudo(const void *s, const void *d, int alen, uint8_t proto, uint32_t len)
@@ -302,14 +285,7 @@ static int run(struct l4_fwd_bpf *s, struct pkt *in, struct pkt *out)
 
 static uint64_t ctr(struct l4_fwd_bpf *s, uint32_t id)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t v[ncpu], sum = 0;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.l4_counters), &id, v))
-		return ~0ull;
-	for (int i = 0; i < ncpu; i++)
-		sum += v[i];
-	return sum;
+	return priv_percpu_sum(bpf_map__fd(s->maps.l4_counters), id);
 }
 
 static uint64_t be_pkts(struct l4_fwd_bpf *s, uint32_t id)
@@ -838,18 +814,11 @@ static void addr_of(struct net *n, uint8_t *out, const char *text)
 int main(void)
 {
 	struct l4_fwd_bpf *probe;
-	const char *missing = priv_missing_bpf();
+	int in = priv_netns_enter();
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!missing && !priv_has(PRIV_SYS_ADMIN))
-		missing = "CAP_SYS_ADMIN (a network namespace of its own)";
-	if (missing) {
-		printf("1..0 # SKIP needs %s for BPF (root)\n", missing);
+	if (in > 0)
 		return 0;
-	}
-	/* from here on every capability the kernel asks for is held: whatever
-	 * does not work is a failure, never a skip */
-	if (unshare(CLONE_NEWNET)) {
+	if (in < 0) {
 		ok(0, "unshare(CLONE_NEWNET) with CAP_SYS_ADMIN: %s", strerror(errno));
 		return done_testing();
 	}
