@@ -129,6 +129,22 @@ fail:
 	sp->sent = -1;
 }
 
+/* One "NAME COUNT" line [L, NL) into NAME (CFG_NAME_MAX bytes) and *V.
+ * Returns 0, or -1 for a line that is not one (a name too long for a node
+ * of any file is none). */
+static int share_line(const char *l, const char *nl, char *name, long *v)
+{
+	const char *sp = memchr(l, ' ', nl - l);
+	char *end;
+
+	if (!sp || sp == l || sp - l >= CFG_NAME_MAX)
+		return -1;
+	memcpy(name, l, sp - l);
+	name[sp - l] = 0;
+	*v = strtol(sp + 1, &end, 10);
+	return end > sp + 1 && end == nl && *v >= 0 ? 0 : -1;
+}
+
 /* A whole reply into ROW (by index in C's nodes). Returns 0, or -1 when it
  * is not a 200 with "NAME COUNT" lines. */
 static int share_parse(const char *reply, struct cfg *c, int *row)
@@ -144,7 +160,7 @@ static int share_parse(const char *reply, struct cfg *c, int *row)
 
 		if (!nl)
 			return -1;
-		if (sscanf(l, "%63s %ld", name, &v) == 2 && v >= 0) {
+		if (!share_line(l, nl, name, &v)) {
 			struct cfg_node *nd = cfg_node_find(c, name);
 
 			/* a node this file does not know: the peer's file is
