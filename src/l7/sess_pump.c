@@ -179,6 +179,40 @@ static int pump_read(struct pump *p, struct conn *src, struct buf *in)
 	return 1;
 }
 
+/* pump_raw, cut one byte past the body limit: enough to know. */
+static uint64_t pump_raw_capped(const struct pump *p)
+{
+	uint64_t raw = pump_raw(p);
+
+	if (p->limit && raw > p->limit - p->moved + 1)
+		raw = p->limit - p->moved + 1;
+	return raw;
+}
+
+/* While dst is full: one more fill of the raw run into the engine's free
+ * space (a pipe, a copy buffer), in order behind what it holds. Never the
+ * run's last byte, and an end of src is left for the next fill to see: the
+ * run ends (p->done) only in the loop below, once nothing is staged, since
+ * the session takes a done body for a delivered one. Returns 0 or
+ * PUMP_E_*. */
+static int pump_topup(struct pump *p)
+{
+	uint64_t raw = pump_raw_capped(p);
+	ssize_t n;
+
+	if (raw < 2 || !relay_takes(&p->rl, raw) || p->rl.ops->kernel)
+		return 0;
+	n = relay_fill(&p->rl, raw - 1 > (1u << 30) ? (1u << 30) : raw - 1);
+	if (n < 0)
+		return n == -EPIPE ? PUMP_E_SRC_EOF : PUMP_E_SRC;
+	if (n > 0) {
+		pump_advance(p, n);
+		if (p->limit && p->moved > p->limit)
+			return PUMP_E_TOO_BIG;
+	}
+	return 0;
+}
+
 int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in)
 {
 	struct l7_worker *w = s->w;
@@ -222,16 +256,18 @@ int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn 
 			n = relay_flush(&p->rl);
 			if (n < 0)
 				return n;
-			if (!n)
-				return PUMP_WAIT;
-			continue;
+			if (n)
+				continue;
+			/* dst is full: the engine's free space takes more of src
+			 * meanwhile, so the origin is not held to the client's
+			 * pace one pipe at a time */
+			r = p->done || buf_avail(in) ? 0 : pump_topup(p);
+			return r < 0 ? r : PUMP_WAIT;
 		}
 		if (p->done)
 			return PUMP_DONE;
-		uint64_t raw = pump_raw(p);
+		uint64_t raw = pump_raw_capped(p);
 
-		if (p->limit && raw > p->limit - p->moved + 1)
-			raw = p->limit - p->moved + 1;  /* one byte over is enough to know */
 		if (!buf_avail(in) && relay_takes(&p->rl, raw))
 			r = pump_engine(p, raw);
 		else

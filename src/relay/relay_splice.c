@@ -37,10 +37,15 @@ static ssize_t splice_fill(struct relay *r, size_t max)
 	if (!max || !src->rd)
 		return 0;
 	/* EAGAIN here means either "socket empty" or "pipe full" (the kernel
-	 * does not say which); we never ask for more than the pipe's free
-	 * space, so it means the socket is empty */
-	n = relay_took(r, splice(src->io.fd, NULL, r->pfd[1], NULL, max,
-				 SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+	 * does not say which). Into an empty pipe it means the socket is
+	 * empty. Into one that holds bytes it may mean the pipe's slots ran
+	 * out before its bytes did (a slot per skb fragment, not per page):
+	 * then the socket is not marked empty, and the next fill, into an
+	 * emptier pipe, tells */
+	n = splice(src->io.fd, NULL, r->pfd[1], NULL, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n < 0 && errno == EAGAIN && r->staged)
+		return 0;
+	n = relay_took(r, n);
 	if (n > 0)
 		src->rx += n;
 	return n;
