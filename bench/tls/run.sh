@@ -6,8 +6,11 @@
 # reference rows. Tests:
 #   ka      keep-alive: wrk -c$CONNS, bodies of each of SIZES
 #   close   one request per connection (wrk -H "Connection: close": wrk
-#           reconnects, and it never resumes a session: it sets none), 1 KiB;
-#           on TLS targets every connection is a full handshake
+#           reconnects), 1 KiB. wrk reuses its SSL object after SSL_clear,
+#           which keeps the session, so on TLS targets it resumes whenever
+#           the server lets it: a mix of full and resumed handshakes, whose
+#           share a check before measuring counts on each server (column
+#           resumed of tls.csv); the full and resume tests are the clean ones
 #   full    TLS targets: new connections with full handshakes, hs.py (Python)
 #   resume  TLS targets: new connections resumed by a session ticket, hs.py
 # Pinning as in ../shared/BASELINE.md: the client on CPU 0, the proxy and the
@@ -66,7 +69,7 @@ source "$ROOT/bench/lib.sh"
 
 P=$((20000 + $$ % 300 * 8))    # below the ephemeral range, apart from bench/relay's 30000+
 ORIGIN=$P; THTTP=$((P + 1)); TTLS=$((P + 2)); TADM=$((P + 3))
-HTLS=$((P + 4)); HHTTP=$((P + 5)); HPROBE=$((P + 6))
+HTLS=$((P + 4)); HHTTP=$((P + 5)); HPROBE=$((P + 6)); HLOG=$((P + 7))
 
 bytes_of() { case $1 in *k) echo $(( ${1%k} * 1024 ));; *m) echo $(( ${1%m} * 1048576 ));; *) echo "$1";; esac; }
 mkdir -p "$T/www"
@@ -144,10 +147,15 @@ frontend plain
 frontend probe
   bind 127.0.0.1:$HPROBE ssl crt $T/site.pem ciphersuites TLS_AES_256_GCM_SHA384
   default_backend b
+frontend tlslog
+  bind 127.0.0.1:$HLOG ssl crt $T/site.pem alpn http/1.1
+  log stdout format raw local0
+  log-format "%[ssl_fc_is_resumed]"
+  default_backend b
 backend b
   server o 127.0.0.1:$ORIGIN
 CONF
-taskset -c 1 haproxy -f "$T/haproxy.cfg" -db 2> "$T/haproxy.log" &
+taskset -c 1 haproxy -f "$T/haproxy.cfg" -db > "$T/haproxy.out" 2> "$T/haproxy.log" &
 PIDS+=($!)
 PID_haproxy=$!
 sleep 0.5
@@ -219,6 +227,24 @@ n=$("${CL[@]}" wrk -t1 -c1 -d1s "https://127.0.0.1:$HPROBE/1k" | awk '/requests 
 r=$("${CL[@]}" python3 bench/tls/hs.py "$HPROBE" 0.3 1 full /1k)
 echo "$r" | grep -q '"conns": 0,' || { echo "bench/tls: the pinned hs.py got through a port without $SUITE: $r" >&2; exit 1; }
 echo "bench/tls: the pinned wrk and hs.py fail against a port that offers only TLS_AES_256_GCM_SHA384, as they must"
+# does wrk with "Connection: close" resume? (it reuses its SSL object after
+# SSL_clear, which keeps the session): tandem's counters, and a HAProxy port
+# that logs ssl_fc_is_resumed per connection (not measured: logging costs)
+declare -A CLOSE_RES
+for t in $TARGETS; do
+	is_tls "$t" || continue
+	case $t in
+	tandem-tls) read -r f0 r0 < <(srv_hs tandem-tls)
+		"${CL[@]}" wrk -t1 -c"$CONNS" -d1s -H "Connection: close" "https://127.0.0.1:$TTLS/1k" > /dev/null
+		read -r f1 r1 < <(srv_hs tandem-tls)
+		CLOSE_RES[$t]="$((r1 - r0)) of $((f1 + r1 - f0 - r0))";;
+	haproxy-tls) : > "$T/haproxy.out"
+		"${CL[@]}" wrk -t1 -c"$CONNS" -d1s -H "Connection: close" "https://127.0.0.1:$HLOG/1k" > /dev/null
+		sleep 0.2
+		CLOSE_RES[$t]="$(grep -c '^1' "$T/haproxy.out" || true) of $(grep -c '^[01]' "$T/haproxy.out" || true)";;
+	esac
+	echo "bench/tls: wrk -H 'Connection: close' against $t: ${CLOSE_RES[$t]} connections resumed in 1 s"
+done
 
 # ---- the plan
 PLAN=()
@@ -312,10 +338,13 @@ done
 # ---- medians per target, test and size
 negs=""
 for t in "${!NEG[@]}"; do negs="$negs $t=${NEG[$t]}"; done
-python3 - "$RUNS" "$OUT/tls.csv" "$negs" <<'PY'
+cres=""
+for t in "${!CLOSE_RES[@]}"; do cres="$cres $t=$(echo "${CLOSE_RES[$t]}" | tr ' ' '_')"; done
+python3 - "$RUNS" "$OUT/tls.csv" "$negs" "$cres" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 neg = dict(x.split("=", 1) for x in sys.argv[3].split())
+cres = dict(x.split("=", 1) for x in sys.argv[4].split())
 keys = []
 for r in rows:
     k = (r["target"], r["test"], r["size"])
@@ -326,12 +355,19 @@ def med(rs, k):
     return statistics.median(v) if v else None
 fmt = lambda v, f: "" if v is None else f % v
 with open(sys.argv[2], "w") as f:
-    f.write("target,test,size,rps,p99_ms,proxy_cpu_us_per_req,cpu0_busy_pct,errors,negotiated\n")
+    f.write("target,test,size,rps,p99_ms,proxy_cpu_us_per_req,cpu0_busy_pct,errors,negotiated,resumed\n")
     for t, test, s in sorted(keys, key=lambda k: (["ka", "close", "full", "resume"].index(k[1]), k[2], keys.index(k))):
         rs = [x for x in rows if (x["target"], x["test"], x["size"]) == (t, test, s)]
-        f.write("%s,%s,%s,%s,%s,%s,%s,%d,%s\n" % (t, test, s, fmt(med(rs, "rps"), "%d"), fmt(med(rs, "p99_ms"), "%.3f"),
+        # what share of the connections resumed: hs.py's own count, or for
+        # wrk's close runs the check before measuring
+        res = ""
+        if test in ("full", "resume"):
+            res = "%.0f%%" % (100 * sum(int(x["cli_resumed"] or 0) for x in rs) / max(1, sum(int(x["conns"] or 0) for x in rs)))
+        if test == "close" and t in cres:
+            res = cres[t].replace("_", " ")
+        f.write("%s,%s,%s,%s,%s,%s,%s,%d,%s,%s\n" % (t, test, s, fmt(med(rs, "rps"), "%d"), fmt(med(rs, "p99_ms"), "%.3f"),
                 fmt(med(rs, "proxy_cpu_us_per_req"), "%.2f"), fmt(med(rs, "cpu0_busy_pct"), "%.0f"),
-                sum(int(x["errors"] or 0) for x in rs), neg.get(t, "plain")))
+                sum(int(x["errors"] or 0) for x in rs), neg.get(t, "plain"), res))
 PY
 echo
 column -s, -t "$OUT/tls.csv"
@@ -370,7 +406,7 @@ set style fill solid 0.8 border -1
 set logscale y
 set grid ytics
 set key top right
-set ylabel "requests (= connections in close/full/resume) per second"
+set ylabel "req/s (conn/s in close, full, resume)"
 plot for [i=2:$((nt + 1))] "$T/plot.dat" using i:xtic(1) title columnheader(i)
 set ylabel "proxy CPU, us per request"
 plot for [i=$((nt + 2)):$((nt + np + 1))] "$T/plot.dat" using i:xtic(1) title columnheader(i) lt (word("$LTS", i - $((nt + 1))) + 0)
