@@ -38,47 +38,20 @@ done
 
 T=$(mktemp -d /tmp/tandem-bench.XXXXXX)
 chmod 755 "$T"
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	sleep 0.3
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
+source "$ROOT/bench/lib.sh"
 
 P=$((30000 + $$ % 300 * 8))    # below the ephemeral range (32768+)
 ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3)); TSOCKMAP=$((P + 4))
 BCOPY=$((P + 5)); BSPLICE=$((P + 6)); BSOCKMAP=$((P + 7))   # TANDEM_BASE's
 
-mkdir -p "$T/www" "$T/o"
+mkdir -p "$T/www"
 for s in $SIZES; do
 	case $s in *k) n=$(( ${s%k} * 1024 ));; *m) n=$(( ${s%m} * 1048576 ));; *) n=$s;; esac
 	head -c "$n" /dev/urandom > "$T/www/$s"
 done
 chmod -R a+rX "$T/www"
 
-cat > "$T/o/nginx.conf" <<CONF
-worker_processes 1;
-pid $T/o/nginx.pid;
-error_log $T/o/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 100000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $T/o/cb; proxy_temp_path $T/o/px; fastcgi_temp_path $T/o/fc;
-  uwsgi_temp_path $T/o/uw; scgi_temp_path $T/o/sc;
-  server { listen 127.0.0.1:$ORIGIN; root $T/www; }
-}
-CONF
-taskset -c 1 nginx -p "$T/o" -c "$T/o/nginx.conf" -e "$T/o/error.log"
-sleep 0.3
-PIDS+=($(cat "$T/o/nginx.pid"))
-ORIGIN_WORKER=$(pgrep -P "$(cat "$T/o/nginx.pid")" | head -1)   # by parent PID: our own worker
-PIDS+=($ORIGIN_WORKER)
+bench_origin $ORIGIN
 
 start_tandem() { # BINARY PREFIX ENGINE PORT: one tandem l7 with that engine
 	local bin=$1 pre=$2 eng=$3 port=$4
@@ -130,19 +103,11 @@ PIDS+=($!)
 PID_haproxy=$!
 sleep 0.5
 
-cpu_ns() { # PID: CPU time of all its threads, ns
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
-}
-
 port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; tandem-sockmap) echo $TSOCKMAP;; haproxy) echo $HAP;;
 	base-copy) echo $BCOPY;; base-splice) echo $BSPLICE;; base-sockmap) echo $BSOCKMAP;; esac; }
 pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; tandem-sockmap) echo $PID_tandem_sockmap;; haproxy) echo $PID_haproxy;;
 	base-copy) echo $PID_base_copy;; base-splice) echo $PID_base_splice;; base-sockmap) echo $PID_base_sockmap;; esac; }
 
-# CPU 1's softirq time in ns (/proc/stat counts USER_HZ ticks)
-softirq1_ns() {
-	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu1" { printf "%.0f", $8 * 1e9 / hz }' /proc/stat
-}
 # CPU time of CPU 1's kworker threads in ns: the workqueue that runs the
 # sockmap engine's psock backlog (other kernel work there is counted too)
 kworker1_ns() {
@@ -151,10 +116,6 @@ kworker1_ns() {
 		read -r t _ < "${f%comm}schedstat" 2>/dev/null && s=$((s + t))
 	done
 	echo $s
-}
-
-p99_ms() { # wrk --latency output on stdin
-	awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } printf "%.3f", v }'
 }
 
 # Every target must serve every body byte-identical before it is measured:
