@@ -228,8 +228,8 @@ static int tls_alpn(SSL *s, const unsigned char **out, unsigned char *outlen, co
 }
 
 /* Session tickets with the shared keys (OpenSSL 3's EVP callback):
- * AES-256-CBC and HMAC-SHA256, as OpenSSL's own tickets. Decryption with
- * an older key asks for a new ticket under the current one (2). */
+ * AES-256-CBC and HMAC-SHA256, as OpenSSL's own tickets. A ticket that
+ * decrypts, under any key of the file, is renewed under the current one. */
 static int tls_ticket(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *ectx,
 		      EVP_MAC_CTX *hctx, int enc)
 {
@@ -261,7 +261,13 @@ static int tls_ticket(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIP
 	if (EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params) != 1 ||
 	    EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
 		return -1;
-	return i ? 2 : 1;
+	/* 2, a new ticket on every resumption, under the current key: in TLS
+	 * 1.3 OpenSSL sends none after a resumed handshake otherwise, and a
+	 * client that uses a ticket once (RFC 8446, C.4) then needs a full
+	 * handshake every other connection; a client with Nagle on also waits
+	 * a delayed ACK for its request, which no ticket flight carried
+	 * (bench/tls: 82 resumptions a second, 54 ms p99, against 450) */
+	return 2;
 }
 
 /* What OpenSSL said last, for a message. */
