@@ -142,9 +142,8 @@ int lb_route(struct l7_worker *w, const struct h1_msg *m, int *group, int *cls)
 	return r;
 }
 
-long lb_inflight_all(struct l7_worker *w, int n)
+long lb_inflight_all(const struct l7_proc *p, int n)
 {
-	struct l7_proc *p = w->proc;
 	long sum = 0;
 
 	for (int i = 0; i < p->nworkers; i++)
@@ -170,7 +169,7 @@ static int lb_pick_local(struct l7_worker *w, int group, uint64_t key)
 
 	if (!lb_member(lg->g, self) || !lb_usable(w, self))
 		return lg->ops->pick(lg, w, key, -1);
-	if (lb_inflight_all(w, self) < lg->g->spill) {
+	if (lb_inflight_all(w->proc, self) < lg->g->spill) {
 		w->st.group_local[group]++;
 		w->pick_route = L7_ROUTE_LOCAL;
 		return self;

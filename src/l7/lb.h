@@ -60,10 +60,11 @@ uint64_t lb_key(const char *p, size_t n);
 struct h1_msg;
 uint64_t lb_key_msg(const struct h1_msg *m);
 
-/* lb_inflight_all: requests this process has in flight at node N: every
+struct l7_proc;
+/* lb_inflight_all: requests process P has in flight at node N: every
  * worker's count (each written by its worker only, read without a lock: a
  * load estimate, never an exact figure). */
-long lb_inflight_all(struct l7_worker *w, int n);
+long lb_inflight_all(const struct l7_proc *p, int n);
 
 /* lb_report: the outcome of a connection to node N: OK 1 is
  * check_report_success(), OK 0 check_report_failure(). */

@@ -57,7 +57,7 @@ static long lard_inflight(struct l7_worker *w, int n)
 {
 	if (!w->cfg->l7.load_share)
 		return w->inflight[n];
-	return lb_inflight_all(w, n) + share_peers(w->proc, n);
+	return lb_inflight_all(w->proc, n) + share_peers(w->proc, n);
 }
 
 static long lard_load(const struct lb_group *lg, struct l7_worker *w, int n)
@@ -110,7 +110,6 @@ static int lard_pick(struct lb_group *lg, struct l7_worker *w, uint64_t key, int
 {
 	struct lb_lard_ent *e = &lg->lard[key % LB_LARD_SIZE];
 	int lo = lg->g->lard_low, hi = lg->g->lard_high, n;
-
 	int fresh = e->node < 0 || e->key != key || e->node == exclude || !lb_usable(w, e->node);
 
 	if (fresh && !w->cfg->l7.load_share) {

@@ -137,20 +137,33 @@ static int pump_owned(struct pump *p)
 	return relay_owned(&p->rl) ? PUMP_WAIT : 1;
 }
 
+/* One fill of at most MAX raw bytes by the engine; the framing moves on by
+ * what it took unless the kernel owns the run now. Returns the bytes taken
+ * (0: none now), or PUMP_E_*. */
+static ssize_t pump_fill(struct pump *p, uint64_t max)
+{
+	ssize_t n = relay_fill(&p->rl, max > (1u << 30) ? (1u << 30) : max);
+
+	if (n < 0)
+		return n == -EPIPE ? PUMP_E_SRC_EOF : PUMP_E_SRC;
+	if (n > 0 && !relay_owned(&p->rl)) {
+		pump_advance(p, n);
+		if (p->limit && p->moved > p->limit)
+			return PUMP_E_TOO_BIG;
+	}
+	return n;
+}
+
 /* A raw run of RAW bytes the engine takes. Returns 1 to go on, PUMP_WAIT,
  * or PUMP_E_*. */
 static int pump_engine(struct pump *p, uint64_t raw)
 {
-	ssize_t n = relay_fill(&p->rl, raw > (1u << 30) ? (1u << 30) : raw);
+	ssize_t n = pump_fill(p, raw);
 
 	if (n < 0)
-		return n == -EPIPE ? PUMP_E_SRC_EOF : PUMP_E_SRC;
-	if (relay_owned(&p->rl))
+		return n;
+	if (n > 0 || relay_owned(&p->rl))
 		return 1;
-	if (n > 0) {
-		pump_advance(p, n);
-		return p->limit && p->moved > p->limit ? PUMP_E_TOO_BIG : 1;
-	}
 	if (!p->rl.eof)
 		return PUMP_WAIT;
 	if (p->kind != H1_BODY_CLOSE)
@@ -202,15 +215,8 @@ static int pump_topup(struct pump *p)
 
 	if (raw < 2 || !relay_takes(&p->rl, raw) || p->rl.ops->kernel)
 		return 0;
-	n = relay_fill(&p->rl, raw - 1 > (1u << 30) ? (1u << 30) : raw - 1);
-	if (n < 0)
-		return n == -EPIPE ? PUMP_E_SRC_EOF : PUMP_E_SRC;
-	if (n > 0) {
-		pump_advance(p, n);
-		if (p->limit && p->moved > p->limit)
-			return PUMP_E_TOO_BIG;
-	}
-	return 0;
+	n = pump_fill(p, raw - 1);
+	return n < 0 ? n : 0;
 }
 
 int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in)

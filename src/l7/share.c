@@ -22,6 +22,7 @@
 
 #include "cfg.h"
 #include "l7.h"
+#include "lb.h"
 #include "log.h"
 #include "share.h"
 
@@ -47,15 +48,10 @@ int share_load_text(struct l7_proc *p, const struct cfg *c, char *out, int size)
 {
 	int len = 0;
 
-	for (int n = 0; n < c->nnodes && len < size; n++) {
-		long sum = 0;
-
-		if (!cfg_node_used(&c->nodes[n]))
-			continue;
-		for (int i = 0; i < p->nworkers; i++)
-			sum += __atomic_load_n(&p->workers[i]->inflight[n], __ATOMIC_RELAXED);
-		len += snprintf(out + len, size - len, "%s %ld\n", c->nodes[n].name, sum);
-	}
+	for (int n = 0; n < c->nnodes && len < size; n++)
+		if (cfg_node_used(&c->nodes[n]))
+			len += snprintf(out + len, size - len, "%s %ld\n", c->nodes[n].name,
+					lb_inflight_all(p, n));
 	return len < size ? len : size - 1;
 }
 
@@ -255,9 +251,9 @@ static void *share_main(void *arg)
 	while (!p->stop) {
 		struct cfg *c = l7_cfg_enter(p, &p->share_gen);
 		uint64_t start = share_now_ms();
-		int every = share_wanted(c) ? c->l7.load_share : 200;
+		int wanted = share_wanted(c), every = wanted ? c->l7.load_share : 200;
 
-		if (share_wanted(c)) {
+		if (wanted) {
 			share_round(p, c, start + (every < 500 ? every : 500));
 		} else {
 			memset(p->peer_load, 0, sizeof(p->peer_load));
