@@ -36,7 +36,8 @@ port, bh, fake = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 
 # connect timeout: a listener that never accepts, its queue full, drops
 # every further SYN (Linux: accept queue full -> SYN dropped)
-L = socket.socket(); L.bind(("127.0.0.1", bh)); L.listen(0)
+L = socket.socket(); L.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+L.bind(("127.0.0.1", bh)); L.listen(0)
 fill = []
 for _ in range(3):
     c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", bh)); fill.append(c)

@@ -70,10 +70,12 @@ done
 
 # A block of 60 ports per test process, below the ephemeral range (32768+)
 # so a client's source port never takes one; derived from $$ and moved on
-# while any port of the block is already listening.
+# while any port of the block is held by a socket in any state (a TIME_WAIT
+# left by an earlier test on the same block fails a bind without
+# SO_REUSEADDR).
 PORT_BLOCK=60
 port_block_free() { # FIRST
-	! ss -Htln 2>/dev/null | awk '{ print $4 }' | sed 's/.*://' |
+	! ss -Htan 2>/dev/null | awk '{ print $4 }' | sed 's/.*://' |
 		awk -v a="$1" -v b=$(($1 + PORT_BLOCK)) '$1 >= a && $1 < b { f = 1 } END { exit !f }'
 }
 BASE=$((12000 + ($$ % 100) * PORT_BLOCK))
