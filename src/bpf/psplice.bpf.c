@@ -45,6 +45,27 @@ struct {
 	__type(value, struct psp_uplink);
 } psp_uplinks SEC(".maps");
 
+/* armings the engine asks for, keyed by U (psp_arm) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PSP_CONNS);
+	__type(key, struct psp_key);
+	__type(value, struct psp_arm);
+} psp_arms SEC(".maps");
+
+/* one ring per worker: the engine hears of the ranges it armed */
+struct psp_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PSP_RING_BYTES);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, PSP_RINGS);
+	__type(key, __u32);
+	__array(values, struct psp_ring);
+} psp_rings SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PSP_C_COUNT);
@@ -74,6 +95,7 @@ struct {
 #define F_ACK 0x10
 
 #define NEXT (-1)
+#define LOOPBACK_IFINDEX 1      /* lo, in every namespace: no neighbours to resolve */
 
 /* One TCP segment as read from the skb; numbers in host order. */
 struct seg {
@@ -106,6 +128,15 @@ static __always_inline void count_n(__u32 idx, __u64 n)
 
 	if (c)
 		*c += n;
+}
+
+static __always_inline void emit(__u32 wid, __u64 cookie, __u32 type, __u32 arg)
+{
+	struct psp_event ev = { cookie, type, arg };
+	void *rb = bpf_map_lookup_elem(&psp_rings, &wid);
+
+	if (rb)
+		bpf_ringbuf_output(rb, &ev, sizeof(ev), 0);
 }
 
 /* RFC 1982 serial arithmetic on 32-bit sequence numbers and timestamps. */
@@ -225,11 +256,11 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 		return TC_ACT_SHOT;
 
 	if (bpf_skb_load_bytes(skb, 12, &proto, 2) || proto != bpf_htons(ETH_P_IP))
-		return count(PSP_C_PASS_NOT_TCP, TC_ACT_OK);
+		return count(PSP_C_PASS_NOT_TCP, TC_ACT_UNSPEC);
 	if (bpf_skb_load_bytes(skb, OFF_IP, h, 20))
 		return count(PSP_C_DROP_TRUNC, TC_ACT_SHOT);
 	if ((h[0] >> 4) != 4 || h[9] != IPPROTO_TCP)
-		return count(PSP_C_PASS_NOT_TCP, TC_ACT_OK);
+		return count(PSP_C_PASS_NOT_TCP, TC_ACT_UNSPEC);
 	ihl = (h[0] & 15) * 4;
 	__builtin_memcpy(&frag, h + 6, 2);
 	__builtin_memcpy(&tot, h + 2, 2);
@@ -238,7 +269,7 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 	frag = bpf_ntohs(frag);
 	tot = bpf_ntohs(tot);
 	if (frag & 0x1fff)
-		return count(PSP_C_PASS_LATER_FRAG, TC_ACT_OK);
+		return count(PSP_C_PASS_LATER_FRAG, TC_ACT_UNSPEC);
 	if (ihl < 20 || ihl > 60)
 		return count(PSP_C_DROP_TRUNC, TC_ACT_SHOT);
 	if (ihl != 20 || (frag & 0x2000)) {
@@ -548,7 +579,7 @@ static __always_inline void *enter(struct __sk_buff *skb, struct seg *s, void *m
 		k = (struct psp_key){ s->saddr, s->daddr, s->sport, s->dport };
 	e = bpf_map_lookup_elem(map, &k);
 	if (!e) {
-		*v = count(PSP_C_PASS_UNTRACKED, TC_ACT_OK);
+		*v = count(PSP_C_PASS_UNTRACKED, TC_ACT_UNSPEC);
 		return NULL;
 	}
 	/* flags sits at the same offset in both entries (psplice_abi.h) */
@@ -557,6 +588,71 @@ static __always_inline void *enter(struct __sk_buff *skb, struct seg *s, void *m
 }
 
 /* ---- H1: from the server ---------------------------------------------- */
+
+/* The engine's arming of U, if one waits and S starts it: S's bytes come
+ * right after every byte sock U received (so nothing of the body after S
+ * can be in sock U), and lie in the body. The range is then the rest of
+ * the body, from S on, in both entries; the arming is deleted first (one
+ * taker: the engine cancels by deleting it too). Returns 1 when S starts
+ * a range. */
+static __always_inline int claim(struct seg *s, struct psp_uplink *up)
+{
+	struct psp_key k = { s->saddr, s->daddr, s->sport, s->dport };
+	struct psp_client *cl;
+	struct psp_arm *a;
+	__u32 off, sseq, len, pos, cookie_wid;
+	__u64 cookie;
+
+	if (!s->plen || (s->flags & (F_FIN | F_SYN | F_RST)) || !up->rcv_valid ||
+	    s->seq != up->rcv_end)
+		return 0;
+	a = bpf_map_lookup_elem(&psp_arms, &k);
+	if (!a)
+		return 0;
+	off = up->armed && !before(s->seq, up->u_end) ? up->off_a : up->off_b;
+	sseq = s->seq - off;
+	if (before(sseq, a->body0) || !before(sseq, a->body_end) ||
+	    before(a->body_end, sseq + s->plen))
+		return 0;
+	cl = bpf_map_lookup_elem(&psp_clients, &a->cl);
+	if (!cl)
+		return 0;
+	len = a->body_end - sseq;
+	pos = a->cpos0 + (sseq - a->body0);
+	cookie = a->cookie;
+	cookie_wid = a->wid;
+	struct psp_key ck = a->cl;
+	__u32 pre = sseq - a->body0;
+
+	if (bpf_map_delete_elem(&psp_arms, &k))
+		return 0;       /* the engine took it back */
+	bpf_spin_lock(&cl->lock);
+	cl->off_b = cl->armed ? cl->off_a : cl->off_b;
+	cl->off_a = cl->off_b + len;
+	cl->pos = pos;
+	cl->c_start = pos + cl->off_b;
+	cl->c_end = cl->c_start + len;
+	cl->s2c_valid = 0;
+	cl->up = k;
+	cl->cookie = cookie;
+	cl->wid = cookie_wid;
+	cl->done = 0;
+	cl->armed = 1;
+	bpf_spin_unlock(&cl->lock);
+	bpf_spin_lock(&up->lock);
+	up->off_b = off;
+	up->off_a = off + len;
+	up->u_start = s->seq;
+	up->u_end = s->seq + len;
+	up->cl = ck;
+	up->fwd_valid = up->acked_valid = up->lo_valid = up->c2s_valid = 0;
+	up->cli_done = 0;
+	up->armed = 1;
+	bpf_spin_unlock(&up->lock);
+	emit(cookie_wid, cookie, PSP_EV_CLAIM, pre);
+	count(PSP_C_CLAIMED, 0);
+	return 1;
+}
 
 SEC("tc")
 int psp_srv_in(struct __sk_buff *skb)
@@ -578,6 +674,8 @@ int psp_srv_in(struct __sk_buff *skb)
 	end = s.seq + s.plen;
 	in = up->armed && s.plen && !(s.flags & F_RST) &&
 	     !before(s.seq, up->u_start) && !before(up->u_end, end);
+	if (!in && claim(&s, up))
+		in = 1;
 	if (up->armed && !(s.flags & F_RST) && !in) {
 		/* data over an edge of the range cannot be split here */
 		if (s.plen && before(s.seq, up->u_end) && before(up->u_start, end))
@@ -672,12 +770,38 @@ int psp_srv_in(struct __sk_buff *skb)
 	count_n(PSP_C_SPLICED_BYTES, s.plen);
 	count(PSP_C_SPLICED, 0);
 	skb->mark = PSP_MARK_OUT;
-	if (flags & PSP_F_NEIGH)
+	if (!ifindex)
+		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
+	if ((flags & PSP_F_NEIGH) && ifindex != LOOPBACK_IFINDEX)
 		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 	return bpf_redirect(ifindex, 0);
 }
 
 /* ---- H2: from the client ---------------------------------------------- */
+
+/* Under CL's lock: the client's ack in S is recorded (sock C's RSTs go
+ * there, see H3); returns 1 the first time it covers the armed range. */
+static __always_inline int cli_acks(struct psp_client *cl, const struct seg *s)
+{
+	if (!(s->flags & F_ACK))
+		return 0;
+	cl->cli_ack = cl->cli_ack_valid ? ser_max(cl->cli_ack, s->ack) : s->ack;
+	cl->cli_ack_valid = 1;
+	if (!cl->armed || cl->done || before(s->ack, cl->c_end))
+		return 0;
+	cl->done = 1;
+	return 1;
+}
+
+/* The client has every byte of the range: sock U may now acknowledge all
+ * of it to the server (H4), and the engine hears of it. */
+static __always_inline void range_done(struct psp_client *cl, struct psp_uplink *up)
+{
+	if (up)
+		up->cli_done = 1;
+	emit(cl->wid, cl->cookie, PSP_EV_DONE, 0);
+	count(PSP_C_DONE, 0);
+}
 
 SEC("tc")
 int psp_cli_in(struct __sk_buff *skb)
@@ -690,7 +814,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	struct out o;
 	__u32 s2c, ack_srv, tsval, tsecr, ifindex, win, pos;
 	__u8 s2c_valid;
-	int v, in, pure, clone = 0, mark;
+	int v, in, pure, clone = 0, mark, fin;
 
 	cl = enter(skb, &s, &psp_clients, 0, &v);
 	if (!cl)
@@ -740,7 +864,10 @@ int psp_cli_in(struct __sk_buff *skb)
 			cl->sock_acked = cl->sock_acked_valid ? ser_max(cl->sock_acked, o.ack) : o.ack;
 			cl->sock_acked_valid = 1;
 		}
+		fin = !mark && cli_acks(cl, &s);
 		bpf_spin_unlock(&cl->lock);
+		if (fin)
+			range_done(cl, up);
 		set_ts(&s, s.tsval, tsecr);
 		if (mark)
 			skb->mark = 0;
@@ -753,6 +880,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	bpf_spin_lock(&cl->lock);
 	cl->cli_ts = s.tsval;
 	cl->cli_valid = 1;
+	fin = cli_acks(cl, &s);
 	/* the ACK covers sock C's bytes before the range too (the head):
 	 * sock C must hear of them, or it retransmits them */
 	if (!cl->sock_acked_valid || before(cl->sock_acked, pos)) {
@@ -763,6 +891,8 @@ int psp_cli_in(struct __sk_buff *skb)
 	s2c = cl->s2c;
 	s2c_valid = cl->s2c_valid;
 	bpf_spin_unlock(&cl->lock);
+	if (fin)
+		range_done(cl, up);
 	if (clone) {
 		__u32 old = skb->mark;
 
@@ -809,7 +939,9 @@ int psp_cli_in(struct __sk_buff *skb)
 		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
 	count(PSP_C_ACK_TO_SRV, 0);
 	skb->mark = PSP_MARK_OUT;
-	if (up->flags & PSP_F_NEIGH)
+	if (!ifindex)
+		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
+	if ((up->flags & PSP_F_NEIGH) && ifindex != LOOPBACK_IFINDEX)
 		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 	return bpf_redirect(ifindex, 0);
 }
@@ -834,7 +966,17 @@ int psp_cli_out(struct __sk_buff *skb)
 	if (!cl)
 		return v;
 	same(&o, &s);
+	if (!cl->ifindex)
+		cl->ifindex = skb->ifindex;     /* where sock C's segments leave */
 	o.seq = s.seq + (before(s.seq, cl->c_start - cl->off_b) ? cl->off_b : cl->off_a);
+	if ((s.flags & F_RST) && cl->armed && !cl->done && cl->cli_ack_valid) {
+		/* sock C resets while the client still misses spliced bytes:
+		 * at its own next seq the RST would lie past a hole, which the
+		 * client answers with a challenge ACK (RFC 5961 3.2); at the
+		 * client's next expected byte it is taken */
+		o.seq = cl->cli_ack;
+		count(PSP_C_RST_CLI, 0);
+	}
 	if (cl->armed && !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) &&
 	    !before(s.seq, cl->c_start - cl->off_b)) {
 		/* a pure ACK (say of a pipelined request) while the body is
@@ -882,7 +1024,7 @@ int psp_srv_out(struct __sk_buff *skb)
 	struct sack_map m;
 	struct out o;
 	__u32 tsval, pos, limit;
-	int v;
+	int v, probe;
 
 	if (skb->mark == PSP_MARK_OUT) {
 		skb->mark = 0;
@@ -892,22 +1034,35 @@ int psp_srv_out(struct __sk_buff *skb)
 	if (!up)
 		return v;
 	same(&o, &s);
+	if (!up->ifindex)
+		up->ifindex = skb->ifindex;
 	pos = up->u_start - up->off_b;
 	o.ack = s.ack + (before(s.ack, pos) ? up->off_b : up->off_a);
+	/* a window probe (snd_una - 1, no data: what leaving TCP_REPAIR sends)
+	 * would be dropped unread by the server (RFC 9293 3.10.7.4); at sock
+	 * U's snd_nxt it is the ACK the engine asked for */
+	probe = !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) && up->nxt_valid &&
+		s.seq == up->snd_nxt - 1;
+	if (probe) {
+		o.seq = up->snd_nxt;
+		count(PSP_C_PROBE_FIX, 0);
+	}
 	m = (struct sack_map){ pos, 0, up->off_b, up->off_a, up->armed };
 	map_sack(&s, SK_SOCK_TO_SRV, &m);
 	now = now_ms();
 	bpf_spin_lock(&up->lock);
 	/* never acknowledge spliced bytes the client has not: the ack stops
 	 * at the client's until it covers the whole range */
-	if (up->armed && (s.flags & F_ACK) && !before(s.ack, pos) &&
+	if (up->armed && (s.flags & F_ACK) && !before(s.ack, pos) && !up->cli_done &&
 	    !(up->acked_valid && !before(up->cli_acked, up->u_end))) {
 		limit = up->acked_valid ? ser_max(up->u_start, up->cli_acked) : up->u_start;
 		if (before(limit, o.ack))
 			o.ack = limit;
 	}
-	up->snd_nxt = s.seq + s.plen + !!(s.flags & F_FIN);
-	up->nxt_valid = 1;
+	if (!probe) {
+		up->snd_nxt = s.seq + s.plen + !!(s.flags & F_FIN);
+		up->nxt_valid = 1;
+	}
 	up->sock_ts = s.tsval;
 	up->sock_valid = 1;
 	clk_learn(s.tsval, now, &up->clk, &up->clk_valid);

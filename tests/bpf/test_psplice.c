@@ -739,7 +739,7 @@ static void refusals(const struct base *b)
 	f.frag = 0x2000;
 	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_DROP_FRAG, "a first fragment (MF)");
 	f.frag = 0x0010;
-	refuse(b, H_SRV_IN, f, TC_ACT_OK, PSP_C_PASS_LATER_FRAG, "a later fragment");
+	refuse(b, H_SRV_IN, f, TC_ACT_UNSPEC, PSP_C_PASS_LATER_FRAG, "a later fragment (the next filter decides)");
 	f.frag = 0;
 	f.flags = F_SYN | F_ACK;
 	refuse(b, H_SRV_IN, f, TC_ACT_OK, PSP_C_PASS_SYN, "SYN on a spliced flow");
@@ -837,19 +837,19 @@ static void refusals(const struct base *b)
 	is_int(dctr(PSP_C_PASS_OURS), 1, "refuse: srv_out: ... counted");
 	/* untracked and not TCP */
 	f = T(A_CLI, 1234, A_L7C, P_L7C, 1, 1, F_ACK, 1, 1, 1, 10);
-	refuse(b, H_CLI_IN, f, TC_ACT_OK, PSP_C_PASS_UNTRACKED, "an untracked connection");
+	refuse(b, H_CLI_IN, f, TC_ACT_UNSPEC, PSP_C_PASS_UNTRACKED, "an untracked connection (the next filter decides)");
 	f.ihl = 6;
-	refuse(b, H_CLI_IN, f, TC_ACT_OK, PSP_C_PASS_UNTRACKED, "options on an untracked connection");
+	refuse(b, H_CLI_IN, f, TC_ACT_UNSPEC, PSP_C_PASS_UNTRACKED, "options on an untracked connection");
 	f.ihl = 0;
 	in = build(&f);
 	in.b[ETH_HLEN + 9] = IPPROTO_UDP;
 	ctr_mark();
-	is_int(run1(H_CLI_IN, &in, &out, 0, 0), TC_ACT_OK, "refuse: UDP passes");
+	is_int(run1(H_CLI_IN, &in, &out, 0, 0), TC_ACT_UNSPEC, "refuse: UDP passes (to the next filter)");
 	is_int(dctr(PSP_C_PASS_NOT_TCP), 1, "refuse: UDP passes: its counter");
 	in.b[12] = 0x86;
 	in.b[13] = 0xdd;
 	ctr_mark();
-	is_int(run1(H_CLI_OUT, &in, &out, 0, 0), TC_ACT_OK, "refuse: IPv6 passes (IPv4 only)");
+	is_int(run1(H_CLI_OUT, &in, &out, 0, 0), TC_ACT_UNSPEC, "refuse: IPv6 passes (IPv4 only)");
 	is_int(dctr(PSP_C_PASS_NOT_TCP), 1, "refuse: IPv6 passes: its counter");
 	rc = 0;
 	(void)rc;
