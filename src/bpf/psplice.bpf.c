@@ -582,6 +582,14 @@ static __always_inline void *enter(struct __sk_buff *skb, struct seg *s, void *m
 		*v = count(PSP_C_PASS_UNTRACKED, TC_ACT_UNSPEC);
 		return NULL;
 	}
+	if ((s->flags & (F_SYN | F_ACK)) == F_SYN && !s->refuse) {
+		/* a new connection on a tracked tuple (the client's SYN at H2,
+		 * sock U's at H4): the closed one's entry goes, so its offsets
+		 * never touch the new one */
+		bpf_map_delete_elem(map, &k);
+		*v = count(PSP_C_PASS_SYN, TC_ACT_OK);
+		return NULL;
+	}
 	/* flags sits at the same offset in both entries (psplice_abi.h) */
 	*v = refusals(s, ((struct psp_client *)e)->flags & PSP_F_TS);
 	return *v == NEXT ? e : NULL;

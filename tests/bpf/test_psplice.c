@@ -779,6 +779,14 @@ static void refusals(const struct base *b)
 	f.ihl = 0;
 	f.flags = F_SYN;
 	refuse(b, H_CLI_IN, f, TC_ACT_OK, PSP_C_PASS_SYN, "a SYN on a spliced tuple");
+	{
+		struct psp_key k = ckey();
+		struct psp_client ce;
+
+		ok(bpf_map_lookup_elem(bpf_map__fd(S->maps.psp_clients), &k, &ce) && errno == ENOENT,
+		   "refuse: a new connection's SYN removes the old one's entry");
+	}
+	arm(b, 7, 9);
 	f.flags = F_ACK;
 	f.ts = 0;
 	refuse(b, H_CLI_IN, f, TC_ACT_SHOT, PSP_C_DROP_TS_MISSING, "an ACK without timestamp");

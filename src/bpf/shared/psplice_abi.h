@@ -87,6 +87,7 @@ struct psp_client {
 	__u32 cli_ack;                  /* the client's highest ack (wire), with cli_ack_valid */
 	__u8 done;                      /* the client acknowledged c_end: PSP_EV_DONE sent */
 	__u8 cli_ack_valid, pad6[2];
+	__u64 owner;                    /* user space's id of the socket (a reused tuple is another) */
 };
 
 /* The upstream connection U, key as its packets arrive from the server. */
@@ -118,6 +119,7 @@ struct psp_uplink {
 	__u32 clk;                      /* sock U's timestamp clock, as the client's clk */
 	__u8 cli_done;                  /* the client has the whole range: sock U's acks go up to u_end */
 	__u8 pad5[3];
+	__u64 owner;                    /* as the client's */
 };
 
 /* An arming the engine asks for (psp_arms, keyed by U): the next server
