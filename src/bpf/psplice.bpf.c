@@ -250,7 +250,7 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 {
 	__u8 h[20];
 	__u16 proto, frag, tot;
-	__u32 ihl, doff;
+	__u32 ihl, doff, tlen;
 
 	if (!skb || !s)
 		return TC_ACT_SHOT;
@@ -268,6 +268,7 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 	__builtin_memcpy(&s->daddr, h + 16, 4);
 	frag = bpf_ntohs(frag);
 	tot = bpf_ntohs(tot);
+	tlen = tot;
 	if (frag & 0x1fff)
 		return count(PSP_C_PASS_LATER_FRAG, TC_ACT_UNSPEC);
 	if (ihl < 20 || ihl > 60)
@@ -289,12 +290,16 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 	doff = (h[12] >> 4) * 4;
 	s->flags = h[13];
 	s->win = ((__u16)h[14] << 8) | h[15];
-	if (doff < 20 || tot < 20 + doff || skb->len < OFF_IP + (__u32)tot) {
+	/* BIG TCP (a GSO skb over 64 KiB, on lo say) leaves tot_len 0: the
+	 * length is the skb's, as the kernel's iph_totlen reads it */
+	if (!tot && skb->gso_size && skb->len > OFF_IP + 0xffff)
+		tlen = skb->len - OFF_IP;
+	if (doff < 20 || tlen < 20 + doff || skb->len < OFF_IP + tlen) {
 		s->refuse = PSP_C_DROP_TRUNC;
 		return NEXT;
 	}
 	s->olen = (doff - 20) & 0x3c;
-	s->plen = tot - 20 - doff;
+	s->plen = tlen - 20 - doff;
 	if (s->olen) {
 		if (s->olen > OPT_MAX ||
 		    bpf_skb_load_bytes(skb, OFF_OPT, s->opt, s->olen)) {
@@ -1050,7 +1055,8 @@ int psp_srv_out(struct __sk_buff *skb)
 	 * would be dropped unread by the server (RFC 9293 3.10.7.4); at sock
 	 * U's snd_nxt it is the ACK the engine asked for */
 	probe = !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) && up->nxt_valid &&
-		s.seq == up->snd_nxt - 1;
+		s.seq == up->snd_nxt - 1 && up->armed && up->cli_done &&
+		!(up->acked_valid && !before(up->cli_acked, up->u_end));
 	if (probe) {
 		o.seq = up->snd_nxt;
 		count(PSP_C_PROBE_FIX, 0);
@@ -1070,6 +1076,11 @@ int psp_srv_out(struct __sk_buff *skb)
 	if (!probe) {
 		up->snd_nxt = s.seq + s.plen + !!(s.flags & F_FIN);
 		up->nxt_valid = 1;
+	}
+	if (up->armed && up->cli_done && (s.flags & F_ACK) && !before(o.ack, up->u_end)) {
+		/* the server is told the client has it all: no more nudges */
+		up->cli_acked = up->u_end;
+		up->acked_valid = 1;
 	}
 	up->sock_ts = s.tsval;
 	up->sock_valid = 1;

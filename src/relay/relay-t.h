@@ -126,6 +126,8 @@ struct relay_end {
 	 * options are known) */
 	uint8_t pkey[12];
 	uint8_t busy;           /* packet: a range on this backend is not acknowledged yet */
+	uint8_t pkback;         /* packet: the entry is an uplink's */
+	uint16_t pkmss;         /* packet: a client's MSS (what it announced, or PMTU's less) */
 };
 
 /* One direction's engine state. */

@@ -216,7 +216,7 @@ tandem_start() { # CONF NODE
 	adm=$(ini_get "$conf" "node $node" admin)
 	L7_PORT=${l7##*:}; ADMIN_PORT=${adm##*:}
 	# shellcheck disable=SC2086
-	${TANDEM_WRAP:-} "$TANDEM" l7 -c "$conf" --node "$node" >> "$log" 2>&1 &
+	${TANDEM_WRAP:-} "$TANDEM" l7 ${TANDEM_ARGS:-} -c "$conf" --node "$node" >> "$log" 2>&1 &
 	TANDEM_PID=$!
 	PIDS+=($TANDEM_PID)
 	if wait_for 10 eval "tcp_open $L7_PORT || ! alive $TANDEM_PID" &&
