@@ -53,7 +53,7 @@
 
 #define PK_SLOTS 16384                  /* runs a worker may have at once */
 #define PK_GRAVE_MS 120000              /* a closed socket's entry outlives it (TIME_WAIT, a last RST) */
-#define PK_RCVBUF (128 << 10)           /* a pooled socket's receive buffer: the bytes before a range */
+#define PK_RCVBUF (64 << 10)            /* a pooled socket's receive buffer: the bytes before a range */
 #define PK_MAX_IFS 64
 #define PK_RUN_DIR "/run/tandem"
 #define PK_TC_HANDLE 0x7e5a
@@ -144,6 +144,13 @@ static void pk_detach_at(int ifindex, int prio)
 	pk_tc(ifindex, BPF_TC_EGRESS, prio + 1, -1);
 }
 
+static unsigned long pk_netns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) ? 0 : (unsigned long)st.st_ino;
+}
+
 /* Programs a killed tandem left behind: each process names its
  * attachments in PK_RUN_DIR/packet-PID.att; a file whose process is gone
  * is undone and removed. */
@@ -159,17 +166,24 @@ static void pk_clean_stale(void)
 		int pid, ifindex, prio;
 		FILE *f;
 
+		unsigned long ns = 0;
+
 		if (sscanf(de->d_name, "packet-%d.att", &pid) != 1)
 			continue;
 		if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
 		snprintf(path, sizeof(path), PK_RUN_DIR "/%s", de->d_name);
 		f = fopen(path, "r");
-		if (f) {
-			while (fscanf(f, "%d %d", &ifindex, &prio) == 2)
-				pk_detach_at(ifindex, prio);
+		if (!f)
+			continue;
+		/* interface indexes are a namespace's: only ours are undone */
+		if (fscanf(f, "netns %lu", &ns) != 1 || ns != pk_netns()) {
 			fclose(f);
+			continue;
 		}
+		while (fscanf(f, "%d %d", &ifindex, &prio) == 2)
+			pk_detach_at(ifindex, prio);
+		fclose(f);
 		unlink(path);
 		log_info("relay packet: removed the programs of tandem %d, which is gone", pid);
 	}
@@ -241,6 +255,8 @@ int relay_packet_start(const char *ifaces, char *why, size_t whylen)
 	G.prio = 0x100 + 2 * (getpid() % 0x7e00);
 	snprintf(G.att, sizeof(G.att), PK_RUN_DIR "/packet-%d.att", (int)getpid());
 	f = fopen(G.att, "w");
+	if (f)
+		fprintf(f, "netns %lu\n", pk_netns());
 	for (int i = 0; i < G.nifs; i++) {
 		if (f)
 			fprintf(f, "%d %d\n", G.ifs[i], G.prio);

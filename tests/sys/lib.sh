@@ -22,7 +22,9 @@
 # then a body), and /up/ (DAV PUT into $T/up, shared by all origins, so a
 # body PUT through one origin can be fetched back through any).
 # ORIGIN_KA_TIMEOUT and ORIGIN_KA_REQUESTS override nginx's keepalive_timeout
-# and keepalive_requests for the next origin_start.
+# and keepalive_requests for the next origin_start. IN_NS runs the next
+# origin, tandem_start's waits and metric in that network namespace (nginx
+# then also listens on ORIGIN_LISTEN:PORT; tandem goes in with TANDEM_WRAP).
 SYS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$SYS_DIR/tap.sh"
 
@@ -101,8 +103,16 @@ alive() { # PID: running (a zombie child is not)
 	kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' /proc/$1/stat 2>/dev/null)" != Z ]
 }
 
-tcp_open() { # PORT: 0 when something accepts on 127.0.0.1:PORT
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+tcp_open() { # PORT: 0 when something accepts on 127.0.0.1:PORT (in namespace $IN_NS when set)
+	if [ -n "${IN_NS:-}" ]; then
+		ip netns exec "$IN_NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+
+in_ns() { # CMD...: CMD in namespace $IN_NS when set
+	if [ -n "${IN_NS:-}" ]; then ip netns exec "$IN_NS" "$@"; else "$@"; fi
 }
 
 # The served tree, generated once per test with a fixed seed: the same bytes
@@ -158,6 +168,7 @@ http {
   default_type application/octet-stream;
   server {
     listen 127.0.0.1:$port;
+    ${ORIGIN_LISTEN:+listen $ORIGIN_LISTEN:$port;}
     root $T/www;
     add_header X-Origin $name always;
     location = /204 { return 204; }
@@ -170,7 +181,7 @@ http {
 }
 CONF
 	rm -f "$d/nginx.pid"
-	/usr/sbin/nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" 2>> "$d/start.log" || {
+	in_ns /usr/sbin/nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" 2>> "$d/start.log" || {
 		echo "# nginx $name did not start:"; sed 's/^/#   /' "$d/start.log" "$d/error.log"; return 1; }
 	wait_for 5 test -s "$d/nginx.pid" || return 1
 	ORIGIN_PID[$name]=$(cat "$d/nginx.pid")
@@ -244,12 +255,12 @@ tandem_stop() { # [PID]: SIGTERM and wait (in this shell, not a subshell: only
 }
 
 metric() { # 'name{labels}' [ADMIN_PORT]
-	curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
+	in_ns curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
 		awk -v k="$1" '$1 == k { print $2; exit }'
 }
 
 metric_sum() { # PREFIX [ADMIN_PORT]: sum over every series whose name starts with PREFIX
-	curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
+	in_ns curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
 		awk -v k="$1" 'index($1, k) == 1 && $1 !~ /^#/ { s += $2 } END { printf "%d\n", s }'
 }
 
