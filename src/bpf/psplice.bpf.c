@@ -528,6 +528,7 @@ struct out {
 	__u16 sport, dport;
 	__u32 seq, ack;
 	__u16 win;
+	__u8 flags;
 };
 
 __noinline int rewrite(struct __sk_buff *skb, struct seg *s, const struct out *o)
@@ -543,6 +544,17 @@ __noinline int rewrite(struct __sk_buff *skb, struct seg *s, const struct out *o
 	    put16(skb, OFF_WIN, bpf_htons(s->win), bpf_htons(o->win)) ||
 	    put_opts(skb, s))
 		return -1;
+	if (o->flags != s->flags) {
+		/* the 16-bit word of data offset and flags */
+		__u8 w[2];
+
+		if (bpf_skb_load_bytes(skb, OFF_TCP + 12, w, 2))
+			return -1;
+		__u16 old = ((__u16)w[0] << 8) | w[1], new = (old & 0xff00) | o->flags;
+
+		if (put16(skb, OFF_TCP + 12, bpf_htons(old), bpf_htons(new)))
+			return -1;
+	}
 	return 0;
 }
 
@@ -555,6 +567,7 @@ static __always_inline void same(struct out *o, const struct seg *s)
 	o->seq = s->seq;
 	o->ack = s->ack;
 	o->win = s->win;
+	o->flags = s->flags;
 }
 
 static __always_inline int done(struct __sk_buff *skb, struct seg *s, const struct out *o,
@@ -678,7 +691,7 @@ int psp_srv_in(struct __sk_buff *skb)
 	struct out o;
 	__u32 end, c_start, c2s, ifindex, flags, tsval, tsecr;
 	__u8 c2s_valid;
-	int v, in, retrans;
+	int v, in, retrans, short_fin;
 
 	up = enter(skb, &s, &psp_uplinks, 0, &v);
 	if (!up)
@@ -694,11 +707,24 @@ int psp_srv_in(struct __sk_buff *skb)
 		if (s.plen && before(s.seq, up->u_end) && before(up->u_start, end))
 			return count(PSP_C_DROP_RANGE, TC_ACT_SHOT);
 	}
-	if (in && (s.flags & F_FIN))
-		return count(PSP_C_DROP_FIN_RANGE, TC_ACT_SHOT);
+	short_fin = 0;
+	if (in && (s.flags & F_FIN)) {
+		/* the range's segments go to the client without their FIN:
+		 * the client's stream goes on with sock C. At the range's end
+		 * the server sends its FIN again, alone, and sock U takes it;
+		 * before the end the server's stream ended short: the engine
+		 * is told (it cuts the client's connection) */
+		o.flags &= ~F_FIN;
+		short_fin = before(end, up->u_end);
+		count(short_fin ? PSP_C_FIN_SHORT : PSP_C_FIN_CLEARED, 0);
+	}
 	if (up->armed && !s.plen && (s.flags & F_FIN) && !before(s.seq, up->u_start) &&
-	    before(s.seq, up->u_end))
-		return count(PSP_C_DROP_FIN_RANGE, TC_ACT_SHOT);
+	    before(s.seq, up->u_end)) {
+		/* a FIN alone inside the range: the server's stream ended short;
+		 * sock U takes it at its rcv_nxt (below), so the engine sees the
+		 * end; the ack it sends stays held at the client's (H4) */
+		count(PSP_C_FIN_SHORT, 0);
+	}
 
 	if (!in) {
 		/* to sock U: its space lacks the range; the server's echo of
@@ -778,6 +804,8 @@ int psp_srv_in(struct __sk_buff *skb)
 	map_sack(&s, SK_SRV_TO_CLI, &m);
 	if (rewrite(skb, &s, &o))
 		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
+	if (short_fin)
+		emit(cl->wid, cl->cookie, PSP_EV_SHORT, 0);
 	if (retrans)
 		count(PSP_C_RETRANS, 0);
 	count_n(PSP_C_SPLICED_BYTES, s.plen);
@@ -791,6 +819,33 @@ int psp_srv_in(struct __sk_buff *skb)
 }
 
 /* ---- H2: from the client ---------------------------------------------- */
+
+/* Sock C reset while the client still missed spliced bytes, so the RST
+ * may have come before the client's next expected byte, which RFC 5961
+ * 3.2 answers with a challenge ACK instead of a reset. Whatever the client
+ * sends now (that ACK) names that byte: it goes back as a RST from sock
+ * C's tuple at exactly that sequence number. */
+static __always_inline int reflect_rst(struct __sk_buff *skb, struct seg *s)
+{
+	struct out o;
+	int ifindex = skb->ifindex;
+
+	o.saddr = s->daddr;
+	o.daddr = s->saddr;
+	o.sport = s->dport;
+	o.dport = s->sport;
+	o.seq = s->ack;
+	o.ack = s->seq + s->plen;
+	o.win = 0;
+	o.flags = F_RST | F_ACK;
+	if (rewrite(skb, s, &o))
+		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
+	count(PSP_C_RST_REFLECT, 0);
+	skb->mark = PSP_MARK_OUT;
+	if (ifindex != LOOPBACK_IFINDEX)
+		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+	return bpf_redirect(ifindex, 0);
+}
 
 /* Under CL's lock: the client's ack in S is recorded (sock C's RSTs go
  * there, see H3); returns 1 the first time it covers the armed range. */
@@ -832,6 +887,8 @@ int psp_cli_in(struct __sk_buff *skb)
 	cl = enter(skb, &s, &psp_clients, 0, &v);
 	if (!cl)
 		return v;
+	if (cl->reset && (s.flags & F_ACK) && !(s.flags & (F_RST | F_SYN)))
+		return reflect_rst(skb, &s);
 	if (cl->armed) {
 		up = bpf_map_lookup_elem(&psp_uplinks, &cl->up);
 		if (!up)
@@ -988,6 +1045,7 @@ int psp_cli_out(struct __sk_buff *skb)
 		 * client answers with a challenge ACK (RFC 5961 3.2); at the
 		 * client's next expected byte it is taken */
 		o.seq = cl->cli_ack;
+		cl->reset = 1;
 		count(PSP_C_RST_CLI, 0);
 	}
 	if (cl->armed && !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) &&

@@ -383,6 +383,8 @@ static int pk_ring_cb(void *ctx, void *data, size_t len)
 		pk->st.claimed++;
 	} else if (ev.type == PSP_EV_DONE) {
 		r->kdone = 1;
+	} else if (ev.type == PSP_EV_SHORT) {
+		r->kshort = 1;
 	}
 	/* the owner runs: no events, the engine's news */
 	if (r->src->cb)
@@ -738,7 +740,7 @@ static int pk_arm(struct relay *r, size_t max)
 	r->kslot = slot + 1;
 	r->armed = 1;
 	r->kended = 0;
-	r->kclaimed = r->kdone = 0;
+	r->kclaimed = r->kdone = r->kshort = 0;
 	r->kpre = r->kcopied = r->kdelivered = 0;
 	r->arm_len = max;
 	r->arm_start = a.body0;
@@ -848,6 +850,10 @@ static ssize_t pk_run(struct relay *r)
 		}
 		pk_end(r);
 		return got + sp;
+	}
+	if (r->kshort) {
+		pk->st.errors++;
+		return -EPIPE;  /* the server's stream ended inside the body */
 	}
 	if (r->src->rd == 2 && (!r->kclaimed || r->kcopied == r->kpre)) {
 		char ch;

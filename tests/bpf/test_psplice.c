@@ -744,7 +744,8 @@ static void refusals(const struct base *b)
 	f.flags = F_SYN | F_ACK;
 	refuse(b, H_SRV_IN, f, TC_ACT_OK, PSP_C_PASS_SYN, "SYN on a spliced flow");
 	f.flags = F_ACK | F_FIN;
-	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_DROP_FIN_RANGE, "FIN inside the range");
+	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_FIN_SHORT,
+	       "FIN inside the range: counted as a body cut short (then dropped: sock C sent no ack yet)");
 	f.flags = F_ACK;
 	f.seq = b->u_start - 50;
 	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_DROP_RANGE, "data over the range's start");

@@ -104,7 +104,7 @@ print("lines\t%d\t%d" % (len(lines), len(lines)))
 PY
 }
 
-for engine in copy splice sockmap; do
+for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	LOG=$T/$engine.access.log
 	cluster_ini "$T/$engine.ini" $engine a=$PA:$L7:$ADM b=$PB -- \

@@ -27,7 +27,7 @@ is "$bad" 0 "direct: both nginx origins serve every file byte-identical"
 is "$(curl -s -D - -o /dev/null "http://127.0.0.1:$O2/1k" | tr -d '\r' | grep '^X-Origin')" \
 	"X-Origin: be2" "direct: origins name themselves in X-Origin"
 
-for engine in ${ENGINES:-copy splice sockmap packet}; do
+for engine in ${ENGINES:-copy splice sockmap $PACKET}; do
 	alloc_port L7; alloc_port ADM
 	# two workers (SO_REUSEPORT) for splice and sockmap, one for copy
 	WORKERS=1; [ $engine != copy ] && WORKERS=2

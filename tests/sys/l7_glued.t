@@ -22,7 +22,7 @@ python3 "$SYS_DIR/l7_fake_origin.py" $FAKE $((600 * SLOW)) &
 PIDS+=($!)
 wait_for 5 tcp_open $FAKE || { echo "Bail out! fake origin"; exit 1; }
 
-for engine in copy splice sockmap; do
+for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine f=$FAKE:$L7:$ADM
 	tandem_start "$T/$engine.ini" f || { echo "Bail out! tandem $engine"; exit 1; }

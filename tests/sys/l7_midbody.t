@@ -29,7 +29,7 @@ curl_says() { # RC: what curl's exit status means here
 	esac
 }
 
-for engine in copy splice sockmap; do
+for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine f=$FAKE:$L7:$ADM -- "server_timeout = 3s"
 	tandem_start "$T/$engine.ini" f || { echo "Bail out! tandem $engine"; exit 1; }

@@ -86,7 +86,9 @@ struct psp_client {
 	__u32 wid;                      /* the worker whose ring hears of it */
 	__u32 cli_ack;                  /* the client's highest ack (wire), with cli_ack_valid */
 	__u8 done;                      /* the client acknowledged c_end: PSP_EV_DONE sent */
-	__u8 cli_ack_valid, pad6[2];
+	__u8 cli_ack_valid;
+	__u8 reset;                     /* sock C reset during a range: the client's next segment is answered with a RST */
+	__u8 pad6;
 	__u64 owner;                    /* user space's id of the socket (a reused tuple is another) */
 };
 
@@ -140,6 +142,7 @@ struct psp_arm {
 /* Ring events (psp_rings[wid]). */
 #define PSP_EV_CLAIM    1               /* the range began: arg = body bytes sock U has before it */
 #define PSP_EV_DONE     2               /* the client acknowledged the whole range */
+#define PSP_EV_SHORT    3               /* the server's stream ended inside the range */
 struct psp_event {
 	__u64 cookie;
 	__u32 type;
@@ -194,6 +197,9 @@ enum {
 	PSP_C_DONE,                     /* ranges the client acknowledged whole */
 	PSP_C_RST_CLI,                  /* sock C's RSTs moved to the client's next byte */
 	PSP_C_PROBE_FIX,                /* sock U's window probes turned into ACKs at its snd_nxt */
+	PSP_C_FIN_CLEARED,              /* server FINs taken off the range's last segment (the FIN comes again, to sock U) */
+	PSP_C_FIN_SHORT,                /* server FINs inside a range: the body ends short (to sock U, the engine told) */
+	PSP_C_RST_REFLECT,              /* client segments answered with a RST after sock C's reset */
 	PSP_C_COUNT,
 };
 
