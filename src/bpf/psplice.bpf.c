@@ -703,9 +703,17 @@ int psp_srv_in(struct __sk_buff *skb)
 	if (!in && claim(&s, up))
 		in = 1;
 	if (up->armed && !(s.flags & F_RST) && !in) {
-		/* data over an edge of the range cannot be split here */
-		if (s.plen && before(s.seq, up->u_end) && before(up->u_start, end))
+		/* data over an edge of the range cannot be split here; over
+		 * its end it is more than the body (bytes glued on): the body
+		 * cannot be finished, the engine is told (it cuts the client) */
+		if (s.plen && before(s.seq, up->u_end) && before(up->u_start, end)) {
+			if (!before(s.seq, up->u_start) && before(up->u_end, end)) {
+				cl = bpf_map_lookup_elem(&psp_clients, &up->cl);
+				if (cl)
+					emit(cl->wid, cl->cookie, PSP_EV_SHORT, 1);
+			}
 			return count(PSP_C_DROP_RANGE, TC_ACT_SHOT);
+		}
 	}
 	short_fin = 0;
 	if (in && (s.flags & F_FIN)) {

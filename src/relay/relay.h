@@ -118,7 +118,12 @@ void relay_resume(struct relay *r, struct h1_chunk *ch);
 static inline int relay_polled(const struct relay *r) { return r->waiting; }
 static inline size_t relay_staged(const struct relay *r) { return r->staged; }
 void relay_release(struct relay *r);
-static inline const char *relay_name(const struct relay *r) { return r->ops->name; }
+/* relay_name: the engine that moved the body (a packet run's body that
+ * went through splice(2) instead is splice's). */
+static inline const char *relay_name(const struct relay *r)
+{
+	return r->ops->id == RELAY_PACKET && !r->kused ? "splice" : r->ops->name;
+}
 
 /* relay_count: N bytes user space moved itself (counted as copy). */
 static inline void relay_count(struct relay_env *e, size_t n) { e->bytes[RELAY_COPY] += n; }

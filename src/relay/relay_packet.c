@@ -384,7 +384,7 @@ static int pk_ring_cb(void *ctx, void *data, size_t len)
 	} else if (ev.type == PSP_EV_DONE) {
 		r->kdone = 1;
 	} else if (ev.type == PSP_EV_SHORT) {
-		r->kshort = 1;
+		r->kshort = ev.arg ? 2 : 1;
 	}
 	/* the owner runs: no events, the engine's news */
 	if (r->src->cb)
@@ -839,6 +839,7 @@ static ssize_t pk_run(struct relay *r)
 		uint64_t sp = r->arm_len - r->kpre;
 
 		e->bytes[RELAY_PACKET] += sp;
+		r->kused = 1;
 		pk->st.bytes += sp;
 		pk->st.spliced++;
 		/* the client acked it all with a segment that went to sock C
@@ -852,8 +853,10 @@ static ssize_t pk_run(struct relay *r)
 		return got + sp;
 	}
 	if (r->kshort) {
+		/* the server's stream ended inside the body, or it sent bytes
+		 * past the body in one segment with its end */
 		pk->st.errors++;
-		return -EPIPE;  /* the server's stream ended inside the body */
+		return r->kshort == 2 ? -EPROTO : -EPIPE;
 	}
 	if (r->src->rd == 2 && (!r->kclaimed || r->kcopied == r->kpre)) {
 		char ch;

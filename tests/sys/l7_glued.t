@@ -78,7 +78,10 @@ for kind, size in [("now", 100), ("later", 100), ("now", 300000), ("later", 3000
         # response), cut short or not sent at all and the connection
         # closed: never passed off as complete
         if r is None:
-            how, fine = "closed before a whole head", True
+            # closed, or reset (packet: a cut splice resets), before the
+            # response was whole: what was read of it is no extra
+            how, fine = "closed or reset before the response was whole", True
+            rd.buf = b""
         elif r.complete:
             how, fine = "whole", r.status == 200 and r.body == pattern(size)
         else:

@@ -142,7 +142,8 @@ struct psp_arm {
 /* Ring events (psp_rings[wid]). */
 #define PSP_EV_CLAIM    1               /* the range began: arg = body bytes sock U has before it */
 #define PSP_EV_DONE     2               /* the client acknowledged the whole range */
-#define PSP_EV_SHORT    3               /* the server's stream ended inside the range */
+#define PSP_EV_SHORT    3               /* the body cannot end: arg 0 the server's stream ended inside
+                                         * the range, 1 it sent bytes past it in one segment */
 struct psp_event {
 	__u64 cookie;
 	__u32 type;
