@@ -306,6 +306,8 @@ cluster_ini() {
 	local f=$1 relay=$2; shift 2
 	{
 		printf '[cluster]\nrelay = %s\n[l7]\nworkers = %s\n' "$relay" "${WORKERS:-1}"
+		# packet splicing on loopback only: nothing on the host's own NICs
+		[ "$relay" = packet ] && printf 'splice_ifaces = lo\n'
 		local specs=() x
 		while [ $# -gt 0 ] && [ "$1" != -- ]; do specs+=("$1"); shift; done
 		[ "${1:-}" = -- ] && shift
