@@ -615,99 +615,129 @@ static __always_inline void *enter(struct __sk_buff *skb, struct seg *s, void *m
 
 /* ---- H1: from the server ---------------------------------------------- */
 
-/* The engine's arming of U, if one waits and S starts it: S's bytes come
- * right after every byte sock U received (so nothing of the body after S
- * can be in sock U), and lie in the body. The range is then the rest of
- * the body, from S on, in both entries; the arming is deleted first (one
- * taker: the engine cancels by deleting it too). Returns 1 when S starts
- * a range. */
-static __always_inline int claim(struct seg *s, struct psp_uplink *up)
-{
-	struct psp_key k = { s->saddr, s->daddr, s->sport, s->dport };
-	struct psp_client *cl;
-	struct psp_arm *a;
-	__u32 off, sseq, len, pos, cookie_wid;
-	__u64 cookie;
-
-	if (!s->plen || (s->flags & (F_FIN | F_SYN | F_RST)) || !up->rcv_valid ||
-	    s->seq != up->rcv_end)
-		return 0;
-	a = bpf_map_lookup_elem(&psp_arms, &k);
-	if (!a)
-		return 0;
-	off = up->armed && !before(s->seq, up->u_end) ? up->off_a : up->off_b;
-	sseq = s->seq - off;
-	if (before(sseq, a->body0) || !before(sseq, a->body_end) ||
-	    before(a->body_end, sseq + s->plen))
-		return 0;
-	cl = bpf_map_lookup_elem(&psp_clients, &a->cl);
-	if (!cl)
-		return 0;
-	len = a->body_end - sseq;
-	pos = a->cpos0 + (sseq - a->body0);
-	cookie = a->cookie;
-	cookie_wid = a->wid;
-	struct psp_key ck = a->cl;
-	__u32 pre = sseq - a->body0;
-
-	if (bpf_map_delete_elem(&psp_arms, &k))
-		return 0;       /* the engine took it back */
-	bpf_spin_lock(&cl->lock);
-	cl->off_b = cl->armed ? cl->off_a : cl->off_b;
-	cl->off_a = cl->off_b + len;
-	cl->pos = pos;
-	cl->c_start = pos + cl->off_b;
-	cl->c_end = cl->c_start + len;
-	cl->s2c_valid = 0;
-	cl->up = k;
-	cl->cookie = cookie;
-	cl->wid = cookie_wid;
-	cl->done = 0;
-	cl->armed = 1;
-	bpf_spin_unlock(&cl->lock);
-	bpf_spin_lock(&up->lock);
-	up->off_b = off;
-	up->off_a = off + len;
-	up->u_start = s->seq;
-	up->u_end = s->seq + len;
-	up->cl = ck;
-	up->fwd_valid = up->acked_valid = up->lo_valid = up->c2s_valid = 0;
-	up->cli_done = 0;
-	up->armed = 1;
-	bpf_spin_unlock(&up->lock);
-	emit(cookie_wid, cookie, PSP_EV_CLAIM, pre);
-	count(PSP_C_CLAIMED, 0);
-	return 1;
-}
-
 SEC("tc")
 int psp_srv_in(struct __sk_buff *skb)
 {
 	struct seg s = {};
 	__u32 now;
 	struct psp_uplink *up;
-	struct psp_client *cl;
+	struct psp_client *cl, *acl = NULL;
+	struct psp_arm *a = NULL, arm = {};
 	struct sack_map m;
 	struct out o;
-	__u32 end, c_start, c2s, ifindex, flags, tsval, tsecr;
-	__u8 c2s_valid;
-	int v, in, retrans, short_fin;
+	__u32 end, c_start, c2s, ifindex, flags, tsval, tsecr = 0;
+	__u32 u_start, u_end, off_b, off_a, off = 0, sseq = 0;
+	__u8 c2s_valid, armed;
+	int v, in, retrans, short_fin, raced = 0, claimed = 0;
 
 	up = enter(skb, &s, &psp_uplinks, 0, &v);
 	if (!up)
 		return v;
 	same(&o, &s);
 	end = s.seq + s.plen;
-	in = up->armed && s.plen && !(s.flags & F_RST) &&
-	     !before(s.seq, up->u_start) && !before(up->u_end, end);
-	if (!in && claim(&s, up))
+	/* what a claim of the engine's arming needs, looked up first: no
+	 * helper may run under the lock */
+	if (s.plen && !(s.flags & (F_FIN | F_SYN | F_RST))) {
+		struct psp_key k = { s.saddr, s.daddr, s.sport, s.dport };
+
+		a = bpf_map_lookup_elem(&psp_arms, &k);
+		if (a) {
+			arm = *a;
+			acl = bpf_map_lookup_elem(&psp_clients, &arm.cl);
+		}
+	}
+
+	/* One decision per segment under the entry's lock, so that segments
+	 * handled on other CPUs at the same time see either the range or
+	 * none: the range (in), the start of one (the engine's arming: the
+	 * segment continues exactly what sock U received and lies in the
+	 * body), or sock U's (its end recorded, so no later segment can start
+	 * a range before it). While a claim completes, the range's other
+	 * segments are dropped (the server sends them again). */
+	bpf_spin_lock(&up->lock);
+	armed = up->armed;
+	u_start = up->u_start;
+	u_end = up->u_end;
+	off_b = up->off_b;
+	off_a = up->off_a;
+	in = armed && s.plen && !(s.flags & F_RST) && !before(s.seq, u_start) && !before(u_end, end);
+	if (up->claiming && s.plen) {
+		raced = 1;
+	} else if (!in && acl && up->rcv_valid && s.seq == up->rcv_end) {
+		off = armed && !before(s.seq, u_end) ? off_a : off_b;
+		sseq = s.seq - off;
+		if (!before(sseq, arm.body0) && before(sseq, arm.body_end) &&
+		    !before(arm.body_end, sseq + s.plen)) {
+			claimed = 1;
+			up->claiming = 1;
+		}
+	}
+	if (!in && !raced && !claimed) {
+		/* to sock U: the server's echo of sock U's shifted TSval is
+		 * shifted back, and never above the socket's own clock (a
+		 * translated client TSval echoed) */
+		tsecr = s.tsecr - up->tsoff;
+		if (up->sock_valid)
+			tsecr = ser_min(tsecr, up->sock_ts);
+		up->srv_ts = s.tsval;
+		up->srv_valid = 1;
+		if (!(s.flags & F_RST)) {
+			up->rcv_end = up->rcv_valid ? ser_max(up->rcv_end, end) : end;
+			up->rcv_valid = 1;
+		}
+	}
+	bpf_spin_unlock(&up->lock);
+	if (raced)
+		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
+
+	if (claimed) {
+		/* the range is the rest of the body, from this segment on; the
+		 * client's entry first, then the uplink's (which lets the
+		 * range's segments through) */
+		struct psp_key k = { s.saddr, s.daddr, s.sport, s.dport };
+		__u32 len = arm.body_end - sseq, pos = arm.cpos0 + (sseq - arm.body0);
+
+		bpf_map_delete_elem(&psp_arms, &k);     /* one taker */
+		bpf_spin_lock(&acl->lock);
+		acl->off_b = acl->armed ? acl->off_a : acl->off_b;
+		acl->off_a = acl->off_b + len;
+		acl->pos = pos;
+		acl->c_start = pos + acl->off_b;
+		acl->c_end = acl->c_start + len;
+		acl->up_start = s.seq;
+		acl->s2c_valid = 0;
+		acl->up = k;
+		acl->cookie = arm.cookie;
+		acl->wid = arm.wid;
+		acl->done = 0;
+		acl->armed = 1;
+		bpf_spin_unlock(&acl->lock);
+		bpf_spin_lock(&up->lock);
+		up->off_b = off;
+		up->off_a = off + len;
+		up->u_start = s.seq;
+		up->u_end = s.seq + len;
+		up->cl = arm.cl;
+		up->fwd_valid = up->acked_valid = up->lo_valid = up->c2s_valid = 0;
+		up->cli_done = 0;
+		up->armed = 1;
+		up->claiming = 0;
+		bpf_spin_unlock(&up->lock);
+		emit(arm.wid, arm.cookie, PSP_EV_CLAIM, sseq - arm.body0);
+		count(PSP_C_CLAIMED, 0);
 		in = 1;
-	if (up->armed && !(s.flags & F_RST) && !in) {
+		armed = 1;
+		u_start = s.seq;
+		u_end = s.seq + len;
+		off_b = off;
+		off_a = off + len;
+	}
+	if (armed && !(s.flags & F_RST) && !in) {
 		/* data over an edge of the range cannot be split here; over
 		 * its end it is more than the body (bytes glued on): the body
 		 * cannot be finished, the engine is told (it cuts the client) */
-		if (s.plen && before(s.seq, up->u_end) && before(up->u_start, end)) {
-			if (!before(s.seq, up->u_start) && before(up->u_end, end)) {
+		if (s.plen && before(s.seq, u_end) && before(u_start, end)) {
+			if (!before(s.seq, u_start) && before(u_end, end)) {
 				cl = bpf_map_lookup_elem(&psp_clients, &up->cl);
 				if (cl)
 					emit(cl->wid, cl->cookie, PSP_EV_SHORT, 1);
@@ -723,11 +753,10 @@ int psp_srv_in(struct __sk_buff *skb)
 		 * before the end the server's stream ended short: the engine
 		 * is told (it cuts the client's connection) */
 		o.flags &= ~F_FIN;
-		short_fin = before(end, up->u_end);
+		short_fin = before(end, u_end);
 		count(short_fin ? PSP_C_FIN_SHORT : PSP_C_FIN_CLEARED, 0);
 	}
-	if (up->armed && !s.plen && (s.flags & F_FIN) && !before(s.seq, up->u_start) &&
-	    before(s.seq, up->u_end)) {
+	if (armed && !s.plen && (s.flags & F_FIN) && !before(s.seq, u_start) && before(s.seq, u_end)) {
 		/* a FIN alone inside the range: the server's stream ended short;
 		 * sock U takes it at its rcv_nxt (below), so the engine sees the
 		 * end; the ack it sends stays held at the client's (H4) */
@@ -735,28 +764,13 @@ int psp_srv_in(struct __sk_buff *skb)
 	}
 
 	if (!in) {
-		/* to sock U: its space lacks the range; the server's echo of
-		 * sock U's shifted TSval is shifted back, and never above the
-		 * socket's own clock (a translated client TSval echoed) */
-		__u32 pos = up->u_start - up->off_b;
-
-		if (!up->armed || before(s.seq, up->u_start))
-			o.seq = s.seq - up->off_b;
-		else if (before(s.seq, up->u_end))
-			o.seq = pos;
+		/* to sock U: its space lacks the range */
+		if (!armed || before(s.seq, u_start))
+			o.seq = s.seq - off_b;
+		else if (before(s.seq, u_end))
+			o.seq = u_start - off_b;
 		else
-			o.seq = s.seq - up->off_a;
-		bpf_spin_lock(&up->lock);
-		tsecr = s.tsecr - up->tsoff;
-		if (up->sock_valid)
-			tsecr = ser_min(tsecr, up->sock_ts);
-		up->srv_ts = s.tsval;
-		up->srv_valid = 1;
-		if (!(s.flags & F_RST)) {
-			up->rcv_end = up->rcv_valid ? ser_max(up->rcv_end, end) : end;
-			up->rcv_valid = 1;
-		}
-		bpf_spin_unlock(&up->lock);
+			o.seq = s.seq - off_a;
 		set_ts(&s, s.tsval, tsecr);
 		return done(skb, &s, &o, (s.flags & F_RST) ? PSP_C_PASS_RST_SRV : PSP_C_TO_SOCK,
 			    TC_ACT_OK);
@@ -806,7 +820,7 @@ int psp_srv_in(struct __sk_buff *skb)
 	o.daddr = up->cl.saddr;
 	o.sport = up->cl.dport;
 	o.dport = up->cl.sport;
-	o.seq = s.seq - up->u_start + c_start;
+	o.seq = s.seq - u_start + c_start;
 	set_ts(&s, tsval, tsecr);
 	m = (struct sack_map){};
 	map_sack(&s, SK_SRV_TO_CLI, &m);
@@ -827,6 +841,28 @@ int psp_srv_in(struct __sk_buff *skb)
 }
 
 /* ---- H2: from the client ---------------------------------------------- */
+
+/* The client entry's range, read under its lock: a claim on another CPU
+ * changes all of it at once. */
+struct cview {
+	__u8 armed;
+	__u32 c_start, c_end, off_b, off_a, up_start;
+};
+
+static __always_inline struct cview cview(struct psp_client *cl)
+{
+	struct cview v;
+
+	bpf_spin_lock(&cl->lock);
+	v.armed = cl->armed;
+	v.c_start = cl->c_start;
+	v.c_end = cl->c_end;
+	v.off_b = cl->off_b;
+	v.off_a = cl->off_a;
+	v.up_start = cl->up_start;
+	bpf_spin_unlock(&cl->lock);
+	return v;
+}
 
 /* Sock C reset while the client still missed spliced bytes, so the RST
  * may have come before the client's next expected byte, which RFC 5961
@@ -882,6 +918,7 @@ static __always_inline void range_done(struct psp_client *cl, struct psp_uplink 
 SEC("tc")
 int psp_cli_in(struct __sk_buff *skb)
 {
+	struct cview cv;
 	struct seg s = {};
 	__u32 now;
 	struct psp_client *cl;
@@ -895,9 +932,10 @@ int psp_cli_in(struct __sk_buff *skb)
 	cl = enter(skb, &s, &psp_clients, 0, &v);
 	if (!cl)
 		return v;
+	cv = cview(cl);
 	if (cl->reset && (s.flags & F_ACK) && !(s.flags & (F_RST | F_SYN)))
 		return reflect_rst(skb, &s);
-	if (cl->armed) {
+	if (cv.armed) {
 		up = bpf_map_lookup_elem(&psp_uplinks, &cl->up);
 		if (!up)
 			return count(PSP_C_DROP_NO_PEER, TC_ACT_SHOT);
@@ -905,9 +943,9 @@ int psp_cli_in(struct __sk_buff *skb)
 	same(&o, &s);
 	mark = skb->mark == PSP_MARK_SOCK;
 	pure = !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) && (s.flags & F_ACK);
-	in = cl->armed && (s.flags & F_ACK) && before(cl->c_start, s.ack) &&
-	     !before(cl->c_end, s.ack);
-	pos = cl->c_start - cl->off_b;
+	in = cv.armed && (s.flags & F_ACK) && before(cv.c_start, s.ack) &&
+	     !before(cv.c_end, s.ack);
+	pos = cv.c_start - cv.off_b;
 
 	if (!in || !pure || mark || !up) {
 		/* to sock C: ack and SACK edges into its space (the range
@@ -915,20 +953,20 @@ int psp_cli_in(struct __sk_buff *skb)
 		 * above its clock (the client echoed a spliced TSval) */
 		__u32 a = s.ack;
 
-		if (!cl->armed || !before(cl->c_start, a))
-			o.ack = a - cl->off_b;
-		else if (before(a, cl->c_end) || mark)
+		if (!cv.armed || !before(cv.c_start, a))
+			o.ack = a - cv.off_b;
+		else if (before(a, cv.c_end) || mark)
 			o.ack = pos;
 		else
-			o.ack = a - cl->off_a;
+			o.ack = a - cv.off_a;
 		if (mark)
 			o.ack = pos;
-		if (up && !mark && !pure && before(cl->c_start, a)) {
-			ack_srv = (before(cl->c_end, a) ? cl->c_end : a) - cl->c_start + up->u_start;
+		if (up && !mark && !pure && before(cv.c_start, a)) {
+			ack_srv = (before(cv.c_end, a) ? cv.c_end : a) - cv.c_start + cv.up_start;
 			if (!up->acked_valid || before(up->cli_acked, ack_srv))
 				count(PSP_C_ACK_UNFWD, 0);
 		}
-		m = (struct sack_map){ cl->c_start, cl->c_end, cl->off_b, cl->off_a, cl->armed };
+		m = (struct sack_map){ cv.c_start, cv.c_end, cv.off_b, cv.off_a, cv.armed };
 		map_sack(&s, SK_CLI_TO_SOCK, &m);
 		bpf_spin_lock(&cl->lock);
 		tsecr = s.tsecr - cl->tsoff;
@@ -982,7 +1020,7 @@ int psp_cli_in(struct __sk_buff *skb)
 		skb->mark = old;
 	}
 
-	ack_srv = s.ack - cl->c_start + up->u_start;
+	ack_srv = s.ack - cv.c_start + cv.up_start;
 	now = now_ms();
 	bpf_spin_lock(&up->lock);
 	if (!up->c2s_valid) {
@@ -1010,7 +1048,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	o.sport = cl->up.dport;
 	o.dport = cl->up.sport;
 	o.ack = ack_srv;
-	m = (struct sack_map){ cl->c_start, cl->c_end, up->u_start, 0, 1 };
+	m = (struct sack_map){ cv.c_start, cv.c_end, cv.up_start, 0, 1 };
 	map_sack(&s, SK_CLI_TO_SRV, &m);
 	set_ts(&s, tsval, tsecr);
 	if (rewrite(skb, &s, &o))
@@ -1029,6 +1067,7 @@ int psp_cli_in(struct __sk_buff *skb)
 SEC("tc")
 int psp_cli_out(struct __sk_buff *skb)
 {
+	struct cview cv;
 	struct seg s = {};
 	__u32 now;
 	struct psp_client *cl;
@@ -1043,11 +1082,12 @@ int psp_cli_out(struct __sk_buff *skb)
 	cl = enter(skb, &s, &psp_clients, 1, &v);
 	if (!cl)
 		return v;
+	cv = cview(cl);
 	same(&o, &s);
 	if (!cl->ifindex)
 		cl->ifindex = skb->ifindex;     /* where sock C's segments leave */
-	o.seq = s.seq + (before(s.seq, cl->c_start - cl->off_b) ? cl->off_b : cl->off_a);
-	if ((s.flags & F_RST) && cl->armed && !cl->done && cl->cli_ack_valid) {
+	o.seq = s.seq + (before(s.seq, cv.c_start - cv.off_b) ? cv.off_b : cv.off_a);
+	if ((s.flags & F_RST) && cv.armed && !cl->done && cl->cli_ack_valid) {
 		/* sock C resets while the client still misses spliced bytes:
 		 * at its own next seq the RST would lie past a hole, which the
 		 * client answers with a challenge ACK (RFC 5961 3.2); at the
@@ -1056,8 +1096,8 @@ int psp_cli_out(struct __sk_buff *skb)
 		cl->reset = 1;
 		count(PSP_C_RST_CLI, 0);
 	}
-	if (cl->armed && !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) &&
-	    !before(s.seq, cl->c_start - cl->off_b)) {
+	if (cv.armed && !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) &&
+	    !before(s.seq, cv.c_start - cv.off_b)) {
 		/* a pure ACK (say of a pipelined request) while the body is
 		 * still on its way: c_end may lie beyond the client's window
 		 * (RFC 9293 3.10.7.4: an unacceptable segment is dropped), so
@@ -1066,10 +1106,10 @@ int psp_cli_out(struct __sk_buff *skb)
 		struct psp_uplink *up = bpf_map_lookup_elem(&psp_uplinks, &cl->up);
 
 		if (up) {
-			__u32 sent = up->fwd_valid ? cl->c_start + (up->fwd_hi - up->u_start)
-						   : cl->c_start;
+			__u32 sent = up->fwd_valid ? cv.c_start + (up->fwd_hi - cv.up_start)
+						   : cv.c_start;
 
-			if (before(sent, cl->c_end))
+			if (before(sent, cv.c_end))
 				o.seq = sent;
 		}
 	}

@@ -881,12 +881,17 @@ static ssize_t pk_fill(struct relay *r, size_t max)
 	if (r->armed)
 		return pk_run(r);
 	if (!r->kstop) {
-		r->kstop = 1;   /* one try per body */
 		k = pk_arm(r, max);
 		if (!k)
 			return 0;       /* owned now: the pump collects the run's progress */
-		r->env->pk->st.fb[k - 1]++;
-		log_debug("packet: %zu body bytes left to splice(2): %s", max, relay_pk_fb_name(k - 1));
+		/* one try per body, but sock C still sending (or sock U's
+		 * numbers moving) passes: the next fill tries again */
+		if (k - 1 != RELAY_PK_FB_STATE || ++r->ktries >= 8) {
+			r->kstop = 1;
+			r->env->pk->st.fb[k - 1]++;
+			log_debug("packet: %zu body bytes left to splice(2): %s", max,
+				  relay_pk_fb_name(k - 1));
+		}
 	}
 	ssize_t n = relay_splice_ops.fill(r, max);
 

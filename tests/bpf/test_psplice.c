@@ -451,7 +451,8 @@ static void arm(const struct base *b, uint8_t snd_wscale, uint8_t rcv_wscale)
 	struct psp_client c = { .flags = PSP_F_TS, .up = ukey(), .ifindex = IFINDEX,
 				.snd_wscale = snd_wscale, .armed = 1, .pos = b->pos,
 				.off_b = b->coff, .off_a = b->coff + b->len,
-				.c_start = b->pos + b->coff, .c_end = b->pos + b->coff + b->len };
+				.c_start = b->pos + b->coff, .c_end = b->pos + b->coff + b->len,
+				.up_start = b->u_start };
 	struct psp_uplink u = { .flags = PSP_F_TS, .cl = ckey(), .ifindex = IFINDEX,
 				.rcv_wscale = rcv_wscale, .armed = 1, .u_start = b->u_start,
 				.u_end = b->u_start + b->len, .off_b = b->uoff,

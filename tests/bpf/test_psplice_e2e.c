@@ -427,6 +427,7 @@ int main(void)
 		ce.off_a = ce.off_b + BODY;
 		ce.c_start = ce.pos + ce.off_b;
 		ce.c_end = ce.c_start + BODY;
+		ce.up_start = ue.rcv_end;
 		ce.s2c_valid = 0;
 		ue.armed = 1;
 		ue.u_start = ue.rcv_end;

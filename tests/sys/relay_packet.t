@@ -123,7 +123,7 @@ run() {
 		"$name: $i requests, all 200, over one client connection"
 	for f in "$T"/got.*; do
 		s=${f##*.}
-		[ "$(sha "$f")" = "${SUM[$s]}" ] || { bad=$((bad + 1)); echo "# $name: /$s differs ($(stat -c %s "$f") bytes)"; }
+		[ "$(sha "$f")" = "${SUM[$s]}" ] || { bad=$((bad + 1)); echo "# $name: /$s differs ($(stat -c %s "$f") bytes): $(cmp "$f" "$T/www/$s" 2>&1 | head -1), $(cmp -l "$f" "$T/www/$s" 2>/dev/null | wc -l) bytes differ"; cp "$f" /tmp/pk-bad.$s; }
 	done
 	is "$bad" 0 "$name: every body byte for byte (sha256)"
 	origins=$(tr -d '\r' < "$T/heads" | awk '/^X-Origin:/ { printf "%s ", $2 }' | awk '{ for (i = 2; i <= NF; i++) if ($i == $(i - 1)) d++; print d + 0 }')

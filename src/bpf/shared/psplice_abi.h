@@ -90,6 +90,8 @@ struct psp_client {
 	__u8 reset;                     /* sock C reset during a range: the client's next segment is answered with a RST */
 	__u8 pad6;
 	__u64 owner;                    /* user space's id of the socket (a reused tuple is another) */
+	__u32 up_start;                 /* the range's u_start, set with c_start (one view of both) */
+	__u32 pad7;
 };
 
 /* The upstream connection U, key as its packets arrive from the server. */
@@ -120,7 +122,8 @@ struct psp_uplink {
 	__u8 rcv_valid, clk_valid, pad4[2];
 	__u32 clk;                      /* sock U's timestamp clock, as the client's clk */
 	__u8 cli_done;                  /* the client has the whole range: sock U's acks go up to u_end */
-	__u8 pad5[3];
+	__u8 claiming;                  /* a segment is starting a range (the program's, under the lock) */
+	__u8 pad5[2];
 	__u64 owner;                    /* as the client's */
 };
 
