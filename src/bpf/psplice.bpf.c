@@ -893,10 +893,12 @@ static __always_inline int reflect_rst(struct __sk_buff *skb, struct seg *s)
 
 /* Under CL's lock: the client's ack in S is recorded (sock C's RSTs go
  * there, see H3); returns 1 the first time it covers the armed range. */
-static __always_inline int cli_acks(struct psp_client *cl, const struct seg *s)
+static __always_inline int cli_acks(struct psp_client *cl, const struct seg *s, __u32 now)
 {
 	if (!(s->flags & F_ACK))
 		return 0;
+	if (!cl->cli_ack_valid || before(cl->cli_ack, s->ack))
+		cl->ack_ms = now;       /* the engine's progress: when, not only how far */
 	cl->cli_ack = cl->cli_ack_valid ? ser_max(cl->cli_ack, s->ack) : s->ack;
 	cl->cli_ack_valid = 1;
 	if (!cl->armed || cl->done || before(s->ack, cl->c_end))
@@ -933,6 +935,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	if (!cl)
 		return v;
 	cv = cview(cl);
+	now = now_ms();
 	if (cl->reset && (s.flags & F_ACK) && !(s.flags & (F_RST | F_SYN)))
 		return reflect_rst(skb, &s);
 	if (cv.armed) {
@@ -980,7 +983,7 @@ int psp_cli_in(struct __sk_buff *skb)
 			cl->sock_acked = cl->sock_acked_valid ? ser_max(cl->sock_acked, o.ack) : o.ack;
 			cl->sock_acked_valid = 1;
 		}
-		fin = !mark && cli_acks(cl, &s);
+		fin = !mark && cli_acks(cl, &s, now);
 		bpf_spin_unlock(&cl->lock);
 		if (fin)
 			range_done(cl, up);
@@ -996,7 +999,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	bpf_spin_lock(&cl->lock);
 	cl->cli_ts = s.tsval;
 	cl->cli_valid = 1;
-	fin = cli_acks(cl, &s);
+	fin = cli_acks(cl, &s, now);
 	/* the ACK covers sock C's bytes before the range too (the head):
 	 * sock C must hear of them, or it retransmits them */
 	if (!cl->sock_acked_valid || before(cl->sock_acked, pos)) {

@@ -118,6 +118,13 @@ void relay_resume(struct relay *r, struct h1_chunk *ch);
 static inline int relay_polled(const struct relay *r) { return r->waiting; }
 static inline size_t relay_staged(const struct relay *r) { return r->staged; }
 void relay_release(struct relay *r);
+/* relay_progress_ms: when the body last moved, as far as the engine knows
+ * (NOW when it reports progress as it sees it). */
+static inline uint64_t relay_progress_ms(const struct relay *r, uint64_t now)
+{
+	return r->kprog_ms && r->kprog_ms < now ? r->kprog_ms : now;
+}
+
 /* relay_name: the engine that moved the body (a packet run's body that
  * went through splice(2) instead is splice's). */
 static inline const char *relay_name(const struct relay *r)

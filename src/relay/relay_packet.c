@@ -741,7 +741,7 @@ static int pk_arm(struct relay *r, size_t max)
 	r->armed = 1;
 	r->kended = 0;
 	r->kclaimed = r->kdone = r->kshort = 0;
-	r->kpre = r->kcopied = r->kdelivered = 0;
+	r->kpre = r->kcopied = r->kdelivered = r->fwd_seen = 0;
 	r->arm_len = max;
 	r->arm_start = a.body0;
 	r->se->busy = 1;
@@ -774,22 +774,43 @@ static int pk_sent_all(const struct relay *r)
 /* What the ring would have said, from the maps, when the run waits on
  * it: the arming was taken (the range's start is in the uplink's entry),
  * the client has the whole range. */
-static void pk_look(struct relay *r)
+static uint64_t pk_look(struct relay *r)
 {
+	struct relay_pk *pk = r->env->pk;
+	uint64_t cookie = ((uint64_t)pk->gen[r->kslot - 1] << 32) | (r->kslot - 1), acked, d = 0;
 	struct psp_uplink u;
 	struct psp_client c;
 	struct psp_arm a;
 
 	if (r->staged || (r->src->rd && !r->kclaimed))
-		return;         /* bytes to move first */
+		return 0;       /* bytes to move first */
 	if (!r->kclaimed && bpf_map_lookup_elem(G.arms, r->se->pkey, &a) && errno == ENOENT &&
 	    !bpf_map_lookup_elem(G.uplinks, r->se->pkey, &u) && u.armed) {
 		r->kclaimed = 1;
 		r->kpre = (uint32_t)(u.u_start - u.off_b - (uint32_t)r->arm_start);
 	}
-	if (r->kclaimed && !r->kdone && r->kcopied == r->kpre &&
-	    !bpf_map_lookup_elem(G.clients, r->de->pkey, &c) && c.done)
+	if (!r->kclaimed || r->kdone || bpf_map_lookup_elem(G.clients, r->de->pkey, &c) ||
+	    c.cookie != cookie)
+		return 0;
+	if (c.done && r->kcopied == r->kpre)
 		r->kdone = 1;
+	/* progress: what the client acknowledged of the range, reported as
+	 * it comes (server_timeout counts from the last of it) */
+	acked = c.cli_ack_valid && (int32_t)(c.cli_ack - c.c_start) > 0
+		? (uint64_t)(uint32_t)(c.cli_ack - c.c_start) : 0;
+	if (acked > r->arm_len - r->kpre)
+		acked = r->arm_len - r->kpre;
+	if (acked > r->fwd_seen) {
+		uint64_t now = ev_clock_ms();
+
+		d = acked - r->fwd_seen;
+		r->fwd_seen = acked;
+		/* looked at late (a sweep), the progress is as old as the ack */
+		int32_t age = (int32_t)((uint32_t)now - c.ack_ms);   /* COARSE may lag */
+
+		r->kprog_ms = age > 0 && (uint64_t)age < now ? now - (uint64_t)age : now;
+	}
+	return d;
 }
 
 /* An armed run: the bytes before the range go through the pipe; the run
@@ -824,7 +845,13 @@ static ssize_t pk_run(struct relay *r)
 		r->kcopied += n;
 	}
 	e->bytes[RELAY_SPLICE] += got;
-	pk_look(r);
+	if (r->kslot) {
+		uint64_t d = pk_look(r);
+
+		e->bytes[RELAY_PACKET] += d;
+		pk->st.bytes += d;
+		got += d;
+	}
 	if (!r->kclaimed && r->kcopied == r->arm_len && !r->staged) {
 		/* it all came through the socket: the arming is taken back
 		 * (the program can no longer take it: no byte of the body is
@@ -836,7 +863,7 @@ static ssize_t pk_run(struct relay *r)
 	}
 	if (r->kclaimed && r->kdone && r->kcopied == r->kpre && !r->staged) {
 		struct psp_uplink u;
-		uint64_t sp = r->arm_len - r->kpre;
+		uint64_t sp = r->arm_len - r->kpre - r->fwd_seen;       /* not reported yet */
 
 		e->bytes[RELAY_PACKET] += sp;
 		r->kused = 1;

@@ -91,7 +91,7 @@ struct psp_client {
 	__u8 pad6;
 	__u64 owner;                    /* user space's id of the socket (a reused tuple is another) */
 	__u32 up_start;                 /* the range's u_start, set with c_start (one view of both) */
-	__u32 pad7;
+	__u32 ack_ms;                   /* CLOCK_MONOTONIC ms of the client's last new ack */
 };
 
 /* The upstream connection U, key as its packets arrive from the server. */
