@@ -5,6 +5,7 @@
 #                       access log), pinned on CPU 1; sets ORIGIN_WORKER
 #   cpu_ns PID          CPU time of all the threads of PID, ns (schedstat)
 #   softirq1_ns         CPU 1's softirq time, ns (/proc/stat)
+#   busy1_ns            CPU 1's time not idle, ns (/proc/stat): proxy, origin and kernel
 #   p99_ms              the 99% latency of wrk --latency output on stdin, ms
 # Every process a script starts goes into PIDS; the EXIT trap ends them by
 # PID (TERM, then KILL) and removes $T.
@@ -49,6 +50,10 @@ cpu_ns() { # PID
 
 softirq1_ns() { # /proc/stat counts USER_HZ ticks
 	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu1" { printf "%.0f", $8 * 1e9 / hz }' /proc/stat
+}
+
+busy1_ns() { # CPU 1's time not idle (user, nice, system, irq, softirq, steal), ns
+	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu1" { printf "%.0f", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / hz }' /proc/stat
 }
 
 p99_ms() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/relay: req/s, p99 and proxy CPU of tandem l7 (copy, splice and sockmap
-# engines) against HAProxy (splice-response) and nginx directly, for
+# bench/relay: req/s, p99 and proxy CPU of tandem l7 (copy, splice, sockmap
+# and packet engines) against HAProxy (splice-response) and nginx directly, for
 # 1 KiB .. 4 MiB bodies over keep-alive connections, side by side in one run.
 # Pinning as in ../shared/BASELINE.md: the client on CPU 0, the proxy and the
 # origin together on CPU 1, so the ratio to direct shows the proxy's own cost.
@@ -10,9 +10,11 @@
 # the load average, since other jobs may share the machine.
 # CPU per GB counts what a relay costs wherever it runs: the proxy's threads,
 # plus CPU 1's softirq time (/proc/stat) and its kworkers (the sockmap
-# engine's psock backlog sends from a workqueue), per GB of bodies.
+# engine's psock backlog sends from a workqueue), per GB of bodies; and CPU 1's
+# whole busy time per GB (proxy, origin and every kernel path on that CPU:
+# the packet engine's tc programs run in softirq and in the origin's sends).
 #   DUR=10 REPS=3 CONNS=32 SIZES="1k 16k 256k 4m" TARGETS="direct tandem-copy
-#   tandem-splice tandem-sockmap haproxy" MAX_SECONDS=600 bench/relay/run.sh
+#   tandem-splice tandem-sockmap tandem-packet haproxy" MAX_SECONDS=600 bench/relay/run.sh
 # Quick look: DUR=2 REPS=1 bench/relay/run.sh (about 1 min).
 # Before and after a change, in one run: TANDEM_BASE=/path/to/old/tandem adds
 # the targets base-copy, base-splice and base-sockmap (the old binary's
@@ -26,7 +28,7 @@ DUR=${DUR:-10}
 REPS=${REPS:-3}
 CONNS=${CONNS:-32}
 SIZES=${SIZES:-"1k 16k 256k 4m"}
-TARGETS=${TARGETS:-"direct tandem-copy tandem-splice tandem-sockmap haproxy"}
+TARGETS=${TARGETS:-"direct tandem-copy tandem-splice tandem-sockmap tandem-packet haproxy"}
 MAX_SECONDS=${MAX_SECONDS:-600}   # refuse a plan longer than this
 OUT=${OUT:-$ROOT/bench/results}   # where the CSV and plots go
 mkdir -p "$OUT"
@@ -40,8 +42,8 @@ T=$(mktemp -d /tmp/tandem-bench.XXXXXX)
 chmod 755 "$T"
 source "$ROOT/bench/lib.sh"
 
-P=$((30000 + $$ % 300 * 8))    # below the ephemeral range (32768+)
-ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3)); TSOCKMAP=$((P + 4))
+P=$((30000 + $$ % 250 * 10))   # below the ephemeral range (32768+)
+ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3)); TSOCKMAP=$((P + 4)); TPACKET=$((P + 8))
 BCOPY=$((P + 5)); BSPLICE=$((P + 6)); BSOCKMAP=$((P + 7))   # TANDEM_BASE's
 
 mkdir -p "$T/www"
@@ -60,6 +62,7 @@ start_tandem() { # BINARY PREFIX ENGINE PORT: one tandem l7 with that engine
 relay = $eng
 [l7]
 workers = 1
+splice_ifaces = lo
 [node o]
 web = 127.0.0.1:$ORIGIN
 l7 = 127.0.0.1:$port
@@ -71,6 +74,7 @@ CONF
 start_tandem "$TANDEM" tandem_ copy $TCOPY
 start_tandem "$TANDEM" tandem_ splice $TSPLICE
 start_tandem "$TANDEM" tandem_ sockmap $TSOCKMAP
+start_tandem "$TANDEM" tandem_ packet $TPACKET
 if [ -n "$TANDEM_BASE" ]; then
 	[ -x "$TANDEM_BASE" ] || { echo "bench/relay: no binary at TANDEM_BASE=$TANDEM_BASE" >&2; exit 1; }
 	start_tandem "$TANDEM_BASE" base_ copy $BCOPY
@@ -80,6 +84,8 @@ fi
 sleep 0.3
 grep -q 'relay sockmap' "$T/tandem_sockmap.log" ||
 	echo "bench/relay: the sockmap engine is not available here, tandem-sockmap runs splice: $(grep -o 'relay .*' "$T/tandem_sockmap.log" | head -1)" >&2
+grep -q 'relay packet: tc programs' "$T/tandem_packet.log" ||
+	echo "bench/relay: packet splicing is not available here, tandem-packet runs splice: $(grep -o 'relay .*' "$T/tandem_packet.log" | head -1)" >&2
 cat > "$T/haproxy.cfg" <<CONF
 global
   nbthread 1
@@ -103,9 +109,9 @@ PIDS+=($!)
 PID_haproxy=$!
 sleep 0.5
 
-port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; tandem-sockmap) echo $TSOCKMAP;; haproxy) echo $HAP;;
+port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; tandem-sockmap) echo $TSOCKMAP;; tandem-packet) echo $TPACKET;; haproxy) echo $HAP;;
 	base-copy) echo $BCOPY;; base-splice) echo $BSPLICE;; base-sockmap) echo $BSOCKMAP;; esac; }
-pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; tandem-sockmap) echo $PID_tandem_sockmap;; haproxy) echo $PID_haproxy;;
+pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; tandem-sockmap) echo $PID_tandem_sockmap;; tandem-packet) echo $PID_tandem_packet;; haproxy) echo $PID_haproxy;;
 	base-copy) echo $PID_base_copy;; base-splice) echo $PID_base_splice;; base-sockmap) echo $PID_base_sockmap;; esac; }
 
 # CPU time of CPU 1's kworker threads in ns: the workqueue that runs the
@@ -131,7 +137,7 @@ done
 echo "bench/relay: every target serves every size byte-identical (sha256)"
 
 RUNS=$OUT/relay.runs.csv
-echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1,proxy_cpu_s_per_gb,softirq1_ms,kworker1_ms" > "$RUNS"
+echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1,proxy_cpu_s_per_gb,softirq1_ms,kworker1_ms,cpu1_s_per_gb" > "$RUNS"
 total=$(( $(echo $TARGETS | wc -w) * $(echo $SIZES | wc -w) * REPS ))
 eta=$(( total * (DUR + 2) + 10 ))
 echo "bench/relay: $total runs of ${DUR}s (+1s warm-up each), about $((eta / 60)) min $((eta % 60)) s; load now $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -146,11 +152,11 @@ for rep in $(seq "$REPS"); do
 			taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$s" > /dev/null
 			a=0; [ -n "$pid" ] && a=$(cpu_ns "$pid")
 			oa=$(cpu_ns "$ORIGIN_WORKER")
-			sa=$(softirq1_ns); ka=$(kworker1_ns)
+			sa=$(softirq1_ns); ka=$(kworker1_ns); ua=$(busy1_ns)
 			taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$port/$s" > "$T/wrk.out"
 			b=0; [ -n "$pid" ] && b=$(cpu_ns "$pid")
 			ob=$(cpu_ns "$ORIGIN_WORKER")
-			sb=$(softirq1_ns); kb=$(kworker1_ns)
+			sb=$(softirq1_ns); kb=$(kworker1_ns); ub=$(busy1_ns)
 			rps=$(awk '/^Requests\/sec/ { printf "%d", $2 }' "$T/wrk.out")
 			n=$(awk '/requests in/ { print $1 }' "$T/wrk.out")
 			p99=$(p99_ms < "$T/wrk.out")
@@ -161,8 +167,10 @@ for rep in $(seq "$REPS"); do
 			[ -n "$pid" ] && [ "${n:-0}" -gt 0 ] && cpu=$(awk -v d=$((b - a)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
 			[ -n "$pid" ] && [ "${n:-0}" -gt 0 ] && gb=$(awk -v d=$((b - a + sb - sa + kb - ka)) -v n="$n" -v z="$bytes" \
 				'BEGIN { printf "%.3f", d / 1e9 / (n * z / 1e9) }')
+			all=""
+			[ "${n:-0}" -gt 0 ] && all=$(awk -v d=$((ub - ua)) -v n="$n" -v z="$bytes" 'BEGIN { printf "%.3f", d / 1e9 / (n * z / 1e9) }')
 			[ "${n:-0}" -gt 0 ] && ocpu=$(awk -v d=$((ob - oa)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
-			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg),$gb,$(( (sb - sa) / 1000000 )),$(( (kb - ka) / 1000000 ))" >> "$RUNS"
+			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg),$gb,$(( (sb - sa) / 1000000 )),$(( (kb - ka) / 1000000 )),$all" >> "$RUNS"
 			printf '[%3d/%d] %-14s %-5s rep %d: %8s req/s  p99 %8s ms  proxy %6s us/req %7s s/GB %s\n' \
 				"$i" "$total" "$t" "$s" "$rep" "$rps" "$p99" "${cpu:--}" "${gb:--}" "${errs:+($errs)}"
 		done
@@ -175,15 +183,16 @@ import csv, statistics, sys
 runs, out, targets, sizes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 rows = list(csv.DictReader(open(runs)))
 with open(out, "w") as f:
-    f.write("target,size,rps,p99_ms,proxy_cpu_us_per_req,proxy_cpu_s_per_gb\n")
+    f.write("target,size,rps,p99_ms,proxy_cpu_us_per_req,proxy_cpu_s_per_gb,cpu1_s_per_gb\n")
     for s in sizes:
         for t in targets:
             r = [x for x in rows if x["target"] == t and x["size"] == s]
             med = lambda k: statistics.median(float(x[k]) for x in r) if r and r[0][k] else None
             rps, p99, cpu = med("rps"), med("p99_ms"), med("proxy_cpu_us_per_req")
-            gb = med("proxy_cpu_s_per_gb")
-            f.write("%s,%s,%d,%.3f,%s,%s\n" % (t, s, rps, p99, "" if cpu is None else "%.2f" % cpu,
-                                               "" if gb is None else "%.3f" % gb))
+            gb, all1 = med("proxy_cpu_s_per_gb"), med("cpu1_s_per_gb")
+            f.write("%s,%s,%d,%.3f,%s,%s,%s\n" % (t, s, rps, p99, "" if cpu is None else "%.2f" % cpu,
+                                                  "" if gb is None else "%.3f" % gb,
+                                                  "" if all1 is None else "%.3f" % all1))
 PY
 echo
 column -s, -t "$OUT/relay.csv"

@@ -45,6 +45,27 @@ struct {
 	__type(value, struct psp_uplink);
 } psp_uplinks SEC(".maps");
 
+/* armings the engine asks for, keyed by U (psp_arm) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PSP_CONNS);
+	__type(key, struct psp_key);
+	__type(value, struct psp_arm);
+} psp_arms SEC(".maps");
+
+/* one ring per worker: the engine hears of the ranges it armed */
+struct psp_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PSP_RING_BYTES);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, PSP_RINGS);
+	__type(key, __u32);
+	__array(values, struct psp_ring);
+} psp_rings SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PSP_C_COUNT);
@@ -74,6 +95,7 @@ struct {
 #define F_ACK 0x10
 
 #define NEXT (-1)
+#define LOOPBACK_IFINDEX 1      /* lo, in every namespace: no neighbours to resolve */
 
 /* One TCP segment as read from the skb; numbers in host order. */
 struct seg {
@@ -106,6 +128,15 @@ static __always_inline void count_n(__u32 idx, __u64 n)
 
 	if (c)
 		*c += n;
+}
+
+static __always_inline void emit(__u32 wid, __u64 cookie, __u32 type, __u32 arg)
+{
+	struct psp_event ev = { cookie, type, arg };
+	void *rb = bpf_map_lookup_elem(&psp_rings, &wid);
+
+	if (rb)
+		bpf_ringbuf_output(rb, &ev, sizeof(ev), 0);
 }
 
 /* RFC 1982 serial arithmetic on 32-bit sequence numbers and timestamps. */
@@ -219,17 +250,17 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 {
 	__u8 h[20];
 	__u16 proto, frag, tot;
-	__u32 ihl, doff;
+	__u32 ihl, doff, tlen;
 
 	if (!skb || !s)
 		return TC_ACT_SHOT;
 
 	if (bpf_skb_load_bytes(skb, 12, &proto, 2) || proto != bpf_htons(ETH_P_IP))
-		return count(PSP_C_PASS_NOT_TCP, TC_ACT_OK);
+		return count(PSP_C_PASS_NOT_TCP, TC_ACT_UNSPEC);
 	if (bpf_skb_load_bytes(skb, OFF_IP, h, 20))
 		return count(PSP_C_DROP_TRUNC, TC_ACT_SHOT);
 	if ((h[0] >> 4) != 4 || h[9] != IPPROTO_TCP)
-		return count(PSP_C_PASS_NOT_TCP, TC_ACT_OK);
+		return count(PSP_C_PASS_NOT_TCP, TC_ACT_UNSPEC);
 	ihl = (h[0] & 15) * 4;
 	__builtin_memcpy(&frag, h + 6, 2);
 	__builtin_memcpy(&tot, h + 2, 2);
@@ -237,8 +268,9 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 	__builtin_memcpy(&s->daddr, h + 16, 4);
 	frag = bpf_ntohs(frag);
 	tot = bpf_ntohs(tot);
+	tlen = tot;
 	if (frag & 0x1fff)
-		return count(PSP_C_PASS_LATER_FRAG, TC_ACT_OK);
+		return count(PSP_C_PASS_LATER_FRAG, TC_ACT_UNSPEC);
 	if (ihl < 20 || ihl > 60)
 		return count(PSP_C_DROP_TRUNC, TC_ACT_SHOT);
 	if (ihl != 20 || (frag & 0x2000)) {
@@ -258,12 +290,16 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 	doff = (h[12] >> 4) * 4;
 	s->flags = h[13];
 	s->win = ((__u16)h[14] << 8) | h[15];
-	if (doff < 20 || tot < 20 + doff || skb->len < OFF_IP + (__u32)tot) {
+	/* BIG TCP (a GSO skb over 64 KiB, on lo say) leaves tot_len 0: the
+	 * length is the skb's, as the kernel's iph_totlen reads it */
+	if (!tot && skb->gso_size && skb->len > OFF_IP + 0xffff)
+		tlen = skb->len - OFF_IP;
+	if (doff < 20 || tlen < 20 + doff || skb->len < OFF_IP + tlen) {
 		s->refuse = PSP_C_DROP_TRUNC;
 		return NEXT;
 	}
 	s->olen = (doff - 20) & 0x3c;
-	s->plen = tot - 20 - doff;
+	s->plen = tlen - 20 - doff;
 	if (s->olen) {
 		if (s->olen > OPT_MAX ||
 		    bpf_skb_load_bytes(skb, OFF_OPT, s->opt, s->olen)) {
@@ -492,6 +528,7 @@ struct out {
 	__u16 sport, dport;
 	__u32 seq, ack;
 	__u16 win;
+	__u8 flags;
 };
 
 __noinline int rewrite(struct __sk_buff *skb, struct seg *s, const struct out *o)
@@ -507,6 +544,17 @@ __noinline int rewrite(struct __sk_buff *skb, struct seg *s, const struct out *o
 	    put16(skb, OFF_WIN, bpf_htons(s->win), bpf_htons(o->win)) ||
 	    put_opts(skb, s))
 		return -1;
+	if (o->flags != s->flags) {
+		/* the 16-bit word of data offset and flags */
+		__u8 w[2];
+
+		if (bpf_skb_load_bytes(skb, OFF_TCP + 12, w, 2))
+			return -1;
+		__u16 old = ((__u16)w[0] << 8) | w[1], new = (old & 0xff00) | o->flags;
+
+		if (put16(skb, OFF_TCP + 12, bpf_htons(old), bpf_htons(new)))
+			return -1;
+	}
 	return 0;
 }
 
@@ -519,6 +567,7 @@ static __always_inline void same(struct out *o, const struct seg *s)
 	o->seq = s->seq;
 	o->ack = s->ack;
 	o->win = s->win;
+	o->flags = s->flags;
 }
 
 static __always_inline int done(struct __sk_buff *skb, struct seg *s, const struct out *o,
@@ -548,7 +597,15 @@ static __always_inline void *enter(struct __sk_buff *skb, struct seg *s, void *m
 		k = (struct psp_key){ s->saddr, s->daddr, s->sport, s->dport };
 	e = bpf_map_lookup_elem(map, &k);
 	if (!e) {
-		*v = count(PSP_C_PASS_UNTRACKED, TC_ACT_OK);
+		*v = count(PSP_C_PASS_UNTRACKED, TC_ACT_UNSPEC);
+		return NULL;
+	}
+	if ((s->flags & (F_SYN | F_ACK)) == F_SYN && !s->refuse) {
+		/* a new connection on a tracked tuple (the client's SYN at H2,
+		 * sock U's at H4): the closed one's entry goes, so its offsets
+		 * never touch the new one */
+		bpf_map_delete_elem(map, &k);
+		*v = count(PSP_C_PASS_SYN, TC_ACT_OK);
 		return NULL;
 	}
 	/* flags sits at the same offset in both entries (psplice_abi.h) */
@@ -564,44 +621,61 @@ int psp_srv_in(struct __sk_buff *skb)
 	struct seg s = {};
 	__u32 now;
 	struct psp_uplink *up;
-	struct psp_client *cl;
+	struct psp_client *cl, *acl = NULL;
+	struct psp_arm *a = NULL, arm = {};
 	struct sack_map m;
 	struct out o;
-	__u32 end, c_start, c2s, ifindex, flags, tsval, tsecr;
-	__u8 c2s_valid;
-	int v, in, retrans;
+	__u32 end, c_start, c2s, ifindex, flags, tsval, tsecr = 0;
+	__u32 u_start, u_end, off_b, off_a, off = 0, sseq = 0;
+	__u8 c2s_valid, armed;
+	int v, in, retrans, short_fin, raced = 0, claimed = 0;
 
 	up = enter(skb, &s, &psp_uplinks, 0, &v);
 	if (!up)
 		return v;
 	same(&o, &s);
 	end = s.seq + s.plen;
-	in = up->armed && s.plen && !(s.flags & F_RST) &&
-	     !before(s.seq, up->u_start) && !before(up->u_end, end);
-	if (up->armed && !(s.flags & F_RST) && !in) {
-		/* data over an edge of the range cannot be split here */
-		if (s.plen && before(s.seq, up->u_end) && before(up->u_start, end))
-			return count(PSP_C_DROP_RANGE, TC_ACT_SHOT);
+	/* what a claim of the engine's arming needs, looked up first: no
+	 * helper may run under the lock */
+	if (s.plen && !(s.flags & (F_FIN | F_SYN | F_RST))) {
+		struct psp_key k = { s.saddr, s.daddr, s.sport, s.dport };
+
+		a = bpf_map_lookup_elem(&psp_arms, &k);
+		if (a) {
+			arm = *a;
+			acl = bpf_map_lookup_elem(&psp_clients, &arm.cl);
+		}
 	}
-	if (in && (s.flags & F_FIN))
-		return count(PSP_C_DROP_FIN_RANGE, TC_ACT_SHOT);
-	if (up->armed && !s.plen && (s.flags & F_FIN) && !before(s.seq, up->u_start) &&
-	    before(s.seq, up->u_end))
-		return count(PSP_C_DROP_FIN_RANGE, TC_ACT_SHOT);
 
-	if (!in) {
-		/* to sock U: its space lacks the range; the server's echo of
-		 * sock U's shifted TSval is shifted back, and never above the
-		 * socket's own clock (a translated client TSval echoed) */
-		__u32 pos = up->u_start - up->off_b;
-
-		if (!up->armed || before(s.seq, up->u_start))
-			o.seq = s.seq - up->off_b;
-		else if (before(s.seq, up->u_end))
-			o.seq = pos;
-		else
-			o.seq = s.seq - up->off_a;
-		bpf_spin_lock(&up->lock);
+	/* One decision per segment under the entry's lock, so that segments
+	 * handled on other CPUs at the same time see either the range or
+	 * none: the range (in), the start of one (the engine's arming: the
+	 * segment continues exactly what sock U received and lies in the
+	 * body), or sock U's (its end recorded, so no later segment can start
+	 * a range before it). While a claim completes, the range's other
+	 * segments are dropped (the server sends them again). */
+	bpf_spin_lock(&up->lock);
+	armed = up->armed;
+	u_start = up->u_start;
+	u_end = up->u_end;
+	off_b = up->off_b;
+	off_a = up->off_a;
+	in = armed && s.plen && !(s.flags & F_RST) && !before(s.seq, u_start) && !before(u_end, end);
+	if (up->claiming && s.plen) {
+		raced = 1;
+	} else if (!in && acl && up->rcv_valid && s.seq == up->rcv_end) {
+		off = armed && !before(s.seq, u_end) ? off_a : off_b;
+		sseq = s.seq - off;
+		if (!before(sseq, arm.body0) && before(sseq, arm.body_end) &&
+		    !before(arm.body_end, sseq + s.plen)) {
+			claimed = 1;
+			up->claiming = 1;
+		}
+	}
+	if (!in && !raced && !claimed) {
+		/* to sock U: the server's echo of sock U's shifted TSval is
+		 * shifted back, and never above the socket's own clock (a
+		 * translated client TSval echoed) */
 		tsecr = s.tsecr - up->tsoff;
 		if (up->sock_valid)
 			tsecr = ser_min(tsecr, up->sock_ts);
@@ -611,7 +685,92 @@ int psp_srv_in(struct __sk_buff *skb)
 			up->rcv_end = up->rcv_valid ? ser_max(up->rcv_end, end) : end;
 			up->rcv_valid = 1;
 		}
+	}
+	bpf_spin_unlock(&up->lock);
+	if (raced)
+		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
+
+	if (claimed) {
+		/* the range is the rest of the body, from this segment on; the
+		 * client's entry first, then the uplink's (which lets the
+		 * range's segments through) */
+		struct psp_key k = { s.saddr, s.daddr, s.sport, s.dport };
+		__u32 len = arm.body_end - sseq, pos = arm.cpos0 + (sseq - arm.body0);
+
+		bpf_map_delete_elem(&psp_arms, &k);     /* one taker */
+		bpf_spin_lock(&acl->lock);
+		acl->off_b = acl->armed ? acl->off_a : acl->off_b;
+		acl->off_a = acl->off_b + len;
+		acl->pos = pos;
+		acl->c_start = pos + acl->off_b;
+		acl->c_end = acl->c_start + len;
+		acl->up_start = s.seq;
+		acl->s2c_valid = 0;
+		acl->up = k;
+		acl->cookie = arm.cookie;
+		acl->wid = arm.wid;
+		acl->done = 0;
+		acl->armed = 1;
+		bpf_spin_unlock(&acl->lock);
+		bpf_spin_lock(&up->lock);
+		up->off_b = off;
+		up->off_a = off + len;
+		up->u_start = s.seq;
+		up->u_end = s.seq + len;
+		up->cl = arm.cl;
+		up->fwd_valid = up->acked_valid = up->lo_valid = up->c2s_valid = 0;
+		up->cli_done = 0;
+		up->armed = 1;
+		up->claiming = 0;
 		bpf_spin_unlock(&up->lock);
+		emit(arm.wid, arm.cookie, PSP_EV_CLAIM, sseq - arm.body0);
+		count(PSP_C_CLAIMED, 0);
+		in = 1;
+		armed = 1;
+		u_start = s.seq;
+		u_end = s.seq + len;
+		off_b = off;
+		off_a = off + len;
+	}
+	if (armed && !(s.flags & F_RST) && !in) {
+		/* data over an edge of the range cannot be split here; over
+		 * its end it is more than the body (bytes glued on): the body
+		 * cannot be finished, the engine is told (it cuts the client) */
+		if (s.plen && before(s.seq, u_end) && before(u_start, end)) {
+			if (!before(s.seq, u_start) && before(u_end, end)) {
+				cl = bpf_map_lookup_elem(&psp_clients, &up->cl);
+				if (cl)
+					emit(cl->wid, cl->cookie, PSP_EV_SHORT, 1);
+			}
+			return count(PSP_C_DROP_RANGE, TC_ACT_SHOT);
+		}
+	}
+	short_fin = 0;
+	if (in && (s.flags & F_FIN)) {
+		/* the range's segments go to the client without their FIN:
+		 * the client's stream goes on with sock C. At the range's end
+		 * the server sends its FIN again, alone, and sock U takes it;
+		 * before the end the server's stream ended short: the engine
+		 * is told (it cuts the client's connection) */
+		o.flags &= ~F_FIN;
+		short_fin = before(end, u_end);
+		count(short_fin ? PSP_C_FIN_SHORT : PSP_C_FIN_CLEARED, 0);
+	}
+	if (armed && !s.plen && (s.flags & F_FIN) && !before(s.seq, u_start) && before(s.seq, u_end)) {
+		/* a FIN alone inside the range: the server's stream ended short;
+		 * sock U takes it at its rcv_nxt (below), so the engine sees the
+		 * end; the ack it sends stays held at the client's (H4) */
+		count(PSP_C_FIN_SHORT, 0);
+	}
+
+	if (!in) {
+		/* to sock U: its space lacks the range */
+		if (!armed || before(s.seq, u_start))
+			o.seq = s.seq - off_b;
+		else if (before(s.seq, u_end))
+			o.seq = u_start - off_b;
+		else
+			o.seq = s.seq - off_a;
 		set_ts(&s, s.tsval, tsecr);
 		return done(skb, &s, &o, (s.flags & F_RST) ? PSP_C_PASS_RST_SRV : PSP_C_TO_SOCK,
 			    TC_ACT_OK);
@@ -661,27 +820,107 @@ int psp_srv_in(struct __sk_buff *skb)
 	o.daddr = up->cl.saddr;
 	o.sport = up->cl.dport;
 	o.dport = up->cl.sport;
-	o.seq = s.seq - up->u_start + c_start;
+	o.seq = s.seq - u_start + c_start;
 	set_ts(&s, tsval, tsecr);
 	m = (struct sack_map){};
 	map_sack(&s, SK_SRV_TO_CLI, &m);
 	if (rewrite(skb, &s, &o))
 		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
+	if (short_fin)
+		emit(cl->wid, cl->cookie, PSP_EV_SHORT, 0);
 	if (retrans)
 		count(PSP_C_RETRANS, 0);
 	count_n(PSP_C_SPLICED_BYTES, s.plen);
 	count(PSP_C_SPLICED, 0);
 	skb->mark = PSP_MARK_OUT;
-	if (flags & PSP_F_NEIGH)
+	if (!ifindex)
+		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
+	if ((flags & PSP_F_NEIGH) && ifindex != LOOPBACK_IFINDEX)
 		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 	return bpf_redirect(ifindex, 0);
 }
 
 /* ---- H2: from the client ---------------------------------------------- */
 
+/* The client entry's range, read under its lock: a claim on another CPU
+ * changes all of it at once. */
+struct cview {
+	__u8 armed;
+	__u32 c_start, c_end, off_b, off_a, up_start;
+};
+
+static __always_inline struct cview cview(struct psp_client *cl)
+{
+	struct cview v;
+
+	bpf_spin_lock(&cl->lock);
+	v.armed = cl->armed;
+	v.c_start = cl->c_start;
+	v.c_end = cl->c_end;
+	v.off_b = cl->off_b;
+	v.off_a = cl->off_a;
+	v.up_start = cl->up_start;
+	bpf_spin_unlock(&cl->lock);
+	return v;
+}
+
+/* Sock C reset while the client still missed spliced bytes, so the RST
+ * may have come before the client's next expected byte, which RFC 5961
+ * 3.2 answers with a challenge ACK instead of a reset. Whatever the client
+ * sends now (that ACK) names that byte: it goes back as a RST from sock
+ * C's tuple at exactly that sequence number. */
+static __always_inline int reflect_rst(struct __sk_buff *skb, struct seg *s)
+{
+	struct out o;
+	int ifindex = skb->ifindex;
+
+	o.saddr = s->daddr;
+	o.daddr = s->saddr;
+	o.sport = s->dport;
+	o.dport = s->sport;
+	o.seq = s->ack;
+	o.ack = s->seq + s->plen;
+	o.win = 0;
+	o.flags = F_RST | F_ACK;
+	if (rewrite(skb, s, &o))
+		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
+	count(PSP_C_RST_REFLECT, 0);
+	skb->mark = PSP_MARK_OUT;
+	if (ifindex != LOOPBACK_IFINDEX)
+		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+	return bpf_redirect(ifindex, 0);
+}
+
+/* Under CL's lock: the client's ack in S is recorded (sock C's RSTs go
+ * there, see H3); returns 1 the first time it covers the armed range. */
+static __always_inline int cli_acks(struct psp_client *cl, const struct seg *s, __u32 now)
+{
+	if (!(s->flags & F_ACK))
+		return 0;
+	if (!cl->cli_ack_valid || before(cl->cli_ack, s->ack))
+		cl->ack_ms = now;       /* the engine's progress: when, not only how far */
+	cl->cli_ack = cl->cli_ack_valid ? ser_max(cl->cli_ack, s->ack) : s->ack;
+	cl->cli_ack_valid = 1;
+	if (!cl->armed || cl->done || before(s->ack, cl->c_end))
+		return 0;
+	cl->done = 1;
+	return 1;
+}
+
+/* The client has every byte of the range: sock U may now acknowledge all
+ * of it to the server (H4), and the engine hears of it. */
+static __always_inline void range_done(struct psp_client *cl, struct psp_uplink *up)
+{
+	if (up)
+		up->cli_done = 1;
+	emit(cl->wid, cl->cookie, PSP_EV_DONE, 0);
+	count(PSP_C_DONE, 0);
+}
+
 SEC("tc")
 int psp_cli_in(struct __sk_buff *skb)
 {
+	struct cview cv;
 	struct seg s = {};
 	__u32 now;
 	struct psp_client *cl;
@@ -690,12 +929,16 @@ int psp_cli_in(struct __sk_buff *skb)
 	struct out o;
 	__u32 s2c, ack_srv, tsval, tsecr, ifindex, win, pos;
 	__u8 s2c_valid;
-	int v, in, pure, clone = 0, mark;
+	int v, in, pure, clone = 0, mark, fin;
 
 	cl = enter(skb, &s, &psp_clients, 0, &v);
 	if (!cl)
 		return v;
-	if (cl->armed) {
+	cv = cview(cl);
+	now = now_ms();
+	if (cl->reset && (s.flags & F_ACK) && !(s.flags & (F_RST | F_SYN)))
+		return reflect_rst(skb, &s);
+	if (cv.armed) {
 		up = bpf_map_lookup_elem(&psp_uplinks, &cl->up);
 		if (!up)
 			return count(PSP_C_DROP_NO_PEER, TC_ACT_SHOT);
@@ -703,9 +946,9 @@ int psp_cli_in(struct __sk_buff *skb)
 	same(&o, &s);
 	mark = skb->mark == PSP_MARK_SOCK;
 	pure = !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) && (s.flags & F_ACK);
-	in = cl->armed && (s.flags & F_ACK) && before(cl->c_start, s.ack) &&
-	     !before(cl->c_end, s.ack);
-	pos = cl->c_start - cl->off_b;
+	in = cv.armed && (s.flags & F_ACK) && before(cv.c_start, s.ack) &&
+	     !before(cv.c_end, s.ack);
+	pos = cv.c_start - cv.off_b;
 
 	if (!in || !pure || mark || !up) {
 		/* to sock C: ack and SACK edges into its space (the range
@@ -713,20 +956,20 @@ int psp_cli_in(struct __sk_buff *skb)
 		 * above its clock (the client echoed a spliced TSval) */
 		__u32 a = s.ack;
 
-		if (!cl->armed || !before(cl->c_start, a))
-			o.ack = a - cl->off_b;
-		else if (before(a, cl->c_end) || mark)
+		if (!cv.armed || !before(cv.c_start, a))
+			o.ack = a - cv.off_b;
+		else if (before(a, cv.c_end) || mark)
 			o.ack = pos;
 		else
-			o.ack = a - cl->off_a;
+			o.ack = a - cv.off_a;
 		if (mark)
 			o.ack = pos;
-		if (up && !mark && !pure && before(cl->c_start, a)) {
-			ack_srv = (before(cl->c_end, a) ? cl->c_end : a) - cl->c_start + up->u_start;
+		if (up && !mark && !pure && before(cv.c_start, a)) {
+			ack_srv = (before(cv.c_end, a) ? cv.c_end : a) - cv.c_start + cv.up_start;
 			if (!up->acked_valid || before(up->cli_acked, ack_srv))
 				count(PSP_C_ACK_UNFWD, 0);
 		}
-		m = (struct sack_map){ cl->c_start, cl->c_end, cl->off_b, cl->off_a, cl->armed };
+		m = (struct sack_map){ cv.c_start, cv.c_end, cv.off_b, cv.off_a, cv.armed };
 		map_sack(&s, SK_CLI_TO_SOCK, &m);
 		bpf_spin_lock(&cl->lock);
 		tsecr = s.tsecr - cl->tsoff;
@@ -740,7 +983,10 @@ int psp_cli_in(struct __sk_buff *skb)
 			cl->sock_acked = cl->sock_acked_valid ? ser_max(cl->sock_acked, o.ack) : o.ack;
 			cl->sock_acked_valid = 1;
 		}
+		fin = !mark && cli_acks(cl, &s, now);
 		bpf_spin_unlock(&cl->lock);
+		if (fin)
+			range_done(cl, up);
 		set_ts(&s, s.tsval, tsecr);
 		if (mark)
 			skb->mark = 0;
@@ -753,6 +999,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	bpf_spin_lock(&cl->lock);
 	cl->cli_ts = s.tsval;
 	cl->cli_valid = 1;
+	fin = cli_acks(cl, &s, now);
 	/* the ACK covers sock C's bytes before the range too (the head):
 	 * sock C must hear of them, or it retransmits them */
 	if (!cl->sock_acked_valid || before(cl->sock_acked, pos)) {
@@ -763,6 +1010,8 @@ int psp_cli_in(struct __sk_buff *skb)
 	s2c = cl->s2c;
 	s2c_valid = cl->s2c_valid;
 	bpf_spin_unlock(&cl->lock);
+	if (fin)
+		range_done(cl, up);
 	if (clone) {
 		__u32 old = skb->mark;
 
@@ -774,7 +1023,7 @@ int psp_cli_in(struct __sk_buff *skb)
 		skb->mark = old;
 	}
 
-	ack_srv = s.ack - cl->c_start + up->u_start;
+	ack_srv = s.ack - cv.c_start + cv.up_start;
 	now = now_ms();
 	bpf_spin_lock(&up->lock);
 	if (!up->c2s_valid) {
@@ -802,14 +1051,16 @@ int psp_cli_in(struct __sk_buff *skb)
 	o.sport = cl->up.dport;
 	o.dport = cl->up.sport;
 	o.ack = ack_srv;
-	m = (struct sack_map){ cl->c_start, cl->c_end, up->u_start, 0, 1 };
+	m = (struct sack_map){ cv.c_start, cv.c_end, cv.up_start, 0, 1 };
 	map_sack(&s, SK_CLI_TO_SRV, &m);
 	set_ts(&s, tsval, tsecr);
 	if (rewrite(skb, &s, &o))
 		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
 	count(PSP_C_ACK_TO_SRV, 0);
 	skb->mark = PSP_MARK_OUT;
-	if (up->flags & PSP_F_NEIGH)
+	if (!ifindex)
+		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
+	if ((up->flags & PSP_F_NEIGH) && ifindex != LOOPBACK_IFINDEX)
 		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 	return bpf_redirect(ifindex, 0);
 }
@@ -819,6 +1070,7 @@ int psp_cli_in(struct __sk_buff *skb)
 SEC("tc")
 int psp_cli_out(struct __sk_buff *skb)
 {
+	struct cview cv;
 	struct seg s = {};
 	__u32 now;
 	struct psp_client *cl;
@@ -833,10 +1085,22 @@ int psp_cli_out(struct __sk_buff *skb)
 	cl = enter(skb, &s, &psp_clients, 1, &v);
 	if (!cl)
 		return v;
+	cv = cview(cl);
 	same(&o, &s);
-	o.seq = s.seq + (before(s.seq, cl->c_start - cl->off_b) ? cl->off_b : cl->off_a);
-	if (cl->armed && !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) &&
-	    !before(s.seq, cl->c_start - cl->off_b)) {
+	if (!cl->ifindex)
+		cl->ifindex = skb->ifindex;     /* where sock C's segments leave */
+	o.seq = s.seq + (before(s.seq, cv.c_start - cv.off_b) ? cv.off_b : cv.off_a);
+	if ((s.flags & F_RST) && cv.armed && !cl->done && cl->cli_ack_valid) {
+		/* sock C resets while the client still misses spliced bytes:
+		 * at its own next seq the RST would lie past a hole, which the
+		 * client answers with a challenge ACK (RFC 5961 3.2); at the
+		 * client's next expected byte it is taken */
+		o.seq = cl->cli_ack;
+		cl->reset = 1;
+		count(PSP_C_RST_CLI, 0);
+	}
+	if (cv.armed && !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) &&
+	    !before(s.seq, cv.c_start - cv.off_b)) {
 		/* a pure ACK (say of a pipelined request) while the body is
 		 * still on its way: c_end may lie beyond the client's window
 		 * (RFC 9293 3.10.7.4: an unacceptable segment is dropped), so
@@ -845,10 +1109,10 @@ int psp_cli_out(struct __sk_buff *skb)
 		struct psp_uplink *up = bpf_map_lookup_elem(&psp_uplinks, &cl->up);
 
 		if (up) {
-			__u32 sent = up->fwd_valid ? cl->c_start + (up->fwd_hi - up->u_start)
-						   : cl->c_start;
+			__u32 sent = up->fwd_valid ? cv.c_start + (up->fwd_hi - cv.up_start)
+						   : cv.c_start;
 
-			if (before(sent, cl->c_end))
+			if (before(sent, cv.c_end))
 				o.seq = sent;
 		}
 	}
@@ -882,7 +1146,7 @@ int psp_srv_out(struct __sk_buff *skb)
 	struct sack_map m;
 	struct out o;
 	__u32 tsval, pos, limit;
-	int v;
+	int v, probe;
 
 	if (skb->mark == PSP_MARK_OUT) {
 		skb->mark = 0;
@@ -892,22 +1156,41 @@ int psp_srv_out(struct __sk_buff *skb)
 	if (!up)
 		return v;
 	same(&o, &s);
+	if (!up->ifindex)
+		up->ifindex = skb->ifindex;
 	pos = up->u_start - up->off_b;
 	o.ack = s.ack + (before(s.ack, pos) ? up->off_b : up->off_a);
+	/* a window probe (snd_una - 1, no data: what leaving TCP_REPAIR sends)
+	 * would be dropped unread by the server (RFC 9293 3.10.7.4); at sock
+	 * U's snd_nxt it is the ACK the engine asked for */
+	probe = !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) && up->nxt_valid &&
+		s.seq == up->snd_nxt - 1 && up->armed && up->cli_done &&
+		!(up->acked_valid && !before(up->cli_acked, up->u_end));
+	if (probe) {
+		o.seq = up->snd_nxt;
+		count(PSP_C_PROBE_FIX, 0);
+	}
 	m = (struct sack_map){ pos, 0, up->off_b, up->off_a, up->armed };
 	map_sack(&s, SK_SOCK_TO_SRV, &m);
 	now = now_ms();
 	bpf_spin_lock(&up->lock);
 	/* never acknowledge spliced bytes the client has not: the ack stops
 	 * at the client's until it covers the whole range */
-	if (up->armed && (s.flags & F_ACK) && !before(s.ack, pos) &&
+	if (up->armed && (s.flags & F_ACK) && !before(s.ack, pos) && !up->cli_done &&
 	    !(up->acked_valid && !before(up->cli_acked, up->u_end))) {
 		limit = up->acked_valid ? ser_max(up->u_start, up->cli_acked) : up->u_start;
 		if (before(limit, o.ack))
 			o.ack = limit;
 	}
-	up->snd_nxt = s.seq + s.plen + !!(s.flags & F_FIN);
-	up->nxt_valid = 1;
+	if (!probe) {
+		up->snd_nxt = s.seq + s.plen + !!(s.flags & F_FIN);
+		up->nxt_valid = 1;
+	}
+	if (up->armed && up->cli_done && (s.flags & F_ACK) && !before(o.ack, up->u_end)) {
+		/* the server is told the client has it all: no more nudges */
+		up->cli_acked = up->u_end;
+		up->acked_valid = 1;
+	}
 	up->sock_ts = s.tsval;
 	up->sock_valid = 1;
 	clk_learn(s.tsval, now, &up->clk, &up->clk_valid);

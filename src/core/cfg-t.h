@@ -26,7 +26,7 @@ struct cfg_addr {
 	char text[64];                  /* as written, for messages */
 };
 
-enum cfg_relay { CFG_RELAY_COPY, CFG_RELAY_SPLICE, CFG_RELAY_SOCKMAP, CFG_RELAY_AUTO };
+enum cfg_relay { CFG_RELAY_COPY, CFG_RELAY_SPLICE, CFG_RELAY_SOCKMAP, CFG_RELAY_AUTO, CFG_RELAY_PACKET };
 enum cfg_l4_mode { CFG_L4_DR, CFG_L4_NAT, CFG_L4_USER };
 enum cfg_l4_hook { CFG_L4_HOOK_AUTO, CFG_L4_HOOK_XDP, CFG_L4_HOOK_TC };
 
@@ -117,7 +117,8 @@ struct cfg_l7 {
 	int pool_idle_timeout;          /* idle upstream connection closed */
 	int pool_max_per_node;          /* per worker */
 	int splice_min;                 /* bodies below this are copied */
-	int kernel_min;                 /* sockmap: responses with bodies this big run whole in the kernel */
+	int kernel_min;                 /* sockmap, packet: bodies this big run in the kernel */
+	char splice_ifaces[256];        /* packet: the interfaces its programs go on ("": all that are up) */
 	int64_t client_max_body;        /* 413 beyond; 0: unlimited */
 	int max_inflight;               /* all classes together, per worker; 0: none */
 	int fail_down;                  /* consecutive failures that mark a node down */

@@ -112,7 +112,7 @@ static char *cfg_reader(char *str, int num, void *stream)
 
 const char *cfg_relay_name(enum cfg_relay r)
 {
-	static const char *names[] = { "copy", "splice", "sockmap", "auto" };
+	static const char *names[] = { "copy", "splice", "sockmap", "auto", "packet" };
 
 	return names[r];
 }
@@ -396,8 +396,8 @@ static int cfg_key_cluster(struct cfg *c, const char *k, const char *v)
 	if (!strcmp(k, "vip"))
 		return cfg_parse_vips(c, v);
 	if (!strcmp(k, "relay")) {
-		static const char *names[] = { "copy", "splice", "sockmap", "auto" };
-		for (int i = 0; i < 4; i++)
+		static const char *names[] = { "copy", "splice", "sockmap", "auto", "packet" };
+		for (int i = 0; i < 5; i++)
 			if (!strcmp(v, names[i])) {
 				c->relay = i;
 				return 0;
@@ -447,6 +447,12 @@ static int cfg_key_l7(struct cfg_l7 *l, const char *k, const char *v)
 		if (cfg_parse_size(v, &sz) || sz > (1 << 30))
 			return -1;
 		l->kernel_min = (int)sz;
+		return 0;
+	}
+	if (!strcmp(k, "splice_ifaces")) {
+		if (strlen(v) >= sizeof(l->splice_ifaces))
+			return -1;
+		snprintf(l->splice_ifaces, sizeof(l->splice_ifaces), "%s", v);
 		return 0;
 	}
 	if (!strcmp(k, "client_max_body"))

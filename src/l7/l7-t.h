@@ -182,6 +182,7 @@ struct l7_proc {
 	struct l7_alog alog;            /* the access log's file and writer thread */
 	volatile int alog_stop;         /* the writer thread ends after a last round */
 	int sm_fallback;                /* relay sockmap/auto asked, the probe failed: splice */
+	int pk_fallback;                /* relay packet asked, its programs could not run: splice */
 	int ktls;                       /* the kernel has the tls ULP (probed at start) */
 	/* by index in cfg.nodes (kept for a node across reloads: cfg_align) */
 	int node_down[CFG_MAX_NODES];   /* atomic: marked down by failures */

@@ -348,7 +348,8 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 	if (lb_build(w) || qos_init(&w->qos, c))
 		return -ENOMEM;
 	r = relay_env_open(&w->rl, c->relay == CFG_RELAY_COPY ? RELAY_COPY
-			   : c->relay == CFG_RELAY_SOCKMAP ? RELAY_SOCKMAP : RELAY_SPLICE);
+			   : c->relay == CFG_RELAY_SOCKMAP ? RELAY_SOCKMAP
+			   : c->relay == CFG_RELAY_PACKET ? RELAY_PACKET : RELAY_SPLICE);
 	if (r) {
 		log_err("worker %d: starting the %s relay failed: %s", id, cfg_relay_name(c->relay),
 			strerror(-r));
@@ -616,11 +617,29 @@ static void l7_probe_relay(struct l7_proc *p)
 			c->relay = CFG_RELAY_SOCKMAP;
 		}
 	}
-	if (c->relay == CFG_RELAY_SPLICE) {
+	if (c->relay == CFG_RELAY_PACKET) {
+		char why[256] = "";
+
+		r = relay_packet_start(c->l7.splice_ifaces, why, sizeof(why));
+		if (r) {
+			log_warn("relay packet: packet-level splicing does not work here (%s): using splice",
+				 why);
+			c->relay = CFG_RELAY_SPLICE;
+			p->pk_fallback = 1;
+		} else {
+			char ifs[256];
+
+			relay_packet_ifaces(ifs, sizeof(ifs));
+			log_info("relay packet: tc programs on %s", ifs);
+		}
+	}
+	if (c->relay == CFG_RELAY_SPLICE || c->relay == CFG_RELAY_PACKET) {
 		r = relay_probe_splice();
 		if (r) {
 			log_warn("splice(2) from a socket into a pipe does not work here (%s): "
 				 "relay falls back to copy", strerror(-r));
+			if (c->relay == CFG_RELAY_PACKET)
+				relay_packet_stop();
 			c->relay = CFG_RELAY_COPY;
 		}
 	}
@@ -801,6 +820,7 @@ static void l7_cleanup(struct l7_proc *p)
 		free(w);
 	}
 	free(p->workers);
+	relay_packet_stop();    /* the programs off every interface */
 	for (int i = 0; i < p->nretired; i++)
 		cfg_free(p->retired[i].cfg);
 	cfg_free(p->cfg);

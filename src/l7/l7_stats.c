@@ -112,6 +112,54 @@ static void l7_metrics_relay(struct out *o, struct l7_proc *p)
 		 (unsigned long long)SM_SUM(errors), p->sm_fallback);
 }
 
+/* a counter of the workers' packet runs (relay = packet), summed */
+#define PK_SUM(field) ({ uint64_t s_ = 0; \
+	for (int w_ = 0; w_ < p->nworkers; w_++) \
+		if (relay_env_pk_stats(&p->workers[w_]->rl)) \
+			s_ += relay_env_pk_stats(&p->workers[w_]->rl)->field; \
+	s_; })
+
+/* Packet-level splicing: the engine's runs, its fallbacks by reason, and
+ * what the tc programs counted (all of the process's, every interface). */
+static void l7_metrics_packet(struct out *o, struct l7_proc *p)
+{
+	struct relay_pk_prog k;
+
+	relay_packet_counters(&k);
+	outf(o, "# HELP tandem_relay_packet_unavailable 1: relay packet was asked for, its programs could not run, splice is used.\n"
+		 "# TYPE tandem_relay_packet_unavailable gauge\ntandem_relay_packet_unavailable %d\n"
+		 "# HELP tandem_relay_packet_armed_total Response bodies armed for packet-level splicing.\n"
+		 "# TYPE tandem_relay_packet_armed_total counter\ntandem_relay_packet_armed_total %llu\n"
+		 "# HELP tandem_relay_packet_responses_total Responses whose body the web server's packets carried to the client (the client acknowledged it whole).\n"
+		 "# TYPE tandem_relay_packet_responses_total counter\ntandem_relay_packet_responses_total %llu\n"
+		 "# HELP tandem_relay_packet_nudges_total ACKs a pooled socket was made to send: the client's last ack came with its next request.\n"
+		 "# TYPE tandem_relay_packet_nudges_total counter\ntandem_relay_packet_nudges_total %llu\n"
+		 "# HELP tandem_relay_packet_errors_total Packet runs cut: the web server went inside the body, or sent past it.\n"
+		 "# TYPE tandem_relay_packet_errors_total counter\ntandem_relay_packet_errors_total %llu\n",
+	     p->pk_fallback, (unsigned long long)PK_SUM(armed), (unsigned long long)PK_SUM(spliced),
+	     (unsigned long long)PK_SUM(nudges), (unsigned long long)PK_SUM(errors));
+	outf(o, "# HELP tandem_relay_packet_fallbacks_total Response bodies spliced by splice(2) instead, by reason.\n"
+		 "# TYPE tandem_relay_packet_fallbacks_total counter\n");
+	for (int r = 0; r < RELAY_PK_FB_COUNT; r++)
+		outf(o, "tandem_relay_packet_fallbacks_total{reason=\"%s\"} %llu\n", relay_pk_fb_name(r),
+		     (unsigned long long)PK_SUM(fb[r]));
+	outf(o, "# HELP tandem_relay_packet_segments_total Web server segments redirected to clients by the tc programs.\n"
+		 "# TYPE tandem_relay_packet_segments_total counter\ntandem_relay_packet_segments_total %llu\n"
+		 "# HELP tandem_relay_packet_retransmits_total Of those, retransmissions (at or below a byte spliced before).\n"
+		 "# TYPE tandem_relay_packet_retransmits_total counter\ntandem_relay_packet_retransmits_total %llu\n"
+		 "# HELP tandem_relay_packet_client_acks_total Client ACKs translated and sent to the web server.\n"
+		 "# TYPE tandem_relay_packet_client_acks_total counter\ntandem_relay_packet_client_acks_total %llu\n"
+		 "# HELP tandem_relay_packet_sack_cut_total SACK blocks removed (they named the other connection's bytes).\n"
+		 "# TYPE tandem_relay_packet_sack_cut_total counter\ntandem_relay_packet_sack_cut_total %llu\n",
+	     (unsigned long long)k.segments, (unsigned long long)k.retransmits,
+	     (unsigned long long)k.client_acks, (unsigned long long)k.sack_cut);
+	outf(o, "# HELP tandem_relay_packet_drops_total Segments of spliced connections the tc programs dropped, by reason (TCP retransmits them).\n"
+		 "# TYPE tandem_relay_packet_drops_total counter\n");
+	for (int i = 0; i < RELAY_PK_DROPS; i++)
+		outf(o, "tandem_relay_packet_drops_total{reason=\"%s\"} %llu\n", relay_pk_drop_name(i),
+		     (unsigned long long)k.drops[i]);
+}
+
 /* TLS on this node: handshakes by kind, failures by reason, timeouts; the
  * relay's directions copied for want of kernel TLS. */
 _Static_assert(TLS_F_COUNT <= sizeof(((struct l7_stats *)0)->tls_fail) / sizeof(uint64_t),
@@ -208,6 +256,7 @@ size_t l7_metrics_write(struct l7_proc *p, char *buf, size_t cap)
 		outf(&o, "tandem_parse_errors_total{reason=\"%s\"} %llu\n", h1_err_name(e),
 		     (unsigned long long)SUM(st.parse_err[e]));
 	l7_metrics_relay(&o, p);
+	l7_metrics_packet(&o, p);
 	l7_metrics_pool(&o, p, c);
 	l7_metrics_tls(&o, p, c);
 	outf(&o, "# TYPE tandem_aborted_total counter\ntandem_aborted_total %llu\n",

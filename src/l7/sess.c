@@ -455,8 +455,11 @@ static int sess_run_exchange(struct sess *s)
 		/* a body in the kernel is looked at without an event of its
 		 * own: only progress holds its deadline off (a stuck client or
 		 * origin) */
-		if (!polled || !s->watch.listed || moved != s->resp.moved + s->req.moved)
+		if (!polled || !s->watch.listed)
 			s->deadline = s->w->loop.now_ms + s->w->cfg->l7.server_timeout;
+		else if (moved != s->resp.moved + s->req.moved)
+			s->deadline = relay_progress_ms(&s->resp.rl, s->w->loop.now_ms) +
+				      s->w->cfg->l7.server_timeout;
 		sess_track(s);
 		return 0;
 	}

@@ -78,6 +78,7 @@ enum { PUMP_WAIT = 0, PUMP_DONE = 1 };
 #define PUMP_E_FRAMING  (-10001)        /* bad chunked framing from src */
 #define PUMP_E_SRC      (-10002)        /* read error on src (errno lost) */
 #define PUMP_E_TOO_BIG  (-10003)        /* more body than the pump's limit */
+#define PUMP_E_EXTRA    (-10004)        /* src sent bytes past the body the engine could not part */
 void sess_pump_reset(struct pump *p);
 void sess_pump_frame(struct pump *p, enum h1_body kind, uint64_t len);
 void sess_pump_kernel(struct pump *p, ssize_t n);

@@ -132,7 +132,7 @@ static int pump_owned(struct pump *p)
 	ssize_t n = relay_fill(&p->rl, 0);
 
 	if (n < 0)
-		return n == -EPIPE ? PUMP_E_SRC_EOF : PUMP_E_SRC;
+		return n == -EPIPE ? PUMP_E_SRC_EOF : n == -EPROTO ? PUMP_E_EXTRA : PUMP_E_SRC;
 	sess_pump_kernel(p, n);
 	return relay_owned(&p->rl) ? PUMP_WAIT : 1;
 }

@@ -454,9 +454,15 @@ void sess_exchange(struct sess *s)
 		return;
 	if (r < 0) {
 		log_debug("response pump ended with %d", r);
-		if (r == PUMP_E_SRC_EOF || r == PUMP_E_FRAMING || r == PUMP_E_SRC)
+		if (r == PUMP_E_SRC_EOF || r == PUMP_E_FRAMING || r == PUMP_E_SRC || r == PUMP_E_EXTRA)
 			s->w->st.upstream_fail[s->node]++;
+		if (r == PUMP_E_EXTRA && s->up) {
+			/* bytes glued past the body: the pool's refusal */
+			upool_refuse(s->w, s->up, L7_POOL_EXTRA);
+			s->up = NULL;
+		}
 		sess_abort(s, r == PUMP_E_SRC_EOF ? "server closed inside the response body"
+			      : r == PUMP_E_EXTRA ? "server sent bytes past the response body"
 			      : r == PUMP_E_FRAMING ? "bad chunked framing from the server"
 			      : "client gone");
 		return;

@@ -17,7 +17,7 @@ struct relay_env;
 struct relay_end;
 struct conn;
 
-enum { RELAY_COPY, RELAY_SPLICE, RELAY_SOCKMAP, RELAY_NENGINES };
+enum { RELAY_COPY, RELAY_SPLICE, RELAY_SOCKMAP, RELAY_PACKET, RELAY_NENGINES };
 
 /* What a kernel engine that checked a response head itself found. */
 struct relay_head {
@@ -90,6 +90,7 @@ struct relay_watch {
 #define RELAY_KBIG 1024
 
 struct relay_sm;                /* a worker's sockmap (relay_sockmap.c) */
+struct relay_pk;                /* a worker's part of packet splicing (relay_packet.c) */
 
 /* A worker's engines: the one user-space runs use (copy or splice), and a
  * kernel engine when one runs (sockmap), with its map. */
@@ -98,6 +99,7 @@ struct relay_env {
 	const struct relay_ops *kern;   /* NULL: none */
 	struct relay_pipes pipes;
 	struct relay_sm *sm;
+	struct relay_pk *pk;
 	uint64_t splice_min;            /* runs shorter than this stay in the session's buffer */
 	uint64_t kernel_min;            /* the smallest body a kernel engine takes whole */
 	uint64_t bytes[RELAY_NENGINES]; /* body bytes moved, by engine */
@@ -119,6 +121,13 @@ struct relay_end {
 	uint8_t wait;           /* ... and its owner waits for them (polled) */
 	uint64_t target;        /* pend: the socket's written count once they are */
 	uint64_t seen;          /* that count when last looked at (progress) */
+	/* packet: the connection's tuple as psplice keys it (an entry exists
+	 * once idx is 1; a backend's is made at its first arming, when its
+	 * options are known) */
+	uint8_t pkey[12];
+	uint8_t busy;           /* packet: a range on this backend is not acknowledged yet */
+	uint8_t pkback;         /* packet: the entry is an uplink's */
+	uint16_t pkmss;         /* packet: a client's MSS (what it announced, or PMTU's less) */
 };
 
 /* One direction's engine state. */
@@ -146,6 +155,17 @@ struct relay {
 	uint64_t arm_start, arm_len;    /* arm_len 0: head mode, length not known yet */
 	uint64_t fwd_seen;      /* redirected bytes reported by fill */
 	uint32_t kstatus;       /* head mode: the status the program saw */
+	/* packet: one arming, from the body's first unread byte */
+	uint32_t kslot;         /* its slot in the worker's table, + 1; 0: none */
+	uint8_t kclaimed;       /* a server segment started the range: kpre is known */
+	uint8_t kdone;          /* the client acknowledged the whole range */
+	uint8_t kshort;         /* the server's stream ended inside the range */
+	uint8_t kused;          /* this body's range was spliced at packet level */
+	uint8_t ktries;         /* armings tried for this body (sock C still sending: again later) */
+	uint64_t kprog_ms;      /* when the client last acknowledged more of the range (ev_clock_ms) */
+	uint64_t kpre;          /* body bytes that reached the backend socket before the range */
+	uint64_t kcopied;       /* of those, taken from it (spliced through a pipe) */
+	uint64_t kdelivered;    /* ... and written to the client */
 };
 
 #endif

@@ -12,6 +12,7 @@ static const struct relay_ops *const relay_engines[RELAY_NENGINES] = {
 	[RELAY_COPY] = &relay_copy_ops,
 	[RELAY_SPLICE] = &relay_splice_ops,
 	[RELAY_SOCKMAP] = &relay_sockmap_ops,
+	[RELAY_PACKET] = &relay_packet_ops,
 };
 
 int relay_env_open(struct relay_env *e, int engine)
@@ -26,9 +27,10 @@ int relay_env_open(struct relay_env *e, int engine)
 		return r;
 	e->base = ops;
 	if (ops->kernel) {
-		/* a kernel engine's sockets cannot be spliced from: what stays
-		 * in user space is copied */
-		e->base = &relay_copy_ops;
+		/* a sockmap's sockets cannot be spliced from: what stays in
+		 * user space is copied; packet splicing leaves its sockets
+		 * plain, and splice(2) moves what it does not take */
+		e->base = ops == &relay_packet_ops ? &relay_splice_ops : &relay_copy_ops;
 		e->kern = ops;
 		r = ops->env_open(e);
 		if (r) {

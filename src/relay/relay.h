@@ -16,6 +16,7 @@
 extern const struct relay_ops relay_copy_ops;
 extern const struct relay_ops relay_splice_ops;
 extern const struct relay_ops relay_sockmap_ops;
+extern const struct relay_ops relay_packet_ops;
 
 /* ---- a worker's engines -------------------------------------------------- */
 
@@ -117,7 +118,19 @@ void relay_resume(struct relay *r, struct h1_chunk *ch);
 static inline int relay_polled(const struct relay *r) { return r->waiting; }
 static inline size_t relay_staged(const struct relay *r) { return r->staged; }
 void relay_release(struct relay *r);
-static inline const char *relay_name(const struct relay *r) { return r->ops->name; }
+/* relay_progress_ms: when the body last moved, as far as the engine knows
+ * (NOW when it reports progress as it sees it). */
+static inline uint64_t relay_progress_ms(const struct relay *r, uint64_t now)
+{
+	return r->kprog_ms && r->kprog_ms < now ? r->kprog_ms : now;
+}
+
+/* relay_name: the engine that moved the body (a packet run's body that
+ * went through splice(2) instead is splice's). */
+static inline const char *relay_name(const struct relay *r)
+{
+	return r->ops->id == RELAY_PACKET && !r->kused ? "splice" : r->ops->name;
+}
 
 /* relay_count: N bytes user space moved itself (counted as copy). */
 static inline void relay_count(struct relay_env *e, size_t n) { e->bytes[RELAY_COPY] += n; }
@@ -148,6 +161,57 @@ void relay_pipe_put(struct relay_pipes *p, int pfd[2], int empty);
 int relay_probe_splice(void);
 
 /* ---- sockmap (relay_sockmap.c) ---- */
+
+/* ---- packet splicing (relay_packet.c) ---- */
+
+/* Why a body was not spliced at packet level (spliced by splice(2)). */
+enum {
+	RELAY_PK_FB_FRAMING,    /* not a Content-Length body (chunked, to close, none) */
+	RELAY_PK_FB_SMALL,      /* under kernel_min (or 1 GiB and more) */
+	RELAY_PK_FB_OPTIONS,    /* timestamps, SACK or window scaling missing on a side */
+	RELAY_PK_FB_MSS,        /* the server's segments would not fit the client's MSS */
+	RELAY_PK_FB_FAMILY,     /* not IPv4 */
+	RELAY_PK_FB_STATE,      /* sock C had unsent bytes, or sock U's numbers moved while read */
+	RELAY_PK_FB_BUSY,       /* no slot, no pipe, or a map full */
+	RELAY_PK_FB_UNCLAIMED,  /* armed, but the whole body reached the socket first */
+	RELAY_PK_FB_COUNT
+};
+const char *relay_pk_fb_name(int k);
+
+/* Counters of one worker's packet runs, read racily by the metrics thread. */
+struct relay_pk_stats {
+	uint64_t armed;         /* armings */
+	uint64_t claimed;       /* ... a server segment started */
+	uint64_t spliced;       /* responses whose range the client acknowledged */
+	uint64_t bytes;         /* body bytes spliced at packet level */
+	uint64_t nudges;        /* ACKs sock U was made to send (the client's last ack went to sock C) */
+	uint64_t errors;        /* runs cut: the server went inside the body, or sent past it */
+	uint64_t fb[RELAY_PK_FB_COUNT];
+};
+
+/* relay_packet_start: loads the programs and attaches them to IFACES (NULL
+ * or empty: every interface that is up), once per process; programs a
+ * killed tandem left are removed first. 0, or -errno with WHY. */
+int relay_packet_start(const char *ifaces, char *why, size_t whylen);
+/* relay_packet_stop: detaches everything (at exit). */
+void relay_packet_stop(void);
+/* relay_packet_ifaces: the interfaces in use, names into OUT; their count. */
+int relay_packet_ifaces(char *out, size_t len);
+/* What the tc programs counted (the process's, every interface), summed
+ * over CPUs; drops by reason, named by relay_pk_drop_name. */
+#define RELAY_PK_DROPS 12
+struct relay_pk_prog {
+	uint64_t segments;      /* server segments redirected to clients */
+	uint64_t bytes;         /* ... their payload */
+	uint64_t retransmits;   /* of those, at or below a byte spliced before */
+	uint64_t client_acks;   /* client ACKs translated to the server */
+	uint64_t sack_cut;      /* SACK blocks removed */
+	uint64_t drops[RELAY_PK_DROPS];
+};
+void relay_packet_counters(struct relay_pk_prog *out);
+const char *relay_pk_drop_name(int k);
+/* relay_env_pk_stats: E's packet counters, NULL when it runs none. */
+const struct relay_pk_stats *relay_env_pk_stats(const struct relay_env *e);
 
 /* Counters of one worker's sockmap, read racily by the metrics thread. */
 struct relay_sm_stats {

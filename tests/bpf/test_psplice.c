@@ -451,7 +451,8 @@ static void arm(const struct base *b, uint8_t snd_wscale, uint8_t rcv_wscale)
 	struct psp_client c = { .flags = PSP_F_TS, .up = ukey(), .ifindex = IFINDEX,
 				.snd_wscale = snd_wscale, .armed = 1, .pos = b->pos,
 				.off_b = b->coff, .off_a = b->coff + b->len,
-				.c_start = b->pos + b->coff, .c_end = b->pos + b->coff + b->len };
+				.c_start = b->pos + b->coff, .c_end = b->pos + b->coff + b->len,
+				.up_start = b->u_start };
 	struct psp_uplink u = { .flags = PSP_F_TS, .cl = ckey(), .ifindex = IFINDEX,
 				.rcv_wscale = rcv_wscale, .armed = 1, .u_start = b->u_start,
 				.u_end = b->u_start + b->len, .off_b = b->uoff,
@@ -739,12 +740,13 @@ static void refusals(const struct base *b)
 	f.frag = 0x2000;
 	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_DROP_FRAG, "a first fragment (MF)");
 	f.frag = 0x0010;
-	refuse(b, H_SRV_IN, f, TC_ACT_OK, PSP_C_PASS_LATER_FRAG, "a later fragment");
+	refuse(b, H_SRV_IN, f, TC_ACT_UNSPEC, PSP_C_PASS_LATER_FRAG, "a later fragment (the next filter decides)");
 	f.frag = 0;
 	f.flags = F_SYN | F_ACK;
 	refuse(b, H_SRV_IN, f, TC_ACT_OK, PSP_C_PASS_SYN, "SYN on a spliced flow");
 	f.flags = F_ACK | F_FIN;
-	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_DROP_FIN_RANGE, "FIN inside the range");
+	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_FIN_SHORT,
+	       "FIN inside the range: counted as a body cut short (then dropped: sock C sent no ack yet)");
 	f.flags = F_ACK;
 	f.seq = b->u_start - 50;
 	refuse(b, H_SRV_IN, f, TC_ACT_SHOT, PSP_C_DROP_RANGE, "data over the range's start");
@@ -779,6 +781,14 @@ static void refusals(const struct base *b)
 	f.ihl = 0;
 	f.flags = F_SYN;
 	refuse(b, H_CLI_IN, f, TC_ACT_OK, PSP_C_PASS_SYN, "a SYN on a spliced tuple");
+	{
+		struct psp_key k = ckey();
+		struct psp_client ce;
+
+		ok(bpf_map_lookup_elem(bpf_map__fd(S->maps.psp_clients), &k, &ce) && errno == ENOENT,
+		   "refuse: a new connection's SYN removes the old one's entry");
+	}
+	arm(b, 7, 9);
 	f.flags = F_ACK;
 	f.ts = 0;
 	refuse(b, H_CLI_IN, f, TC_ACT_SHOT, PSP_C_DROP_TS_MISSING, "an ACK without timestamp");
@@ -837,19 +847,19 @@ static void refusals(const struct base *b)
 	is_int(dctr(PSP_C_PASS_OURS), 1, "refuse: srv_out: ... counted");
 	/* untracked and not TCP */
 	f = T(A_CLI, 1234, A_L7C, P_L7C, 1, 1, F_ACK, 1, 1, 1, 10);
-	refuse(b, H_CLI_IN, f, TC_ACT_OK, PSP_C_PASS_UNTRACKED, "an untracked connection");
+	refuse(b, H_CLI_IN, f, TC_ACT_UNSPEC, PSP_C_PASS_UNTRACKED, "an untracked connection (the next filter decides)");
 	f.ihl = 6;
-	refuse(b, H_CLI_IN, f, TC_ACT_OK, PSP_C_PASS_UNTRACKED, "options on an untracked connection");
+	refuse(b, H_CLI_IN, f, TC_ACT_UNSPEC, PSP_C_PASS_UNTRACKED, "options on an untracked connection");
 	f.ihl = 0;
 	in = build(&f);
 	in.b[ETH_HLEN + 9] = IPPROTO_UDP;
 	ctr_mark();
-	is_int(run1(H_CLI_IN, &in, &out, 0, 0), TC_ACT_OK, "refuse: UDP passes");
+	is_int(run1(H_CLI_IN, &in, &out, 0, 0), TC_ACT_UNSPEC, "refuse: UDP passes (to the next filter)");
 	is_int(dctr(PSP_C_PASS_NOT_TCP), 1, "refuse: UDP passes: its counter");
 	in.b[12] = 0x86;
 	in.b[13] = 0xdd;
 	ctr_mark();
-	is_int(run1(H_CLI_OUT, &in, &out, 0, 0), TC_ACT_OK, "refuse: IPv6 passes (IPv4 only)");
+	is_int(run1(H_CLI_OUT, &in, &out, 0, 0), TC_ACT_UNSPEC, "refuse: IPv6 passes (IPv4 only)");
 	is_int(dctr(PSP_C_PASS_NOT_TCP), 1, "refuse: IPv6 passes: its counter");
 	rc = 0;
 	(void)rc;

@@ -427,6 +427,7 @@ int main(void)
 		ce.off_a = ce.off_b + BODY;
 		ce.c_start = ce.pos + ce.off_b;
 		ce.c_end = ce.c_start + BODY;
+		ce.up_start = ue.rcv_end;
 		ce.s2c_valid = 0;
 		ue.armed = 1;
 		ue.u_start = ue.rcv_end;
@@ -457,7 +458,7 @@ int main(void)
 	       (unsigned long long)ctr(s, PSP_C_SPLICED), (unsigned long long)ctr(s, PSP_C_RETRANS),
 	       (unsigned long long)ctr(s, PSP_C_ACK_TO_SRV), (unsigned long long)ctr(s, PSP_C_ACK_CLONE),
 	       (unsigned long long)ctr(s, PSP_C_ACK_UNFWD), (unsigned long long)ctr(s, PSP_C_SACK_CUT));
-	for (uint32_t i = PSP_C_DROP_TRUNC; i < PSP_C_COUNT; i++)
+	for (uint32_t i = PSP_C_DROP_TRUNC; i <= PSP_C_DROP_HELPER; i++)
 		if (ctr(s, i))
 			ok(0, "drop counter %u is %llu", i, (unsigned long long)ctr(s, i));
 	for (int i = 0; i < 4; i++) {

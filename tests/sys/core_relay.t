@@ -13,7 +13,7 @@ origin_start be2 $((BASE + 2)) || { echo "Bail out! nginx be2"; exit 1; }
 
 sizes="0 1 1k 16k 256k 1m 4m 64m"
 
-for engine in copy splice sockmap; do
+for engine in copy splice sockmap $PACKET; do
 	case $engine in copy) L7=$((BASE + 10)); ADM=$((BASE + 11));; splice) L7=$((BASE + 20)); ADM=$((BASE + 21));; sockmap) L7=$((BASE + 40)); ADM=$((BASE + 41));; esac
 	cat > "$T/$engine.ini" <<CONF
 [cluster]

@@ -98,13 +98,13 @@ for k, x in seen.items():
         wrong.append((k, got, want))
 check("method, target, status, bytes and node agree with the client and the web server", wrong[:3], [])
 eng = sorted(set(l["engine"] for l in by.values() for l in l))
-check("the engine is named", all(e in ("copy", "splice", "sockmap") for e in eng), True)
+check("the engine is named", all(e in ("copy", "splice", "sockmap", "packet") for e in eng), True)
 check("timings present", all(l["first_byte_ms"] is not None and l["total_ms"] is not None for v in by.values() for l in v), True)
 print("lines\t%d\t%d" % (len(lines), len(lines)))
 PY
 }
 
-for engine in copy splice sockmap; do
+for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	LOG=$T/$engine.access.log
 	cluster_ini "$T/$engine.ini" $engine a=$PA:$L7:$ADM b=$PB -- \

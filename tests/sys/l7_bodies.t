@@ -27,7 +27,7 @@ is "$bad" 0 "direct: both nginx origins serve every file byte-identical"
 is "$(curl -s -D - -o /dev/null "http://127.0.0.1:$O2/1k" | tr -d '\r' | grep '^X-Origin')" \
 	"X-Origin: be2" "direct: origins name themselves in X-Origin"
 
-for engine in copy splice sockmap; do
+for engine in ${ENGINES:-copy splice sockmap $PACKET}; do
 	alloc_port L7; alloc_port ADM
 	# two workers (SO_REUSEPORT) for splice and sockmap, one for copy
 	WORKERS=1; [ $engine != copy ] && WORKERS=2
@@ -70,6 +70,12 @@ for engine in copy splice sockmap; do
 	total=$(for s in $SEQ; do stat -c %s "$T/www/$s"; done | awk '{ s += $1 } END { print s }')
 	if [ $engine = splice ]; then
 		ok $([ "${spl:-0}" -ge $((64 << 20)) ] && echo 0 || echo 1) "splice: the large bodies were spliced ($spl B spliced, $cpy B copied)"
+	elif [ $engine = packet ]; then
+		pkt=$(metric 'tandem_relay_bytes_total{engine="packet"}')
+		ok $([ "${pkt:-0}" -ge $((32 << 20)) ] && [ $((pkt + spl + cpy)) -ge "$total" ] && echo 0 || echo 1) \
+			"packet: the large bodies went packet by packet ($pkt B at packet level, $spl B spliced, $cpy B copied of $total)"
+		drops=$(metric_sum 'tandem_relay_packet_drops_total')
+		is "${drops:-x}" 0 "packet: the tc programs dropped no segment"
 	elif [ $engine = sockmap ]; then
 		krn=$(metric 'tandem_relay_bytes_total{engine="sockmap"}')
 		ok $([ "${spl:-x}" = 0 ] && [ "${krn:-0}" -ge $((16 << 20)) ] && [ $((krn + cpy)) -ge "$total" ] && echo 0 || echo 1) \

@@ -48,10 +48,11 @@ class Closed(Exception):
 
 
 class Reader:
-    """Buffered reads from a socket; .eof once the peer closed."""
+    """Buffered reads from a socket; .eof once the peer closed, .reset
+    once it reset the connection (rest())."""
 
     def __init__(self, s):
-        self.s, self.buf, self.eof = s, b"", False
+        self.s, self.buf, self.eof, self.reset = s, b"", False, False
 
     def fill(self):
         if self.eof:
@@ -79,7 +80,9 @@ class Reader:
         try:
             while True:
                 self.fill()
-        except (Closed, socket.timeout, ConnectionResetError):
+        except ConnectionResetError:
+            self.reset = True
+        except (Closed, socket.timeout):
             pass
         d, self.buf = self.buf, b""
         return d

@@ -8,7 +8,7 @@ command -v prlimit >/dev/null || PATH=$PATH:/usr/bin
 command -v prlimit >/dev/null || { echo "Bail out! prlimit (util-linux) is missing"; exit 1; }
 
 origin_start a $(port); PA=$(port); next_port
-for engine in copy splice sockmap; do
+for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine a=$PA:$L7:$ADM
 	TANDEM_WRAP="prlimit --nofile=64:64" tandem_start "$T/$engine.ini" a ||

@@ -14,7 +14,7 @@ ETAG=$(curl -s -I "http://127.0.0.1:$O1/4m" | tr -d '\r' | awk -F': ' 'tolower($
 LASTMOD=$(curl -s -I "http://127.0.0.1:$O1/4m" | tr -d '\r' | awk -F': ' 'tolower($1) == "last-modified" { print $2 }')
 [ -n "$ETAG" ] || echo "# no ETag from nginx?"
 
-for engine in copy splice sockmap; do
+for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine be1=$O1:$L7:$ADM be2=$O2
 	tandem_start "$T/$engine.ini" be1 || { echo "Bail out! tandem $engine"; exit 1; }

@@ -15,7 +15,7 @@ python3 "$SYS_DIR/l7_fake_origin.py" $FAKE $((60 * SLOW)) &
 PIDS+=($!)
 wait_for 5 tcp_open $FAKE || { echo "Bail out! fake origin"; exit 1; }
 
-for engine in copy splice; do
+for engine in copy splice $PACKET; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine f=$FAKE:$L7:$ADM r=$REFUSED bh=$BH -- \
 		"max_clients = 3" "pool_max_per_node = 1" "server_timeout = 2s" "connect_timeout = 1s" \
@@ -136,7 +136,7 @@ done
 # reload before the sweep closes them: each is closed, the rest of the idle
 # list stays in the pool (a double unlink used to drop the list, leaking its
 # connections and their pool_max_per_node slots)
-for engine in copy splice; do
+for engine in copy splice $PACKET; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/re-$engine.ini" $engine f=$FAKE:$L7:$ADM -- "pool_max_per_node = 4"
 	tandem_start "$T/re-$engine.ini" f || { echo "Bail out! tandem re-$engine"; exit 1; }

@@ -14,7 +14,7 @@ alloc_port O1; alloc_port O2
 origin_start be1 $O1 || { echo "Bail out! nginx be1"; exit 1; }
 origin_start be2 $O2 || { echo "Bail out! nginx be2"; exit 1; }
 
-for engine in splice copy sockmap; do
+for engine in splice copy sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine be1=$O1:$L7:$ADM be2=$O2 -- \
 		"max_head = 4k" "max_headers = 20" "client_max_body = 1m" \

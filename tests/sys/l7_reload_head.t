@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 alloc_port O1
 origin_start be1 $O1 || { echo "Bail out! nginx be1"; exit 1; }
 
-for engine in copy splice sockmap; do
+for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	cluster_ini "$T/$engine.ini" $engine be1=$O1:$L7:$ADM -- "max_head = 8k"
 	tandem_start "$T/$engine.ini" be1 || { echo "Bail out! tandem $engine"; exit 1; }

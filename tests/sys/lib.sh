@@ -22,7 +22,9 @@
 # then a body), and /up/ (DAV PUT into $T/up, shared by all origins, so a
 # body PUT through one origin can be fetched back through any).
 # ORIGIN_KA_TIMEOUT and ORIGIN_KA_REQUESTS override nginx's keepalive_timeout
-# and keepalive_requests for the next origin_start.
+# and keepalive_requests for the next origin_start. IN_NS runs the next
+# origin, tandem_start's waits and metric in that network namespace (nginx
+# then also listens on ORIGIN_LISTEN:PORT; tandem goes in with TANDEM_WRAP).
 SYS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$SYS_DIR/tap.sh"
 
@@ -32,6 +34,11 @@ SAN=${SAN:-0}
 # Sanitizer builds are several times slower: stretch every wait by this.
 SLOW=1
 [ "$SAN" = 1 ] && SLOW=4
+# The engines' loops run packet-level splicing too, except under the
+# sanitizers (relay_packet.t and l7_bodies.t run it there): CI's time
+PACKET=packet
+[ "$SAN" = 1 ] && PACKET=""
+[ "$SAN" = 1 ] && [ "${0##*/}" = l7_bodies.t ] && PACKET=packet
 export PYTHONPATH=$SYS_DIR${PYTHONPATH:+:$PYTHONPATH}
 
 T=$(mktemp -d /tmp/tandem-l7.XXXXXX)
@@ -101,8 +108,16 @@ alive() { # PID: running (a zombie child is not)
 	kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' /proc/$1/stat 2>/dev/null)" != Z ]
 }
 
-tcp_open() { # PORT: 0 when something accepts on 127.0.0.1:PORT
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+tcp_open() { # PORT: 0 when something accepts on 127.0.0.1:PORT (in namespace $IN_NS when set)
+	if [ -n "${IN_NS:-}" ]; then
+		ip netns exec "$IN_NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+
+in_ns() { # CMD...: CMD in namespace $IN_NS when set
+	if [ -n "${IN_NS:-}" ]; then ip netns exec "$IN_NS" "$@"; else "$@"; fi
 }
 
 # The served tree, generated once per test with a fixed seed: the same bytes
@@ -158,6 +173,7 @@ http {
   default_type application/octet-stream;
   server {
     listen 127.0.0.1:$port;
+    ${ORIGIN_LISTEN:+listen $ORIGIN_LISTEN:$port;}
     root $T/www;
     add_header X-Origin $name always;
     location = /204 { return 204; }
@@ -170,7 +186,7 @@ http {
 }
 CONF
 	rm -f "$d/nginx.pid"
-	/usr/sbin/nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" 2>> "$d/start.log" || {
+	in_ns /usr/sbin/nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" 2>> "$d/start.log" || {
 		echo "# nginx $name did not start:"; sed 's/^/#   /' "$d/start.log" "$d/error.log"; return 1; }
 	wait_for 5 test -s "$d/nginx.pid" || return 1
 	ORIGIN_PID[$name]=$(cat "$d/nginx.pid")
@@ -216,7 +232,7 @@ tandem_start() { # CONF NODE
 	adm=$(ini_get "$conf" "node $node" admin)
 	L7_PORT=${l7##*:}; ADMIN_PORT=${adm##*:}
 	# shellcheck disable=SC2086
-	${TANDEM_WRAP:-} "$TANDEM" l7 -c "$conf" --node "$node" >> "$log" 2>&1 &
+	${TANDEM_WRAP:-} "$TANDEM" l7 ${TANDEM_ARGS:-} -c "$conf" --node "$node" >> "$log" 2>&1 &
 	TANDEM_PID=$!
 	PIDS+=($TANDEM_PID)
 	if wait_for 10 eval "tcp_open $L7_PORT || ! alive $TANDEM_PID" &&
@@ -244,12 +260,12 @@ tandem_stop() { # [PID]: SIGTERM and wait (in this shell, not a subshell: only
 }
 
 metric() { # 'name{labels}' [ADMIN_PORT]
-	curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
+	in_ns curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
 		awk -v k="$1" '$1 == k { print $2; exit }'
 }
 
 metric_sum() { # PREFIX [ADMIN_PORT]: sum over every series whose name starts with PREFIX
-	curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
+	in_ns curl -s --max-time 5 "http://127.0.0.1:${2:-$ADMIN_PORT}/metrics" |
 		awk -v k="$1" 'index($1, k) == 1 && $1 !~ /^#/ { s += $2 } END { printf "%d\n", s }'
 }
 
@@ -290,6 +306,8 @@ cluster_ini() {
 	local f=$1 relay=$2; shift 2
 	{
 		printf '[cluster]\nrelay = %s\n[l7]\nworkers = %s\n' "$relay" "${WORKERS:-1}"
+		# packet splicing on loopback only: nothing on the host's own NICs
+		[ "$relay" = packet ] && printf 'splice_ifaces = lo\n'
 		local specs=() x
 		while [ $# -gt 0 ] && [ "$1" != -- ]; do specs+=("$1"); shift; done
 		[ "${1:-}" = -- ] && shift

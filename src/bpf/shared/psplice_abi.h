@@ -81,6 +81,17 @@ struct psp_client {
 	__u32 snd_nxt;                  /* sock C's next sequence number, sock space (H3 keeps it) */
 	__u32 clk;                      /* sock C's timestamp clock: its TSval - CLOCK_MONOTONIC ms */
 	__u8 clk_valid, pad5[3];
+	/* the engine's: who armed the splice, and whether it heard the end */
+	__u64 cookie;                   /* the arming's, from its psp_arm */
+	__u32 wid;                      /* the worker whose ring hears of it */
+	__u32 cli_ack;                  /* the client's highest ack (wire), with cli_ack_valid */
+	__u8 done;                      /* the client acknowledged c_end: PSP_EV_DONE sent */
+	__u8 cli_ack_valid;
+	__u8 reset;                     /* sock C reset during a range: the client's next segment is answered with a RST */
+	__u8 pad6;
+	__u64 owner;                    /* user space's id of the socket (a reused tuple is another) */
+	__u32 up_start;                 /* the range's u_start, set with c_start (one view of both) */
+	__u32 ack_ms;                   /* CLOCK_MONOTONIC ms of the client's last new ack */
 };
 
 /* The upstream connection U, key as its packets arrive from the server. */
@@ -110,7 +121,40 @@ struct psp_uplink {
 	__u32 rcv_end;                  /* wire end of the highest server byte passed to sock U (H1) */
 	__u8 rcv_valid, clk_valid, pad4[2];
 	__u32 clk;                      /* sock U's timestamp clock, as the client's clk */
+	__u8 cli_done;                  /* the client has the whole range: sock U's acks go up to u_end */
+	__u8 claiming;                  /* a segment is starting a range (the program's, under the lock) */
+	__u8 pad5[2];
+	__u64 owner;                    /* as the client's */
 };
+
+/* An arming the engine asks for (psp_arms, keyed by U): the next server
+ * segment that continues what sock U already received, whose bytes lie in
+ * [body0, body_end) of sock U's space, starts the range; the range runs
+ * to body_end. The program that takes it deletes it first (one taker: the
+ * engine's own delete then fails with ENOENT). Sock spaces: body0 and
+ * body_end are sock U's, cpos0 is sock C's sequence number of the body's
+ * first byte (the one after the head). */
+struct psp_arm {
+	__u64 cookie;                   /* the engine's handle of the response */
+	__u32 wid;                      /* its worker: the ring PSP_EV_* go to */
+	__u32 body0, body_end;          /* sock U space */
+	__u32 cpos0;                    /* sock C space */
+	struct psp_key cl;              /* the client connection */
+};
+
+/* Ring events (psp_rings[wid]). */
+#define PSP_EV_CLAIM    1               /* the range began: arg = body bytes sock U has before it */
+#define PSP_EV_DONE     2               /* the client acknowledged the whole range */
+#define PSP_EV_SHORT    3               /* the body cannot end: arg 0 the server's stream ended inside
+                                         * the range, 1 it sent bytes past it in one segment */
+struct psp_event {
+	__u64 cookie;
+	__u32 type;
+	__u32 arg;
+};
+
+#define PSP_RINGS       256             /* workers with a ring */
+#define PSP_RING_BYTES  (256 * 1024)
 
 _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
 	       __builtin_offsetof(struct psp_uplink, flags), "flags: one offset in both entries");
@@ -153,6 +197,13 @@ enum {
 	PSP_C_DROP_NO_PEER,             /* the other connection's entry is missing */
 	PSP_C_DROP_NO_STATE,            /* the socket whose numbers a translation needs has sent nothing yet */
 	PSP_C_DROP_HELPER,              /* a helper failed (load, store, checksum, redirect) */
+	PSP_C_CLAIMED,                  /* armings a server segment started */
+	PSP_C_DONE,                     /* ranges the client acknowledged whole */
+	PSP_C_RST_CLI,                  /* sock C's RSTs moved to the client's next byte */
+	PSP_C_PROBE_FIX,                /* sock U's window probes turned into ACKs at its snd_nxt */
+	PSP_C_FIN_CLEARED,              /* server FINs taken off the range's last segment (the FIN comes again, to sock U) */
+	PSP_C_FIN_SHORT,                /* server FINs inside a range: the body ends short (to sock U, the engine told) */
+	PSP_C_RST_REFLECT,              /* client segments answered with a RST after sock C's reset */
 	PSP_C_COUNT,
 };
 

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# relay_packet.t: packet-level TCP splicing (relay = packet) between real
+# hosts: a client, the L7 node and two web servers, each in a network
+# namespace of its own, joined by veths (offloads as Linux sets them: TSO,
+# partial checksums). On the node, tandem l7 with `relay = packet`; on each
+# web server, Debian nginx. Over keep-alive connections whose successive
+# requests alternate between the two servers:
+#   - bodies 0 B to 64 MiB, byte for byte (sha256), most of the large ones
+#     at packet level (tandem_relay_bytes_total{engine="packet"});
+#   - the same with 1 % and 5 % random loss on both legs (nftables numgen
+#     in the client's and the servers' namespaces), and with reordering
+#     (one leg's packets delayed by a tc BPF program is not available:
+#     this kernel has no netem; loss makes TCP reorder by retransmission);
+#   - clients without timestamps, SACK or window scaling, and a client
+#     announcing a 536-byte MSS: every body right, and the engine says it
+#     left them to splice(2) (tandem_relay_packet_fallbacks_total);
+#   - a client that aborts mid-body, a client that stops reading (cut off
+#     at server_timeout), a web server killed mid-body: the client sees a
+#     closed connection, never a short body passed off as whole, and the
+#     next client is served;
+#   - in every namespace, no PAWS drop, challenge ACK, checksum error or
+#     out-of-window segment caused by the engine (nstat);
+#   - SIGTERM takes every program off the node's interfaces; after a
+#     SIGKILL the next start removes what the killed one left.
+source "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, tc BPF)"
+for t in ip nft nstat; do command -v $t >/dev/null || PATH=$PATH:/usr/sbin; done
+for t in ip nft nstat; do command -v $t >/dev/null || skip_all "$t is not installed"; done
+
+like() { # GOT REGEX DESCRIPTION
+	[[ $1 =~ $2 ]]
+	ok $? "$3"
+}
+
+P=pk$$
+NC=$P-c NN=$P-n N1=$P-s1 N2=$P-s2
+ns_cleanup() {
+	for n in $NC $NN $N1 $N2; do ip netns del $n 2>/dev/null; done
+}
+trap 'cleanup; ns_cleanup' EXIT
+
+ip netns add $NC && ip netns add $NN && ip netns add $N1 && ip netns add $N2 || {
+	echo "Bail out! namespaces"; exit 1; }
+for n in $NC $NN $N1 $N2; do ip -n $n link set lo up; done
+ip -n $NN link add nc type veth peer name cv netns $NC
+ip -n $NN link add n1 type veth peer name sv netns $N1
+ip -n $NN link add n2 type veth peer name sv netns $N2
+ip -n $NN addr add 198.18.30.1/24 dev nc
+ip -n $NN addr add 198.18.31.1/24 dev n1
+ip -n $NN addr add 198.18.32.1/24 dev n2
+ip -n $NC addr add 198.18.30.2/24 dev cv
+ip -n $N1 addr add 198.18.31.2/24 dev sv
+ip -n $N2 addr add 198.18.32.2/24 dev sv
+for l in nc n1 n2; do ip -n $NN link set $l up; done
+ip -n $NC link set cv up; ip -n $N1 link set sv up; ip -n $N2 link set sv up
+ip -n $NC route add 198.18.0.0/15 via 198.18.30.1
+ip -n $N1 route add 198.18.0.0/15 via 198.18.31.1
+ip -n $N2 route add 198.18.0.0/15 via 198.18.32.1
+
+ORIGIN_LISTEN=0.0.0.0 IN_NS=$N1 origin_start s1 80 || { echo "Bail out! nginx s1"; exit 1; }
+ORIGIN_LISTEN=0.0.0.0 IN_NS=$N2 origin_start s2 80 || { echo "Bail out! nginx s2"; exit 1; }
+declare -A SUM
+for s in 0 1 1k 16k 256k 1m 4m 64m; do SUM[$s]=$(sha "$T/www/$s"); done
+
+ADM=9901
+ini() { # FILE [EXTRA [l7] LINES...]
+	local f=$1; shift
+	{
+		printf '[cluster]\nrelay = packet\n[l7]\nworkers = 2\nserver_timeout = 3s\n'
+		for x in "$@"; do echo "$x"; done
+		printf '[node s1]\nweb = 198.18.31.2:80\nl7 = 0.0.0.0:80\nadmin = 127.0.0.1:%s\n' $ADM
+		printf '[node s2]\nweb = 198.18.32.2:80\n'
+	} > "$f"
+}
+ini "$T/p.ini"
+start() {
+	IN_NS=$NN TANDEM_WRAP="ip netns exec $NN" tandem_start "$1" s1
+}
+start "$T/p.ini" || { echo "Bail out! tandem"; sed 's/^/# /' "$T/tandem-s1.log"; exit 1; }
+grep -q "relay packet: tc programs on" "$T/tandem-s1.log"
+ok $? "the engine says where its programs are: $(grep -o 'tc programs on .*' "$T/tandem-s1.log")"
+filters() { # the node's tc filters that are psplice's, on every interface
+	for l in lo nc n1 n2; do
+		ip netns exec $NN tc filter show dev $l ingress 2>/dev/null
+		ip netns exec $NN tc filter show dev $l egress 2>/dev/null
+	done | grep -c 'psp_'
+}
+is "$(filters)" 16 "four programs on each of the node's four interfaces"
+
+nstat_all() { # per namespace, the counters a wrong translation raises that are not 0
+	local n
+	for n in $NC $NN $N1 $N2; do
+		printf '%s:' ${n#$P-}
+		ip netns exec $n nstat -az TcpExtPAWSEstab TcpExtTCPChallengeACK TcpInCsumErrors \
+			2>/dev/null | awk 'NR > 1 && $1 !~ /^#/ && $2 > 0 { printf "%s=%s,", $1, $2 }'
+		printf ' '
+	done
+}
+beyond() { # segments past the receiver's window, per namespace (reported, not checked)
+	local n
+	for n in $NC $NN $N1 $N2; do
+		printf '%s %s ' ${n#$P-} $(ip netns exec $n nstat -az TcpExtBeyondWindow 2>/dev/null |
+			awk '$1 == "TcpExtBeyondWindow" { print $2 }')
+	done
+}
+NSTAT0="c: n: s1: s2: "
+pk() { IN_NS=$NN metric "$1"; }
+fb() { IN_NS=$NN metric "tandem_relay_packet_fallbacks_total{reason=\"$1\"}"; }
+
+# run NAME SEQ: one keep-alive connection from the client fetching SEQ;
+# checks: one connection, all 200, every body's sha256
+run() {
+	local name=$1 seq=$2 i=0 bad=0 f s
+	rm -f "$T"/got.* "$T/k"
+	for s in $seq; do
+		i=$((i + 1))
+		printf 'url = "http://198.18.30.1/%s"\noutput = "%s/got.%02d.%s"\n' "$s" "$T" $i "$s" >> "$T/k"
+	done
+	ip netns exec $NC curl -s --http1.1 --max-time $((120 * SLOW)) -K "$T/k" -D "$T/heads" \
+		-w '%{num_connects} %{http_code}\n' > "$T/w"
+	is "$(awk '{ c += $1 } END { print c }' "$T/w"):$(awk '$2 == 200' "$T/w" | wc -l)" "1:$i" \
+		"$name: $i requests, all 200, over one client connection"
+	for f in "$T"/got.*; do
+		s=${f##*.}
+		[ "$(sha "$f")" = "${SUM[$s]}" ] || { bad=$((bad + 1)); echo "# $name: /$s differs ($(stat -c %s "$f") bytes): $(cmp "$f" "$T/www/$s" 2>&1 | head -1), $(cmp -l "$f" "$T/www/$s" 2>/dev/null | wc -l) bytes differ"; cp "$f" /tmp/pk-bad.$s; }
+	done
+	is "$bad" 0 "$name: every body byte for byte (sha256)"
+	origins=$(tr -d '\r' < "$T/heads" | awk '/^X-Origin:/ { printf "%s ", $2 }' | awk '{ for (i = 2; i <= NF; i++) if ($i == $(i - 1)) d++; print d + 0 }')
+	is "$origins" 0 "$name: successive requests alternate s1, s2"
+}
+
+SEQ="0 1 1k 16k 256k 1m 4m 64m 4m 1m 256k 16k 1k 1 0 16k 4m 4m"
+p0=$(pk 'tandem_relay_bytes_total{engine="packet"}')
+run "no loss" "$SEQ"
+p1=$(pk 'tandem_relay_bytes_total{engine="packet"}')
+ok $([ $((p1 - p0)) -ge $((64 << 20)) ] && echo 0 || echo 1) \
+	"no loss: the large bodies went at packet level ($((p1 - p0)) bytes)"
+is "$(nstat_all)" "$NSTAT0" "no loss: no PAWS drop, challenge ACK or checksum error anywhere"
+is "$(IN_NS=$NN metric_sum tandem_relay_packet_drops_total)" 0 "no loss: the programs dropped nothing"
+
+# ---- loss on both legs: nftables in the client's and the servers' namespaces
+loss() { # PERCENT (0: none)
+	local n
+	for n in $NC $N1 $N2; do
+		ip netns exec $n nft delete table inet loss 2>/dev/null
+		[ "$1" = 0 ] && continue
+		ip netns exec $n nft -f - <<NFT
+table inet loss {
+	chain in { type filter hook input priority 0; meta l4proto tcp numgen random mod 100 < $1 drop; }
+	chain out { type filter hook output priority 0; meta l4proto tcp numgen random mod 100 < $1 drop; }
+}
+NFT
+	done
+}
+LSEQ="4m 1m 256k 4m 16k 4m 1m 0 4m 256k"
+for pct in 1 5; do
+	loss $pct
+	r0=$(pk tandem_relay_packet_retransmits_total); q0=$(pk tandem_relay_packet_responses_total)
+	run "$pct % loss" "$LSEQ"
+	r1=$(pk tandem_relay_packet_retransmits_total); q1=$(pk tandem_relay_packet_responses_total)
+	ok $([ $((q1 - q0)) -ge 3 ] && echo 0 || echo 1) \
+		"$pct % loss: responses spliced at packet level: $((q1 - q0)), server retransmissions spliced: $((r1 - r0))"
+	is "$(nstat_all)" "$NSTAT0" "$pct % loss: no PAWS drop, challenge ACK or checksum error"
+done
+loss 0
+
+# ---- clients the engine cannot follow: left to splice(2), bodies right
+sysctl_c() { ip netns exec $NC sysctl -qw "$1"; }
+for opt in tcp_timestamps tcp_sack tcp_window_scaling; do
+	f0=$(fb tcp_options)
+	sysctl_c net.ipv4.$opt=0
+	run "no $opt" "4m 1m 4m"
+	sysctl_c net.ipv4.$opt=1
+	ok $([ $(($(fb tcp_options) - f0)) -ge 1 ] && echo 0 || echo 1) \
+		"no $opt: the engine left the connection to splice(2) (fallbacks tcp_options +$(($(fb tcp_options) - f0)))"
+done
+f0=$(fb mss)
+ip -n $NC route replace 198.18.30.0/24 dev cv advmss 536
+run "MSS 536" "4m 1m 4m"
+ip -n $NC route replace 198.18.30.0/24 dev cv
+ok $([ $(($(fb mss) - f0)) -ge 3 ] && echo 0 || echo 1) \
+	"MSS 536: the servers' segments would not fit: spliced by splice(2) (fallbacks mss +$(($(fb mss) - f0)))"
+is "$(nstat_all)" "$NSTAT0" "fallbacks: no PAWS drop, challenge ACK or checksum error"
+
+# ---- clients that leave, stop reading; a server killed mid-body
+cat > "$T/cli.py" <<'PY'
+import socket, sys, time
+mode = sys.argv[1]
+s = socket.socket()
+if mode == "stall":
+    # a small receive buffer from the start (window scale and all)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.settimeout(10)
+s.connect(("198.18.30.1", 80))
+def get(path):
+    s.sendall(b"GET /" + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+if mode == "abort":
+    get(b"64m")
+    got = 0
+    while got < (1 << 20):
+        got += len(s.recv(65536))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+    s.close()
+    print("aborted after", got)
+elif mode == "stall":
+    get(b"64m")
+    got = 0
+    while got < (256 << 10):
+        got += len(s.recv(65536))
+    time.sleep(6)       # the window shuts; tandem cuts it off at server_timeout (3 s)
+    try:
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            got += len(b)
+    except OSError as e:
+        print("error", e.errno)
+    print("short" if got < (64 << 20) + 100 else "whole", got)
+elif mode == "kill":
+    get(b"64m")
+    got, head = 0, b""
+    while got < (1 << 20):
+        b = s.recv(65536)
+        head += b[:4096] if len(head) < 4096 else b""
+        got += len(b)
+    origin = [l.split(b": ")[1].decode() for l in head.split(b"\r\n") if l.startswith(b"X-Origin:")]
+    print("ready", origin[0] if origin else "?", flush=True)
+    sys.stdin.readline()
+    try:
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            got += len(b)
+    except OSError as e:
+        print("error", e.errno)
+    print("short" if got < (64 << 20) + 100 else "whole", got)
+PY
+out=$(ip netns exec $NC timeout 30 python3 "$T/cli.py" abort 2>&1)
+ok $? "a client that resets mid-body: $out"
+run "after an abort" "4m 1m"
+out=$(ip netns exec $NC timeout 30 python3 "$T/cli.py" stall 2>&1 | tr '\n' ' ')
+like "$out" "^(error 104 )?short" "a client that stops reading: cut off at server_timeout, a short body and a closed connection ($out)"
+run "after a stalled client" "4m 1m"
+
+# the web server of a 64 MiB body dies while the body is on its way
+coproc KC { ip netns exec $NC timeout 30 python3 "$T/cli.py" kill 2>&1; }
+read -r -t 20 _ victim <&"${KC[0]}"
+origin_stop "${victim:-s1}"
+echo >&"${KC[1]}"
+read -r -t 25 out <&"${KC[0]}"
+like "${out:-none}" "^(short|error 104)" "a web server killed mid-body: the client sees its connection closed or reset at once, not a whole body (${out:-nothing})"
+wait $KC_PID 2>/dev/null
+if [ "${victim:-s1}" = s2 ]; then
+	ORIGIN_LISTEN=0.0.0.0 IN_NS=$N2 origin_start s2 80 || { echo "Bail out! nginx s2 again"; exit 1; }
+else
+	ORIGIN_LISTEN=0.0.0.0 IN_NS=$N1 origin_start s1 80 || { echo "Bail out! nginx s1 again"; exit 1; }
+fi
+run "after a server died" "4m 1m 4m 1m"
+# a cut range resets the client at its last acknowledged byte; when it
+# had more in order, RFC 5961 makes it answer with a challenge ACK, which
+# the program turns into the reset that takes (reflect_rst): at most one
+# per cut connection (two above), at the client only
+got=$(nstat_all)
+cha=$(sed -n 's/^c:[^ ]*TcpExtTCPChallengeACK=\([0-9]*\).*/\1/p' <<<"$got")
+is "$(sed 's/^c:\([^ ]*\)TcpExtTCPChallengeACK=[0-9]*,/c:\1/' <<<"$got")" "$NSTAT0" \
+	"aborts: no PAWS drop, challenge ACK or checksum error, but the client's challenge ACKs to the resets"
+ok $([ "${cha:-0}" -le 2 ] && echo 0 || echo 1) "aborts: the client's challenge ACKs to the two resets: ${cha:-0}"
+echo "# segments past the receiver's window (TcpExtBeyondWindow), all runs: $(beyond)"
+
+# ---- the programs go with the process; a killed one's are removed next time
+IN_NS=$NN tandem_stop
+is "$STOP_RC" 0 "SIGTERM: tandem exits with status 0"
+is "$(filters)" 0 "SIGTERM: no psplice filter left on the node's interfaces"
+start "$T/p.ini" || { echo "Bail out! tandem again"; exit 1; }
+is "$(filters)" 16 "started again: its programs on every interface"
+kill -KILL "$TANDEM_PID"; wait "$TANDEM_PID" 2>/dev/null
+is "$(filters)" 16 "SIGKILL: its programs stay behind"
+start "$T/p.ini" || { echo "Bail out! tandem after SIGKILL"; exit 1; }
+is "$(filters)" 16 "the next start removed the killed one's programs and put its own"
+grep -q "removed the programs of tandem" "$T/tandem-s1.log"
+ok $? "... and said so"
+run "after a restart" "4m 64m"
+IN_NS=$NN tandem_stop
+is "$(filters)" 0 "SIGTERM: nothing left"
+
+done_testing
