@@ -81,7 +81,7 @@ EXAMPLES := $(wildcard conf/*.ini)
 # BPF objects feed the skeletons and the lab: keep them, not as intermediates.
 .SECONDARY: $(BPF_OBJS) $(BPF_SKELS)
 
-.PHONY: all test unit-test sys-test fuzz bench bench-l4 bench-tls demo fmt clean help deps \
+.PHONY: all test unit-test sys-test fuzz bench bench-l4 bench-tls bench-scaling-tls demo fmt clean help deps \
 	man install uninstall deb
 all: $(O)/tandem
 
@@ -166,6 +166,9 @@ bench-l4: all $(O)/bench/l4/xdp_pps
 
 bench-tls: all
 	bench/tls/run.sh
+
+bench-scaling-tls: all
+	TLS=1 bench/scaling/run.sh
 
 demo: all
 	lab/demo.sh
@@ -259,6 +262,7 @@ help:
 	@echo "make bench      bench/relay: tandem vs HAProxy vs direct (CSV + plot)"
 	@echo "make bench-l4   bench/l4: XDP and tc pps per core, front-end CPU per connection vs nftables"
 	@echo "make bench-tls  bench/tls: HTTPS, tandem vs HAProxy: keep-alive, full and resumed handshakes (CSV + plot)"
+	@echo "make bench-scaling-tls  bench/scaling, HTTPS: two-level vs central HAProxy terminating TLS, 1-9 nodes"
 	@echo "make demo       the loopback demo (README's first command)"
 	@echo "bench/locality/run.sh  rr vs chash vs lard on origins with bounded caches (CSV + plot)"
 	@echo "make deps       install the Debian packages (root)"

@@ -11,6 +11,10 @@
 #       central-tandem   tandem l7 on fe (VIP:80) to every beI's nginx (:8080)
 #       central-haproxy  HAProxy 2.6 on fe (VIP:80) to every beI's nginx (:8080)
 #       l4-only          tandem l4 on fe; nginx (:80) on every beI, no L7
+#       two-level-tls, central-tandem-tls, central-haproxy-tls   the same
+#                        serving HTTPS on VIP:443: TLS terminated by every
+#                        beI's tandem l7 (tandem l4 spreads VIP:80 and :443),
+#                        by fe's tandem l7, or by fe's HAProxy (VIP:443 only)
 #   lab.sh down            removes everything of this lab, also half-built
 #   lab.sh exec HOST CMD   runs CMD inside HOST (netns and cgroup of HOST)
 #   lab.sh start HOST NAME CMD   runs CMD in HOST in the background (pid kept)
@@ -39,7 +43,13 @@
 # default group's prefer_local, default yes: a back end serves what it can
 # itself, see doc/internals/policies.md), LAB_TANDEM (the binary, default
 # build/tandem),
-# LAB_NGINX_LOG (1: access log on, default 0 for cluster, 1 for nginx).
+# LAB_NGINX_LOG (1: access log on, default 0 for cluster, 1 for nginx),
+# LAB_TLS_DIR (the *-tls modes: site.crt, site.key, site.pem and tickets
+# there, made with the openssl CLI when missing: one ECDSA P-256
+# certificate and one ticket key file for every terminator; default
+# $STATE/tls), LAB_TLS_SUITE (the TLS 1.3 suite HAProxy is pinned to,
+# default TLS_AES_128_GCM_SHA256; tandem has no cipher setting, so a
+# client pins the same one for both).
 #
 # Addresses (only 198.18.0.0/15, the benchmarking range): fe 198.18.0.1,
 # client 198.18.0.2, beI 198.18.0.(10+I), the VIP $LAB_VIP (198.18.0.100)
@@ -550,23 +560,46 @@ rules_supported() {
 	"$TANDEM" -t -c "$f" >/dev/null 2>&1
 }
 
+# The *-tls modes' files in LAB_TLS_DIR, made once: a self-signed ECDSA
+# P-256 certificate for the VIP, its key, both in one file for HAProxy, and
+# a session ticket key that every back end shares (a ticket one node issued
+# resumes on another).
+TLS_DIR=${LAB_TLS_DIR:-$STATE/tls}
+tls_files() {
+	[ -s "$TLS_DIR/site.pem" ] && [ -s "$TLS_DIR/tickets" ] && return 0
+	mkdir -p "$TLS_DIR" &&
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$TLS_DIR/site.key" -out "$TLS_DIR/site.crt" -days 2 \
+			-subj "/CN=lab.tandem.test" \
+			-addext "subjectAltName=DNS:lab.tandem.test,IP:$LAB_VIP" 2>/dev/null &&
+		openssl rand -hex 80 >"$TLS_DIR/tickets" &&
+		cat "$TLS_DIR/site.crt" "$TLS_DIR/site.key" >"$TLS_DIR/site.pem"
+}
+
 # The cluster file for the L7 switch of node SELF (a back end, or "fe" for
 # a central switch) and for the L4 front end (SELF empty). One file per
 # process: every back end listens on VIP:80 (0.0.0.0:80), and `tandem -t`
 # refuses two nodes with the same l7 or admin address in one file.
 write_cfg() { # FILE SELF WEBPORT
-	local f=$1 self=$2 wp=$3 i
+	local f=$1 self=$2 wp=$3 i vip="$LAB_VIP:80"
+	# HTTPS: VIP:443 too (the first, :80, is what tandem l4 checks)
+	[ "$TLS" = 1 ] && vip="$vip $LAB_VIP:443"
 	{
-		printf '; written by lab/lab.sh cluster (%s)\n[cluster]\nvip = %s:80\nrelay = splice\n\n' \
-			"$MODE" "$LAB_VIP"
+		printf '; written by lab/lab.sh cluster (%s)\n[cluster]\nvip = %s\nrelay = splice\n\n' \
+			"$(mode_name)" "$vip"
 		printf '[l7]\nworkers = 1\n\n[l4]\niface = eth0\nmode = dr\nadmin = 127.0.0.1:9300\n\n'
+		[ "$TLS" = 1 ] && printf '[tls]\ncert = %s\nkey = %s\nticket_keys = %s\n\n' \
+			"$TLS_DIR/site.crt" "$TLS_DIR/site.key" "$TLS_DIR/tickets"
 		if [ "$self" = fe ]; then
-			printf '[node fe]\nl7 = %s:80\nadmin = 127.0.0.1:9301\n\n' "$LAB_VIP"
+			printf '[node fe]\nl7 = %s:80\nadmin = 127.0.0.1:9301\n' "$LAB_VIP"
+			[ "$TLS" = 1 ] && printf 'tls = %s:443\n' "$LAB_VIP"
+			echo
 		fi
 		for i in $(seq 1 "$(nodes)"); do
 			printf '[node be%d]\naddress = %s\nweb = %s:%s\n' "$i" "$(host_addr "be$i")" \
 				"$(host_addr "be$i")" "$wp"
 			[ "$self" = "be$i" ] && printf 'l7 = 0.0.0.0:80\nadmin = 127.0.0.1:9301\n'
+			[ "$self" = "be$i" ] && [ "$TLS" = 1 ] && printf 'tls = 0.0.0.0:443\n'
 			echo
 		done
 		if [ "$RULES" = 1 ]; then
@@ -585,16 +618,22 @@ write_cfg() { # FILE SELF WEBPORT
 }
 
 write_haproxy() { # FILE
-	local f=$1 i s
+	local f=$1 i s bind="bind $LAB_VIP:80" pin=""
 	s=$(for i in $(seq 1 "$(nodes)"); do
 		printf '\tserver be%d %s:8080\n' "$i" "$(host_addr "be$i")"
 	done)
+	if [ "$TLS" = 1 ]; then
+		bind="bind $LAB_VIP:443 ssl crt $TLS_DIR/site.pem alpn http/1.1"
+		pin=$(printf '\tssl-default-bind-ciphersuites %s\n\tssl-default-bind-options ssl-min-ver TLSv1.2' \
+			"${LAB_TLS_SUITE:-TLS_AES_128_GCM_SHA256}")
+	fi
 	cat >"$f" <<EOF
-# written by lab/lab.sh cluster central-haproxy
+# written by lab/lab.sh cluster $(mode_name)
 global
 	nbthread 1
 	maxconn 4096
 	log stderr format short local0 warning
+$pin
 defaults
 	mode http
 	timeout connect 3s
@@ -605,7 +644,7 @@ defaults
 	option splice-response
 	http-reuse always
 frontend vip
-	bind $LAB_VIP:80
+	$bind
 	default_backend rest
 EOF
 	if [ "$RULES" = 1 ]; then
@@ -634,18 +673,29 @@ l4_ready() {
 	[ "$(ip netns exec "$(ns fe)" curl -s -m 1 http://127.0.0.1:9300/metrics |
 		grep -c 'tandem_l4_backend_up{.*} 1$')" = "$(nodes)" ]
 }
-vip_ready() { ip netns exec "$(ns client)" curl -sf -m 1 "http://$LAB_VIP/"; }
+vip_ready() {
+	if [ "$TLS" = 1 ]; then
+		ip netns exec "$(ns client)" curl -sf -m 1 --cacert "$TLS_DIR/site.crt" "https://$LAB_VIP/"
+	else
+		ip netns exec "$(ns client)" curl -sf -m 1 "http://$LAB_VIP/"
+	fi
+}
 
 MODE=
 RULES=0
+TLS=0
+mode_name() { if [ "$TLS" = 1 ]; then echo "$MODE-tls"; else echo "$MODE"; fi; }
 cmd_cluster() {
 	local n=${1:-} i
 	MODE=${2:-}
 	[ $# -ge 2 ] && shift 2
 	case $MODE in
 	two-level | central-tandem | central-haproxy | l4-only) ;;
-	*) die "cluster N two-level|central-tandem|central-haproxy|l4-only [OPTS]" ;;
+	two-level-tls | central-tandem-tls | central-haproxy-tls) TLS=1 ;;
+	*) die "cluster N two-level|central-tandem|central-haproxy|l4-only[, the first three with -tls] [OPTS]" ;;
 	esac
+	# from here on a -tls mode is its plain one, with HTTPS on VIP:443 (TLS)
+	MODE=${MODE%-tls}
 	[ -x "$TANDEM" ] || die "no tandem binary at $TANDEM (make first)"
 	command -v nginx >/dev/null || die "nginx not found (scripts/deps.sh)"
 	command -v curl >/dev/null || die "curl not found (scripts/deps.sh)"
@@ -653,7 +703,7 @@ cmd_cluster() {
 	cmd_up "$n" "$@" || exit 1
 	[ "$(fes)" = 1 ] || [ "$MODE" = two-level ] || [ "$MODE" = l4-only ] ||
 		{ cmd_down >/dev/null 2>&1; die "--fe K: front ends are tandem l4 (two-level or l4-only)"; }
-	trap 'echo "lab: starting the $MODE cluster failed, tearing it down" >&2
+	trap 'echo "lab: starting the $(mode_name) cluster failed, tearing it down" >&2
 		tail -n 5 "$STATE"/log/*.log >&2 2>/dev/null; cmd_down >/dev/null 2>&1' EXIT
 	if [ "${LAB_IMAGES:-all}" != none ] && [ "$MODE" != l4-only ]; then
 		if rules_supported; then
@@ -662,8 +712,12 @@ cmd_cluster() {
 			warn "this tandem takes no [group]/[rule] sections yet: no content rules, plain rr"
 		fi
 	fi
+	if [ "$TLS" = 1 ]; then
+		command -v openssl >/dev/null || die "openssl not found"
+		tls_files || die "cannot write the certificate and ticket key under $TLS_DIR"
+	fi
 	echo "$RULES" >"$STATE/rules"
-	echo "$MODE" >"$STATE/mode"
+	echo "$(mode_name)" >"$STATE/mode"
 	for i in $(seq 1 "$n"); do
 		if [ "$MODE" = l4-only ]; then
 			LAB_NGINX_LOG=${LAB_NGINX_LOG:-0} cmd_nginx "be$i" start 80
@@ -697,7 +751,8 @@ cmd_cluster() {
 	fi
 	wait_for 50 "the VIP (from the client)" vip_ready
 	trap - EXIT
-	echo "lab $P: $MODE cluster of $n node(s) serving $LAB_VIP:80 (content rules: $(
+	echo "lab $P: $(mode_name) cluster of $n node(s) serving $([ "$TLS" = 1 ] &&
+		echo "https://$LAB_VIP:443" || echo "$LAB_VIP:80") (content rules: $(
 		[ "$RULES" = 1 ] && echo "/images/ -> $(images_nodes)" || echo none))"
 }
 
@@ -913,5 +968,5 @@ nginx) shift; cmd_nginx "$@" ;;
 addr) lab_addr "${2:-}" ;;
 addr6) host_addr6 "${2:-}" ;;
 vip-route) cmd_vip_route ;;
-*) sed -n '2,54s/^# \{0,1\}//p' "$0"; exit 2 ;;
+*) sed -n '2,64s/^# \{0,1\}//p' "$0"; exit 2 ;;
 esac

@@ -13,11 +13,34 @@
 # its CPU use in bench/results/scaling.runs.csv, the plot in
 # bench/results/scaling.png and .svg. Settings: bench/BENCHMARK.md.
 #
+# The HTTPS workload (TLS=1, or MODES naming only these; make
+# bench-scaling-tls): the same requests to https://VIP/ (port 443) for
+#   two-level-tls        tandem l4 on fe spreading VIP:443; every back end's
+#                        tandem l7 terminates TLS (one certificate, one
+#                        shared ticket key file), then as two-level
+#   central-haproxy-tls  HAProxy on fe terminating TLS at VIP:443, then as
+#                        central-haproxy
+#   central-tandem-tls   tandem l7 on fe terminating TLS (not in the default
+#                        MODES)
+# One ECDSA P-256 certificate and one ticket key for the whole run, made
+# with the openssl CLI (lab.sh, LAB_TLS_DIR under this run's temp dir); wrk
+# is pinned with OPENSSL_CONF to TLS 1.3, SUITE (TLS_AES_128_GCM_SHA256)
+# and X25519, HAProxy to SUITE too, and each cluster is checked to
+# negotiate that before it is measured. In MODE-close runs wrk reconnects
+# with its SSL object, which keeps the session: those connections mostly
+# resume by ticket (no certificate signature, still an X25519 exchange),
+# on any back end since they share the ticket key. The client pays for
+# TLS too, with no budget: client_cpu and idle in the runs file say
+# whether it ran short of CPU. Writes bench/results/scaling_tls.csv,
+# .runs.csv, .png and .svg; the plain results are left alone.
+#
 # Environment: NODES ("1 2 ... 9"), MODES, REPS (3), DUR (seconds per run,
-# 2), WARM (1), CONNS (wrk connections, 64), THREADS (2), CPU_BE (percent
-# of a core per back end, 10), CPU_FE (= CPU_BE), CPU_CLIENT (0: no limit),
-# CLOSE (1: also the connection-per-request runs), QUICK=1 (NODES="1 3 5 9",
-# REPS=1, DUR=2), OUT (bench/results).
+# 2; 4 with TLS=1), WARM (1), CONNS (wrk connections, 64), THREADS (2),
+# CPU_BE (percent of a core per back end, 10), CPU_FE (= CPU_BE),
+# CPU_CLIENT (0: no limit), CLOSE (1: also the connection-per-request
+# runs), QUICK=1 (NODES="1 3 5 9", REPS=1, DUR=2), OUT (bench/results), TLS
+# (1: the HTTPS workload, MODES default "two-level-tls
+# central-haproxy-tls"), SUITE (its TLS 1.3 suite).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -27,9 +50,22 @@ if [ "${QUICK:-0}" = 1 ]; then
 	NODES=${NODES:-"1 3 5 9"}; REPS=${REPS:-1}; DUR=${DUR:-2}
 fi
 NODES=${NODES:-"1 2 3 4 5 6 7 8 9"}
-MODES=${MODES:-"two-level central-tandem central-haproxy l4-only"}
+# the HTTPS workload: asked for, or the only one MODES names
+if [ -z "${TLS:-}" ] && [ -n "${MODES:-}" ]; then
+	TLS=1
+	for m in $MODES; do [[ $m == *-tls ]] || TLS=0; done
+fi
+TLS=${TLS:-0}
+if [ "$TLS" = 1 ]; then
+	MODES=${MODES:-"two-level-tls central-haproxy-tls"}
+else
+	MODES=${MODES:-"two-level central-tandem central-haproxy l4-only"}
+fi
+SUITE=${SUITE:-TLS_AES_128_GCM_SHA256}
 REPS=${REPS:-3}
-DUR=${DUR:-2}
+# HTTPS: every run starts with CONNS full handshakes (a new wrk process
+# resumes nothing), a larger share of a short run
+if [ "$TLS" = 1 ]; then DUR=${DUR:-4}; else DUR=${DUR:-2}; fi
 WARM=${WARM:-1}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
@@ -45,8 +81,15 @@ VIP=198.18.0.100
 
 die() { echo "scaling: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (the emulated cluster: namespaces, cgroups, XDP)"
-for t in wrk nginx haproxy curl gnuplot; do
+for t in wrk nginx haproxy curl gnuplot $([ "$TLS" = 1 ] && echo openssl); do
 	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh)"
+done
+for m in $MODES; do
+	case $TLS:$m in
+	1:two-level-tls | 1:central-tandem-tls | 1:central-haproxy-tls) ;;
+	0:two-level | 0:central-tandem | 0:central-haproxy | 0:l4-only) ;;
+	*) die "mode $m does not go with TLS=$TLS (plain and HTTPS modes run apart: their own CSVs)" ;;
+	esac
 done
 [ -x "$LAB_TANDEM" ] || die "no tandem at $LAB_TANDEM (make first)"
 
@@ -55,7 +98,18 @@ cleanup() { "$LAB" down >/dev/null 2>&1; rm -rf "$TMP"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 mkdir -p "$OUT"
-RUNS=$OUT/scaling.runs.csv
+NAME=scaling URL=http://$VIP/
+WRK=(env)
+if [ "$TLS" = 1 ]; then
+	NAME=scaling_tls URL=https://$VIP/
+	# one certificate and ticket key for every cluster of the run (lab.sh
+	# makes them there on the first); the clients' OpenSSL pinned: TLS 1.3,
+	# one suite, one group
+	export LAB_TLS_DIR=$TMP/tls LAB_TLS_SUITE=$SUITE
+	"$ROOT/bench/tls/client_cnf.sh" "$SUITE" >"$TMP/client.cnf"
+	WRK=(env OPENSSL_CONF="$TMP/client.cnf")
+fi
+RUNS=$OUT/$NAME.runs.csv
 echo "mode,nodes,rep,rps,p99_ms,errors,client_cpu,fe_cpu,be_cpu,be_throttled,idle" >"$RUNS"
 
 idle_ticks() { awk '$1 == "cpu" { print $5 + $6 }' /proc/stat; }
@@ -67,8 +121,8 @@ run_once() { # MODE NODES REP CLOSE
 	[ "$close" = 1 ] && name=$mode-close
 	"$LAB" cpu >"$TMP/cpu0"
 	i0=$(idle_ticks); t0=$(date +%s%N)
-	out=$(WRK_CLOSE=$close "$LAB" exec client timeout $((DUR + 20)) wrk -t"$THREADS" \
-		-c"$CONNS" -d"${DUR}s" --timeout 5s -s "$ROOT/lab/mix.lua" "http://$VIP/" 2>&1)
+	out=$("$LAB" exec client "${WRK[@]}" WRK_CLOSE="$close" timeout $((DUR + 20)) wrk -t"$THREADS" \
+		-c"$CONNS" -d"${DUR}s" --timeout 5s -s "$ROOT/lab/mix.lua" "$URL" 2>&1)
 	t1=$(date +%s%N); i1=$(idle_ticks)
 	"$LAB" cpu >"$TMP/cpu1"
 	rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
@@ -92,7 +146,7 @@ start=$(date +%s)
 total=$(( $(wc -w <<<"$NODES") * $(wc -w <<<"$MODES") ))
 k=0
 echo "scaling: nodes {$NODES} x modes {$MODES}, $REPS x ${DUR}s per point" \
-	"(keep-alive$([ "$CLOSE" = 1 ] && echo " and connection per request")), budgets: back end" \
+	"($([ "$TLS" = 1 ] && echo "HTTPS, TLS 1.3 $SUITE, ")keep-alive$([ "$CLOSE" = 1 ] && echo " and connection per request")), budgets: back end" \
 	"$CPU_BE%, front end $CPU_FE%, client ${CPU_CLIENT/#0/no limit}$([ "$CPU_CLIENT" != 0 ] && echo %)"
 for n in $NODES; do
 	for mode in $MODES; do
@@ -103,8 +157,16 @@ for n in $NODES; do
 			die "cluster $n $mode did not come up"
 		fi
 		grep -q 'no content rules' "$TMP/lab.log" && NORULES=1
-		"$LAB" exec client wrk -t"$THREADS" -c"$CONNS" -d"${WARM}s" -s "$ROOT/lab/mix.lua" \
-			"http://$VIP/" >/dev/null 2>&1
+		if [ "$TLS" = 1 ]; then
+			# what the measuring client negotiates here: the pinned suite
+			neg=$("$LAB" exec client "${WRK[@]}" timeout 10 openssl s_client -brief \
+				-connect "$VIP:443" </dev/null 2>&1 | awk -F': *' '
+				$1 == "Protocol version" { p = $2 } $1 == "Ciphersuite" { c = $2 }
+				END { printf "%s/%s", p, c }')
+			[ "$neg" = "TLSv1.3/$SUITE" ] || die "$mode with $n nodes negotiates '$neg', not TLSv1.3/$SUITE"
+		fi
+		"$LAB" exec client "${WRK[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARM}s" -s "$ROOT/lab/mix.lua" \
+			"$URL" >/dev/null 2>&1
 		for close in 0 $([ "$CLOSE" = 1 ] && echo 1); do
 			name=$mode; [ "$close" = 1 ] && name=$mode-close
 			: >"$TMP/r"; : >"$TMP/p"
@@ -123,7 +185,7 @@ for n in $NODES; do
 	done
 done
 
-CSV=$OUT/scaling.csv
+CSV=$OUT/$NAME.csv
 {
 	echo "mode,nodes,rps,p99_ms"
 	for mode in $MODES; do
@@ -143,6 +205,7 @@ plot() { # TERMINAL FILE
 	{
 		echo "set terminal $1"
 		echo "set output '$2'"
+		echo "set termoption noenhanced"        # the suite's underscores as written
 		echo "set datafile separator ','"
 		echo "set key top left"
 		echo "set grid"
@@ -153,9 +216,9 @@ plot() { # TERMINAL FILE
 		echo "set multiplot layout 1,$cols"
 		for suffix in "" $([ "$CLOSE" = 1 ] && echo "-close"); do
 			if [ -z "$suffix" ]; then
-				echo "set title 'keep-alive (P-HTTP), back end $CPU_BE% of a core each'"
+				echo "set title '$([ "$TLS" = 1 ] && echo "HTTPS (TLS 1.3 $SUITE), ")keep-alive (P-HTTP), back end $CPU_BE% of a core each'"
 			else
-				echo "set title 'one connection per request'"
+				echo "set title '$([ "$TLS" = 1 ] && echo "HTTPS, ")one connection per request$([ "$TLS" = 1 ] && echo " (mostly resumed)")'"
 			fi
 			printf "plot "
 			sep=
@@ -170,11 +233,19 @@ plot() { # TERMINAL FILE
 	} >"$TMP/plot.gp"
 	gnuplot "$TMP/plot.gp" || echo "scaling: gnuplot failed for $2" >&2
 }
-plot "pngcairo size 1200,500 font ',10'" "$OUT/scaling.png" 2>/dev/null ||
-	plot "png size 1200,500" "$OUT/scaling.png"
-plot "svg size 1200,500" "$OUT/scaling.svg"
+plot "pngcairo size 1200,500 font ',10'" "$OUT/$NAME.png" 2>/dev/null ||
+	plot "png size 1200,500" "$OUT/$NAME.png"
+plot "svg size 1200,500" "$OUT/$NAME.svg"
 
 echo
-echo "scaling: done in $(( $(date +%s) - start )) s; $CSV, $OUT/scaling.png, $OUT/scaling.runs.csv"
+echo "scaling: done in $(( $(date +%s) - start )) s; $CSV, $OUT/$NAME.png, $RUNS"
+# issue 16's aim for HTTPS: two-level at the most nodes >= 5x central HAProxy
+top=$(tr ' ' '\n' <<<"$NODES" | sort -n | tail -1)
+for suffix in "" $([ "$CLOSE" = 1 ] && echo "-close"); do
+	a=${RPS[two-level-tls$suffix,$top]:-} b=${RPS[central-haproxy-tls$suffix,$top]:-}
+	[ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt 0 ] &&
+		awk -v a="$a" -v b="$b" -v n="$top" -v s="$suffix" 'BEGIN {
+			printf "scaling: two-level-tls%s at %d nodes carries %.1fx central-haproxy-tls%s (aim: >= 5x)\n", s, n, a / b, s }'
+done
 [ "${NORULES:-0}" = 1 ] && echo "scaling: note: tandem took no content rules: L7 levels ran plain rr"
 column -s, -t "$CSV" 2>/dev/null || cat "$CSV"

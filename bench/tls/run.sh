@@ -85,18 +85,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 cat "$T/site.crt" "$T/site.key" > "$T/site.pem"     # HAProxy's crt: both in one file
 openssl rand -hex 80 > "$T/tickets"                 # tandem's shared ticket key
 # the clients' OpenSSL configuration: TLS 1.3, one suite, one group
-cat > "$T/client.cnf" <<CONF
-openssl_conf = bench_init
-[bench_init]
-ssl_conf = bench_ssl
-[bench_ssl]
-system_default = bench_client
-[bench_client]
-MinProtocol = TLSv1.3
-MaxProtocol = TLSv1.3
-Ciphersuites = $SUITE
-Groups = X25519
-CONF
+bench/tls/client_cnf.sh "$SUITE" > "$T/client.cnf"
 CL=(env OPENSSL_CONF="$T/client.cnf" taskset -c 0)
 
 bench_origin $ORIGIN

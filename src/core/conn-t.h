@@ -48,6 +48,7 @@ struct conn {
 	uint8_t want;                   /* CONN_W_*: a read waits to write, or a write to read */
 	uint8_t fatal;                  /* TLS: a fatal error, no close_notify may follow */
 	uint8_t why;                    /* TLS: the handshake failure's TLS_F_* when known */
+	uint8_t sniffed;                /* TLS: its first bytes were looked at (plain HTTP?) */
 };
 
 /* TLS reads may have to write (a handshake message) and writes to read:

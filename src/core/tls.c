@@ -27,6 +27,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "conn.h"
 #include "tls.h"
 
 #define TLS_MAX_KEYS 8
@@ -615,11 +616,73 @@ const struct conn_xprt conn_tls = {
 	.close = tls_close,
 };
 
+/* A TLS client begins with a handshake record (0x16); a browser or curl
+ * sent to the wrong scheme begins with "METHOD ". The longest method this
+ * waits for: WebDAV's BASELINE-CONTROL. */
+#define TLS_SNIFF_METHOD 16
+
+/* RFC 9110's tchar: what a method token is made of. */
+static int tls_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Looks at C's first bytes, leaving them in the socket for OpenSSL or for
+ * the answer's lingering read. Returns 1 when they are plain HTTP (a
+ * method token and a space), 0 when they are anything else (TLS, or what
+ * OpenSSL refuses as today), -EAGAIN while too few have come to tell. */
+static int tls_sniff(struct conn *c)
+{
+	unsigned char p[TLS_SNIFF_METHOD + 1];
+	ssize_t n;
+	int i;
+
+	/* MSG_PEEK leaves the bytes queued: the next edge comes with the
+	 * next segment, so waiting for more never spins */
+	n = recv(c->io.fd, p, sizeof(p), MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		c->rd = 0;
+		return -EAGAIN;
+	}
+	if (n <= 0 || p[0] == 0x16)
+		return 0;       /* an error or the end for OpenSSL to classify, or TLS */
+	for (i = 0; i < n && tls_tchar(p[i]); i++)
+		;
+	if (i < n)
+		return i > 0 && p[i] == ' ';
+	if (n == (ssize_t)sizeof(p) || c->rd == 2)
+		return 0;       /* too long for a method, or no more bytes will come */
+	c->rd = 0;
+	return -EAGAIN;
+}
+
+/* C leaves TLS: its SSL freed before it wrote a byte, a plain TCP
+ * connection from now on. */
+static void tls_to_plain(struct conn *c)
+{
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->xp = &conn_tcp;
+	c->want = c->fatal = 0;
+}
+
 int conn_handshake(struct conn *c, int *why)
 {
 	unsigned long e;
 	int k, err;
 
+	if (!c->sniffed) {
+		k = tls_sniff(c);
+		if (k == -EAGAIN)
+			return 0;
+		c->sniffed = 1;
+		if (k == 1) {
+			tls_to_plain(c);
+			*why = TLS_F_HTTP;
+			return -1;
+		}
+	}
 	ERR_clear_error();
 	errno = 0;
 	k = SSL_do_handshake(c->ssl);
@@ -642,7 +705,7 @@ int conn_handshake(struct conn *c, int *why)
 		 (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
 		*why = TLS_F_CLOSED;
 	else if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST)
-		*why = TLS_F_HTTP;
+		*why = TLS_F_PROTOCOL;  /* "GET " etc. past what tls_sniff saw */
 	else if (err == SSL_ERROR_SSL)
 		*why = TLS_F_PROTOCOL;
 	else

@@ -15,7 +15,7 @@ extern const struct conn_xprt conn_tls;
 
 /* Why a handshake failed (tandem_tls_handshake_failures_total{reason}). */
 enum tls_fail {
-	TLS_F_HTTP,             /* plain HTTP on the TLS port */
+	TLS_F_HTTP,             /* plain HTTP on the TLS port (answered 400) */
 	TLS_F_PROTOCOL,         /* a malformed or unacceptable ClientHello, no shared version or cipher */
 	TLS_F_SNI,              /* a name no certificate is for, with unknown_sni = refuse */
 	TLS_F_CLOSED,           /* the client closed or reset inside the handshake */
@@ -44,8 +44,12 @@ int tls_probe_ktls(char *why, size_t whylen);
  * the contexts T (conn_init's C, before conn_add). 0 or -ENOMEM. */
 int conn_tls_start(struct conn *c, struct tls_set *t);
 
-/* conn_handshake: runs C's TLS handshake on. Returns 1 once it is done, 0
- * when it waits for the socket, -1 when it failed (*WHY: TLS_F_*). */
+/* conn_handshake: runs C's TLS handshake on. First it peeks at the
+ * client's first bytes: a plain HTTP request (a method token and a space,
+ * no TLS record) fails with TLS_F_HTTP, and C is a plain TCP connection
+ * from then on, its bytes still unread, for an answer in clear. Returns 1
+ * once it is done, 0 when it waits for the socket (also for enough bytes
+ * to tell), -1 when it failed (*WHY: TLS_F_*). */
 int conn_handshake(struct conn *c, int *why);
 
 /* conn_tls_resumed: 1 when C's handshake resumed a session (a ticket). */

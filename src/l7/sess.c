@@ -38,8 +38,9 @@
 
 /* The switch answers by itself (bad request, no node, timeout) and closes
  * the connection after the answer: whatever the client sent after this
- * request can no longer be framed reliably. */
-void sess_local(struct sess *s, int code, const char *extra)
+ * request can no longer be framed reliably. BODY is one line, its newline
+ * added (sess_local: the status text). */
+static void sess_local_body(struct sess *s, int code, const char *extra, const char *body)
 {
 	struct l7_worker *w = s->w;
 	const char *text = sess_status_text(code);
@@ -65,8 +66,8 @@ void sess_local(struct sess *s, int code, const char *extra)
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 %d %s\r\nServer: tandem\r\nContent-Type: text/plain\r\n"
 		     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
-		     code, text, strlen(text) + 1, extra ? extra : "", text);
-	sess_log_local(s, code, strlen(text) + 1);
+		     code, text, strlen(body) + 1, extra ? extra : "", body);
+	sess_log_local(s, code, strlen(body) + 1);
 	s->resp.out.pos = s->resp.out.len = 0;
 	buf_put(&s->resp.out, head, n);
 	if (code < 600)
@@ -76,6 +77,11 @@ void sess_local(struct sess *s, int code, const char *extra)
 	s->lingering = 0;
 	s->st = SS_CLOSING;
 	s->deadline = w->loop.now_ms + 5000;
+}
+
+void sess_local(struct sess *s, int code, const char *extra)
+{
+	sess_local_body(s, code, extra, sess_status_text(code));
 }
 
 void sess_abort(struct sess *s, const char *why)
@@ -471,7 +477,10 @@ static int sess_handshake(struct sess *s)
 	if (r < 0) {
 		w->st.tls_fail[why]++;
 		log_debug("TLS handshake from %s failed: %s", s->peer, tls_fail_name(why));
-		sess_close(s);
+		if (why == TLS_F_HTTP)  /* a plain connection now: told in clear */
+			sess_local_body(s, 400, NULL, "This port speaks HTTPS: use https://");
+		else
+			sess_close(s);
 		return 1;
 	}
 	if (conn_tls_resumed(&s->c))

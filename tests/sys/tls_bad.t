@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # tls_bad.t: bad input on a node's TLS port, with another client served
-# meanwhile: plain HTTP, a truncated ClientHello (closed, or left hanging),
+# meanwhile: plain HTTP (answered 400 in clear, also when its first bytes
+# come one at a time), other bytes that are not TLS (closed), a truncated
+# ClientHello (closed, or left hanging),
 # a malformed one, a connection that never says anything (closed at
 # handshake_timeout), a client that asks for renegotiation (refused:
 # SSL_OP_NO_RENEGOTIATION); each is counted by reason, none stalls the
@@ -49,6 +51,28 @@ def closed(s, limit=30):
     except socket.timeout:
         return "open"
 
+def answer(s, limit=30):
+    """everything the server sends until it closes (None: it never did)"""
+    s.settimeout(limit)
+    buf = b""
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                return buf
+            buf += d
+    except ConnectionResetError:
+        return buf
+    except socket.timeout:
+        return None
+
+def http400(buf):
+    """a plain-text 400 with Connection: close that says to use HTTPS"""
+    head, _, body = (buf or b"").partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    return (lines[0] == b"HTTP/1.1 400 Bad Request" and b"connection: close" in head.lower()
+            and b"HTTPS" in body and b"content-length: %d" % len(body) in head.lower())
+
 def served():
     """another client, a whole TLS exchange: its body's sha256 matches"""
     ctx = ssl.create_default_context(cafile=t + "/site.crt")
@@ -81,7 +105,18 @@ check("a client is served while two handshakes hang", served(), True)
 
 s = raw()
 s.sendall(b"GET / HTTP/1.1\r\nHost: www.example.test\r\n\r\n")
-check("plain HTTP on the TLS port: closed", closed(s), "closed")
+check("plain HTTP on the TLS port: 400 in clear, then closed", http400(answer(s)), True)
+# a method that comes a byte at a time: waited for, a client served meanwhile
+s = raw()
+s.sendall(b"P")
+time.sleep(0.2)
+s.sendall(b"RO")
+check("a client is served while a plain request trickles in", served(), True)
+s.sendall(b"PFIND /dav HTTP/1.1\r\nHost: www.example.test\r\n\r\n")
+check("... that request, once its method and space came: 400 in clear", http400(answer(s)), True)
+s = raw()
+s.sendall(b"\x00\x01 not TLS, not HTTP\r\n")
+check("bytes neither TLS nor HTTP: closed without an answer", answer(s), b"")
 s = raw()
 s.sendall(hello[:40])
 s.shutdown(socket.SHUT_WR)
@@ -110,13 +145,23 @@ is "$(grep -c 'Verify return code' "$T/reneg")" 1 "... no second handshake took 
 is "$(curl -s --resolve "www.example.test:$TLS:127.0.0.1" --cacert "$T/site.crt" \
 	"https://www.example.test:$TLS/1k" | sha)" "$(sha "$T/www/1k")" "a client is served after it"
 
+# ---- curl to the TLS port with http://: the 400 and its body, then https://
+code=$(curl -s -o "$T/plain400" -D "$T/plain400.h" -w '%{http_code}' "http://127.0.0.1:$TLS/1k")
+is "$code" 400 "curl http:// to the TLS port: 400"
+grep -q "speaks HTTPS" "$T/plain400"
+ok $? "... its body says the port speaks HTTPS"
+grep -qi '^connection: close' "$T/plain400.h"
+ok $? "... with Connection: close"
+is "$(curl -s --resolve "www.example.test:$TLS:127.0.0.1" --cacert "$T/site.crt" \
+	"https://www.example.test:$TLS/1k" | sha)" "$(sha "$T/www/1k")" "curl https:// to the same port is served"
+
 m() { metric "tandem_tls_handshake_failures_total{node=\"be1\",reason=\"$1\"}"; }
-is "$(m http)" 1 "failures counted: http 1 (plain HTTP)"
+is "$(m http)" 3 "failures counted: http 3 (the plain HTTP requests)"
 is "$(m closed)" 2 "failures counted: closed 2 (the truncated ClientHellos)"
-is "$(m protocol)" 1 "failures counted: protocol 1 (the malformed ClientHello)"
+is "$(m protocol)" 2 "failures counted: protocol 2 (the malformed ClientHello, the bytes neither TLS nor HTTP)"
 is "$(metric 'tandem_tls_handshake_timeouts_total{node="be1"}')" 2 "handshake timeouts counted: 2"
-is "$(metric 'tandem_tls_handshakes_total{node="be1",kind="full"}')" 5 \
-	"full handshakes: the 3 clients served, the renegotiating one and curl"
+is "$(metric 'tandem_tls_handshakes_total{node="be1",kind="full"}')" 7 \
+	"full handshakes: the 4 clients served, the renegotiating one and the 2 curls"
 is "$(metric tandem_client_connections)" 0 "no client connection is left open"
 
 tandem_stop
