@@ -81,7 +81,7 @@ EXAMPLES := $(wildcard conf/*.ini)
 # BPF objects feed the skeletons and the lab: keep them, not as intermediates.
 .SECONDARY: $(BPF_OBJS) $(BPF_SKELS)
 
-.PHONY: all test unit-test sys-test fuzz bench bench-l4 bench-tls bench-scaling-tls demo fmt clean help deps \
+.PHONY: all test unit-test sys-test fuzz bench bench-l4 bench-tls bench-scaling-tls bench-scaling-large demo fmt clean help deps \
 	man install uninstall deb
 all: $(O)/tandem
 
@@ -169,6 +169,9 @@ bench-tls: all
 
 bench-scaling-tls: all
 	TLS=1 bench/scaling/run.sh
+
+bench-scaling-large: all
+	LARGE=1 bench/scaling/run.sh
 
 demo: all
 	lab/demo.sh
@@ -263,6 +266,7 @@ help:
 	@echo "make bench-l4   bench/l4: XDP and tc pps per core, front-end CPU per connection vs nftables"
 	@echo "make bench-tls  bench/tls: HTTPS, tandem vs HAProxy: keep-alive, full and resumed handshakes (CSV + plot)"
 	@echo "make bench-scaling-tls  bench/scaling, HTTPS: two-level vs central HAProxy terminating TLS, 1-9 nodes"
+	@echo "make bench-scaling-large  bench/scaling, 256 KiB-4 MiB objects: two-level with relay packet vs splice vs central HAProxy, 1-9 nodes"
 	@echo "make demo       the loopback demo (README's first command)"
 	@echo "bench/locality/run.sh  rr vs chash vs lard on origins with bounded caches (CSV + plot)"
 	@echo "make deps       install the Debian packages (root)"

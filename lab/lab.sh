@@ -44,6 +44,12 @@
 # itself, see doc/internals/policies.md), LAB_TANDEM (the binary, default
 # build/tandem),
 # LAB_NGINX_LOG (1: access log on, default 0 for cluster, 1 for nginx),
+# LAB_RELAY (the relay engine of every tandem cluster file: copy, splice,
+# sockmap, packet or auto, default splice; packet also names the node's
+# own interfaces, [l7] splice_ifaces = eth0 lo; a back end's own nginx is
+# behind lo, whose MSS is above the client's, so the packet engine leaves
+# those bodies to splice(2), reason "mss": only other back ends' are
+# spliced at packet level, see doc/lab.md),
 # LAB_TLS_DIR (the *-tls modes: site.crt, site.key, site.pem and tickets
 # there, made with the openssl CLI when missing: one ECDSA P-256
 # certificate and one ticket key file for every terminator; default
@@ -468,16 +474,21 @@ cmd_cpu() {
 # A real nginx per back end: its own prefix, config and pid file under
 # $STATE/nginx-HOST; every answer names the host in a header and the body.
 # Content for the cluster's workload: / (tiny), /static/sK.css (1 KiB),
-# /images/iK.jpg (4..32 KiB), /big (1 MiB); /nginx_status (stub_status)
-# on 127.0.0.1:8081 inside the host, for counting what it served.
+# /images/iK.jpg (4..32 KiB), /big (1 MiB), /large/lK.bin (K 0..14: 256
+# KiB << K % 5, i.e. 256 KiB, 512 KiB, 1, 2 and 4 MiB, three of each: 23.25
+# MiB in all, once per lab); /nginx_status (stub_status) on
+# 127.0.0.1:8081 inside the host, for counting what it served.
 content() { # the same files on every back end, written once
 	local k html=$STATE/html
 	[ -s "$html/.done" ] && return 0
-	mkdir -p "$html/images" "$html/static" || return 1
+	mkdir -p "$html/images" "$html/static" "$html/large" || return 1
 	head -c 1048576 /dev/zero >"$html/big"
 	for k in $(seq 0 63); do
 		head -c 1024 /dev/zero >"$html/static/s$k.css"
 		head -c $((4096 * (1 + k % 8))) /dev/zero >"$html/images/i$k.jpg"
+	done
+	for k in $(seq 0 14); do
+		head -c $((262144 << (k % 5))) /dev/zero >"$html/large/l$k.bin"
 	done
 	echo 1 >"$html/.done"
 }
@@ -585,9 +596,13 @@ write_cfg() { # FILE SELF WEBPORT
 	# HTTPS: VIP:443 too (the first, :80, is what tandem l4 checks)
 	[ "$TLS" = 1 ] && vip="$vip $LAB_VIP:443"
 	{
-		printf '; written by lab/lab.sh cluster (%s)\n[cluster]\nvip = %s\nrelay = splice\n\n' \
-			"$(mode_name)" "$vip"
-		printf '[l7]\nworkers = 1\n\n[l4]\niface = eth0\nmode = dr\nadmin = 127.0.0.1:9300\n\n'
+		printf '; written by lab/lab.sh cluster (%s)\n[cluster]\nvip = %s\nrelay = %s\n\n' \
+			"$(mode_name)" "$vip" "$RELAY"
+		printf '[l7]\nworkers = 1\n'
+		# the packet engine's tc programs: the node's own interfaces, toward
+		# the client and the other back ends (eth0) and its own nginx (lo)
+		[ "$RELAY" = packet ] && printf 'splice_ifaces = eth0 lo\n'
+		printf '\n[l4]\niface = eth0\nmode = dr\nadmin = 127.0.0.1:9300\n\n'
 		[ "$TLS" = 1 ] && printf '[tls]\ncert = %s\nkey = %s\nticket_keys = %s\n\n' \
 			"$TLS_DIR/site.crt" "$TLS_DIR/site.key" "$TLS_DIR/tickets"
 		if [ "$self" = fe ]; then
@@ -684,6 +699,7 @@ vip_ready() {
 MODE=
 RULES=0
 TLS=0
+RELAY=${LAB_RELAY:-splice}
 mode_name() { if [ "$TLS" = 1 ]; then echo "$MODE-tls"; else echo "$MODE"; fi; }
 cmd_cluster() {
 	local n=${1:-} i
@@ -693,6 +709,10 @@ cmd_cluster() {
 	two-level | central-tandem | central-haproxy | l4-only) ;;
 	two-level-tls | central-tandem-tls | central-haproxy-tls) TLS=1 ;;
 	*) die "cluster N two-level|central-tandem|central-haproxy|l4-only[, the first three with -tls] [OPTS]" ;;
+	esac
+	case $RELAY in
+	copy | splice | sockmap | packet | auto) ;;
+	*) die "LAB_RELAY: copy, splice, sockmap, packet or auto, got '$RELAY'" ;;
 	esac
 	# from here on a -tls mode is its plain one, with HTTPS on VIP:443 (TLS)
 	MODE=${MODE%-tls}
@@ -968,5 +988,5 @@ nginx) shift; cmd_nginx "$@" ;;
 addr) lab_addr "${2:-}" ;;
 addr6) host_addr6 "${2:-}" ;;
 vip-route) cmd_vip_route ;;
-*) sed -n '2,64s/^# \{0,1\}//p' "$0"; exit 2 ;;
+*) sed -n '2,70s/^# \{0,1\}//p' "$0"; exit 2 ;;
 esac

@@ -34,13 +34,37 @@
 # whether it ran short of CPU. Writes bench/results/scaling_tls.csv,
 # .runs.csv, .png and .svg; the plain results are left alone.
 #
+# The large-object workload (LARGE=1; make bench-scaling-large): wrk with
+# WRK_MIX=large (lab/mix.lua): keep-alive GETs of /large/lK.bin, 256 KiB to
+# 4 MiB (1.55 MiB on average), for
+#   two-level-packet     two-level with relay = packet on every back end
+#                        (lab.sh LAB_RELAY=packet: tc programs on eth0 and
+#                        lo; Content-Length bodies of 256 KiB and more
+#                        spliced at packet level)
+#   two-level            the same with relay = splice
+#   central-haproxy      as above
+# (central-tandem, central-tandem-packet and l4-only may be named too). The
+# back ends' prefer_local is off here (LAB_PREFER_LOCAL=no unless set):
+# a back end's own nginx is behind lo, whose MSS (65483) is above the
+# client's (1460), and the packet engine leaves such bodies to splice(2)
+# (fallback reason "mss"); with rr over every node, (N-1)/N of the bodies
+# come from another back end over eth0 and can be spliced at packet level,
+# in both two-level modes alike. Besides req/s the CSV has mb_s (response
+# bytes, heads included, per second, in 10^6 bytes: wrk's count) and
+# pkt_pct (for tandem modes: the share of the body bytes tandem moved that
+# went at packet level over the point, from the L7 switches' metrics, both
+# workloads and the warm-up included); the plot is MB/s. Writes
+# bench/results/scaling_large.csv, .runs.csv, .png and .svg.
+#
 # Environment: NODES ("1 2 ... 9"), MODES, REPS (3), DUR (seconds per run,
 # 2; 4 with TLS=1), WARM (1), CONNS (wrk connections, 64), THREADS (2),
 # CPU_BE (percent of a core per back end, 10), CPU_FE (= CPU_BE),
 # CPU_CLIENT (0: no limit), CLOSE (1: also the connection-per-request
 # runs), QUICK=1 (NODES="1 3 5 9", REPS=1, DUR=2), OUT (bench/results), TLS
 # (1: the HTTPS workload, MODES default "two-level-tls
-# central-haproxy-tls"), SUITE (its TLS 1.3 suite).
+# central-haproxy-tls"), SUITE (its TLS 1.3 suite), LARGE (1: the
+# large-object workload, MODES default "two-level-packet two-level
+# central-haproxy", DUR 4).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -56,8 +80,13 @@ if [ -z "${TLS:-}" ] && [ -n "${MODES:-}" ]; then
 	for m in $MODES; do [[ $m == *-tls ]] || TLS=0; done
 fi
 TLS=${TLS:-0}
+LARGE=${LARGE:-0}
 if [ "$TLS" = 1 ]; then
 	MODES=${MODES:-"two-level-tls central-haproxy-tls"}
+elif [ "$LARGE" = 1 ]; then
+	MODES=${MODES:-"two-level-packet two-level central-haproxy"}
+	# bodies from other back ends: those the packet engine can take (above)
+	export LAB_PREFER_LOCAL=${LAB_PREFER_LOCAL:-no}
 else
 	MODES=${MODES:-"two-level central-tandem central-haproxy l4-only"}
 fi
@@ -65,7 +94,7 @@ SUITE=${SUITE:-TLS_AES_128_GCM_SHA256}
 REPS=${REPS:-3}
 # HTTPS: every run starts with CONNS full handshakes (a new wrk process
 # resumes nothing), a larger share of a short run
-if [ "$TLS" = 1 ]; then DUR=${DUR:-4}; else DUR=${DUR:-2}; fi
+if [ "$TLS" = 1 ] || [ "$LARGE" = 1 ]; then DUR=${DUR:-4}; else DUR=${DUR:-2}; fi
 WARM=${WARM:-1}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
@@ -84,10 +113,12 @@ die() { echo "scaling: $*" >&2; exit 1; }
 for t in wrk nginx haproxy curl gnuplot $([ "$TLS" = 1 ] && echo openssl); do
 	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh)"
 done
+[ "$TLS$LARGE" != 11 ] || die "TLS=1 and LARGE=1 are two workloads: one at a time"
 for m in $MODES; do
 	case $TLS:$m in
 	1:two-level-tls | 1:central-tandem-tls | 1:central-haproxy-tls) ;;
 	0:two-level | 0:central-tandem | 0:central-haproxy | 0:l4-only) ;;
+	0:two-level-packet | 0:central-tandem-packet) ;;
 	*) die "mode $m does not go with TLS=$TLS (plain and HTTPS modes run apart: their own CSVs)" ;;
 	esac
 done
@@ -108,16 +139,21 @@ if [ "$TLS" = 1 ]; then
 	export LAB_TLS_DIR=$TMP/tls LAB_TLS_SUITE=$SUITE
 	"$ROOT/bench/tls/client_cnf.sh" "$SUITE" >"$TMP/client.cnf"
 	WRK=(env OPENSSL_CONF="$TMP/client.cnf")
+elif [ "$LARGE" = 1 ]; then
+	NAME=scaling_large
+	WRK=(env WRK_MIX=large)
 fi
 RUNS=$OUT/$NAME.runs.csv
-echo "mode,nodes,rep,rps,p99_ms,errors,client_cpu,fe_cpu,be_cpu,be_throttled,idle" >"$RUNS"
+echo "mode,nodes,rep,rps,p99_ms,errors,client_cpu,fe_cpu,be_cpu,be_throttled,idle$(
+	[ "$LARGE" = 1 ] && echo ,mb_s)" >"$RUNS"
 
 idle_ticks() { awk '$1 == "cpu" { print $5 + $6 }' /proc/stat; }
 
 # One wrk run from the client; appends a line to the runs CSV and prints
-# "RPS P99_MS". CPU use is per second of the run, in percent of one core.
+# "RPS P99_MS MB_S". CPU use is per second of the run, in percent of one
+# core; MB/s (10^6 bytes) from wrk's byte count (LARGE=1 only in the CSV).
 run_once() { # MODE NODES REP CLOSE
-	local mode=$1 n=$2 rep=$3 close=$4 i0 i1 out rps p99 err name=$1 t0 t1
+	local mode=$1 n=$2 rep=$3 close=$4 i0 i1 out rps p99 err name=$1 t0 t1 mbs
 	[ "$close" = 1 ] && name=$mode-close
 	"$LAB" cpu >"$TMP/cpu0"
 	i0=$(idle_ticks); t0=$(date +%s%N)
@@ -128,20 +164,44 @@ run_once() { # MODE NODES REP CLOSE
 	rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
 	p99=$(awk '/^mix:/ { printf "%.2f", $7 / 1000 }' <<<"$out")
 	err=$(awk '/^mix:/ { print $5 }' <<<"$out")
+	mbs=$(awk '/^mix:/ && $11 > 0 { printf "%.1f", $9 / $11 }' <<<"$out")
 	[ -n "$rps" ] || { echo "$out" >&2; rps=0; p99=0; err=-1; }
 	join "$TMP/cpu0" "$TMP/cpu1" | awk -v s="$(( (t1 - t0) / 1000000 ))" \
-		-v pre="$name,$n,$rep,$rps,$p99,$err" -v idle="$(( (i1 - i0) ))" -v hz="$(getconf CLK_TCK)" '
+		-v pre="$name,$n,$rep,$rps,$p99,$err" -v idle="$(( (i1 - i0) ))" -v hz="$(getconf CLK_TCK)" \
+		-v post="$([ "$LARGE" = 1 ] && echo ",${mbs:-0}")" '
 		{ u = ($6 - $2) / 1e4 / s                 # percent of one core
 		  if ($1 == "client") c = u; else if ($1 == "fe") f = u
 		  else { b += u; bt += $7 - $3 } }
-		END { printf "%s,%.1f,%.1f,%.1f,%d,%.0f\n", pre, c, f, b, bt, idle * 100 / hz / (s / 1000) }' \
+		END { printf "%s,%.1f,%.1f,%.1f,%d,%.0f%s\n", pre, c, f, b, bt, idle * 100 / hz / (s / 1000), post }' \
 		>>"$RUNS"
-	echo "$rps $p99"
+	echo "$rps $p99 ${mbs:-0}"
+}
+
+# The L7 switches of a tandem mode: every back end, or fe
+l7_hosts() { # MODE
+	case $1 in
+	two-level*) seq -f 'be%g' 1 "$2" ;;
+	central-tandem*) echo fe ;;
+	esac
+}
+
+# Their relay counters summed: "PACKET_BYTES ALL_BYTES REASON=N ..." (the
+# packet engine's fallbacks that happened); nothing for a mode without
+# tandem l7
+relay_counts() { # MODE NODES
+	local h
+	for h in $(l7_hosts "$1" "$2"); do
+		"$LAB" exec "$h" curl -s -m 2 http://127.0.0.1:9301/metrics
+	done | awk '
+		/^tandem_relay_bytes_total\{/ { a += $2; if ($1 ~ /engine="packet"/) p += $2; seen = 1 }
+		/^tandem_relay_packet_fallbacks_total\{/ && $2 > 0 {
+			r = $1; sub(/.*reason="/, "", r); sub(/".*/, "", r); fb[r] += $2 }
+		END { if (!seen) exit; printf "%d %d", p, a; for (r in fb) printf " %s=%d", r, fb[r]; print "" }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-declare -A RPS P99
+declare -A RPS P99 MBS PKT
 start=$(date +%s)
 total=$(( $(wc -w <<<"$NODES") * $(wc -w <<<"$MODES") ))
 k=0
@@ -151,10 +211,18 @@ echo "scaling: nodes {$NODES} x modes {$MODES}, $REPS x ${DUR}s per point" \
 for n in $NODES; do
 	for mode in $MODES; do
 		k=$((k + 1))
-		if ! "$LAB" cluster "$n" "$mode" --cpu-be "$CPU_BE" --cpu-fe "$CPU_FE" \
-			--cpu-client "$CPU_CLIENT" >"$TMP/lab.log" 2>&1; then
+		# MODE-packet: lab.sh's MODE with relay = packet in tandem's files
+		relay=splice
+		[[ $mode == *-packet ]] && relay=packet
+		if ! LAB_RELAY=$relay "$LAB" cluster "$n" "${mode%-packet}" --cpu-be "$CPU_BE" \
+			--cpu-fe "$CPU_FE" --cpu-client "$CPU_CLIENT" >"$TMP/lab.log" 2>&1; then
 			sed 's/^/  lab: /' "$TMP/lab.log" >&2
 			die "cluster $n $mode did not come up"
+		fi
+		if [ "$relay" = packet ] && ! grep -qs 'relay packet: tc programs' \
+			"$LAB_STATE"/log/*-l7.log; then
+			echo "scaling: $mode: packet-level splicing does not run here, tandem uses splice:" \
+				"$(grep -hos 'relay packet: .*' "$LAB_STATE"/log/*-l7.log | head -1)" >&2
 		fi
 		grep -q 'no content rules' "$TMP/lab.log" && NORULES=1
 		if [ "$TLS" = 1 ]; then
@@ -169,29 +237,41 @@ for n in $NODES; do
 			"$URL" >/dev/null 2>&1
 		for close in 0 $([ "$CLOSE" = 1 ] && echo 1); do
 			name=$mode; [ "$close" = 1 ] && name=$mode-close
-			: >"$TMP/r"; : >"$TMP/p"
+			: >"$TMP/r"; : >"$TMP/p"; : >"$TMP/m"
 			for rep in $(seq 1 "$REPS"); do
-				read -r r p < <(run_once "$mode" "$n" "$rep" "$close")
-				echo "$r" >>"$TMP/r"; echo "$p" >>"$TMP/p"
+				read -r r p m < <(run_once "$mode" "$n" "$rep" "$close")
+				echo "$r" >>"$TMP/r"; echo "$p" >>"$TMP/p"; echo "$m" >>"$TMP/m"
 			done
 			RPS[$name,$n]=$(median <"$TMP/r")
 			P99[$name,$n]=$(awk '{ printf "%.0f\n", $1 * 100 }' "$TMP/p" | median |
 				awk '{ printf "%.2f", $1 / 100 }')
-			printf '[%3ds %2d/%d] %-22s nodes %d: %7s req/s  p99 %7s ms  (runs: %s)\n' \
+			MBS[$name,$n]=$(awk '{ printf "%.0f\n", $1 * 10 }' "$TMP/m" | median |
+				awk '{ printf "%.1f", $1 / 10 }')
+			printf '[%3ds %2d/%d] %-22s nodes %d: %7s req/s  p99 %7s ms%s  (runs: %s)\n' \
 				$(( $(date +%s) - start )) "$k" "$total" "$name" "$n" "${RPS[$name,$n]}" \
-				"${P99[$name,$n]}" "$(tr '\n' ' ' <"$TMP/r")"
+				"${P99[$name,$n]}" "$([ "$LARGE" = 1 ] && printf '  %7s MB/s' "${MBS[$name,$n]}")" \
+				"$(tr '\n' ' ' <"$TMP/r")"
 		done
+		# what tandem's relay engines carried over the point (both workloads)
+		read -r pb ab fb < <(relay_counts "$mode" "$n")
+		if [ -n "${ab:-}" ]; then
+			pct=$(awk -v p="$pb" -v a="$ab" 'BEGIN { printf "%.1f", (a > 0) ? p * 100 / a : 0 }')
+			for name in "$mode" $([ "$CLOSE" = 1 ] && echo "$mode-close"); do PKT[$name,$n]=$pct; done
+			[ "$relay" = packet ] && echo "    $mode nodes $n: $pct% of $ab body bytes at packet" \
+				"level; fallbacks: ${fb:-none}"
+		fi
 		"$LAB" down >/dev/null 2>&1
 	done
 done
 
 CSV=$OUT/$NAME.csv
 {
-	echo "mode,nodes,rps,p99_ms"
+	echo "mode,nodes,rps,p99_ms$([ "$LARGE" = 1 ] && echo ,mb_s,pkt_pct)"
 	for mode in $MODES; do
 		for name in "$mode" $([ "$CLOSE" = 1 ] && echo "$mode-close"); do
 			for n in $NODES; do
-				echo "$name,$n,${RPS[$name,$n]},${P99[$name,$n]}"
+				echo "$name,$n,${RPS[$name,$n]},${P99[$name,$n]}$([ "$LARGE" = 1 ] &&
+					echo ",${MBS[$name,$n]},${PKT[$name,$n]:-}")"
 			done
 		done
 	done
@@ -210,21 +290,25 @@ plot() { # TERMINAL FILE
 		echo "set key top left"
 		echo "set grid"
 		echo "set xlabel 'back-end nodes'"
-		echo "set ylabel 'req/s'"
+		if [ "$LARGE" = 1 ]; then
+			echo "set ylabel 'MB/s (10^6 bytes, wrk)'"
+		else
+			echo "set ylabel 'req/s'"
+		fi
 		echo "set xrange [0.5:$(( $(tr ' ' '\n' <<<"$NODES" | sort -n | tail -1) ))+0.5]"
 		echo "set yrange [0:*]"
 		echo "set multiplot layout 1,$cols"
 		for suffix in "" $([ "$CLOSE" = 1 ] && echo "-close"); do
 			if [ -z "$suffix" ]; then
-				echo "set title '$([ "$TLS" = 1 ] && echo "HTTPS (TLS 1.3 $SUITE), ")keep-alive (P-HTTP), back end $CPU_BE% of a core each'"
+				echo "set title '$([ "$TLS" = 1 ] && echo "HTTPS (TLS 1.3 $SUITE), ")$([ "$LARGE" = 1 ] && echo "256 KiB-4 MiB objects, ")keep-alive (P-HTTP), back end $CPU_BE% of a core each'"
 			else
-				echo "set title '$([ "$TLS" = 1 ] && echo "HTTPS, ")one connection per request$([ "$TLS" = 1 ] && echo " (mostly resumed)")'"
+				echo "set title '$([ "$TLS" = 1 ] && echo "HTTPS, ")$([ "$LARGE" = 1 ] && echo "256 KiB-4 MiB objects, ")one connection per request$([ "$TLS" = 1 ] && echo " (mostly resumed)")'"
 			fi
 			printf "plot "
 			sep=
 			for mode in $MODES; do
-				printf "%s'%s' using 2:(strcol(1) eq '%s' ? \$3 : 1/0) with linespoints title '%s'" \
-					"$sep" "$CSV" "$mode$suffix" "$mode"
+				printf "%s'%s' using 2:(strcol(1) eq '%s' ? \$%d : 1/0) with linespoints title '%s'" \
+					"$sep" "$CSV" "$mode$suffix" "$([ "$LARGE" = 1 ] && echo 5 || echo 3)" "$mode"
 				sep=", "
 			done
 			echo
