@@ -165,7 +165,7 @@ n=$(metric 'tandem_client_connections' $ADM)
 is "$n" 0 "no client connection left behind"
 
 # ---- an origin killed mid-response: short body, closed connection
-curl -s -o "$T/cut" --limit-rate 20M "$U/64m" &
+curl -s -o "$T/cut" --limit-rate 5M "$U/64m" &   # 13 s for the body: the kill comes well inside it
 cpid=$!
 sleep 1
 origin_kill be1; origin_kill be2
