@@ -181,11 +181,11 @@ conns() { # N URL [CURL_OPTS...]
 	sort "$TMP/bodies" | uniq -c | awk '{ print $2, $1 }' >"$TMP/got"
 }
 got() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/got"; }
-spread_ok() { # N: all N answered, by b1..b3 only, each at least N/6
+spread_ok() { # N: all N answered, by b1..b3 only, each at least N/10 (binomial: 4 of 30 for one of three comes about once in ten runs)
 	local b
 	[ -z "$(got FAIL)" ] || return 1
 	for b in $NODES; do
-		[ -n "$(got "$b")" ] && [ "$(got "$b")" -ge $(($1 / 6)) ] || return 1
+		[ -n "$(got "$b")" ] && [ "$(got "$b")" -ge $(($1 / 10)) ] || return 1
 	done
 	[ $(($(got b1) + $(got b2) + $(got b3))) = "$1" ]
 }
