@@ -492,6 +492,30 @@ static int pk_tuple(int fd, struct psp_key *k)
 	return 0;
 }
 
+/* One look at FD in repair mode: with QUEUE selected (-1: none),
+ * getsockopt OPT (0: none) into the int *OUT; then repair mode is left with
+ * LEAVE (TCP_REPAIR_OFF_NO_WP, or TCP_REPAIR_OFF: a window probe goes out).
+ * Only the receive queue is ever selected: with the send queue, a
+ * transmission in between would be taken as sent and not go out. Repair
+ * mode drops SO_REUSEADDR; it is put back. Returns 0 or -errno. */
+static int pk_repair(int fd, int queue, int opt, void *out, int leave)
+{
+	int on = 1, reuse = 0, r = 0;
+	socklen_t l = sizeof(reuse);
+
+	getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
+		return -errno;
+	l = sizeof(int);
+	if ((queue >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &queue, sizeof(queue))) ||
+	    (opt && getsockopt(fd, IPPROTO_TCP, opt, out, &l)))
+		r = -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &leave, sizeof(leave));
+	if (reuse)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+	return r;
+}
+
 #define PK_OPTS (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE)
 
 /* The entry of socket FD (BACKEND: a pooled one), made when its options
@@ -533,17 +557,9 @@ static int pk_entry_add(struct relay_end *x, int fd, int backend)
 	if (!backend) {
 		/* the client's own MSS: TCP_MAXSEG reads the peer's clamp in
 		 * repair mode (safe here: nothing is queued to send yet) */
-		int on = 1, off = TCP_REPAIR_OFF_NO_WP, reuse = 0, mss = 0;
-		socklen_t l = sizeof(reuse);
+		int mss = 0;
 
-		getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l);
-		if (!setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on))) {
-			l = sizeof(mss);
-			getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &l);
-			setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
-			if (reuse)
-				setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
-		}
+		pk_repair(fd, -1, TCP_MAXSEG, &mss, TCP_REPAIR_OFF_NO_WP);
 		x->pkmss = mss > 0 && mss < 65536 ? (uint16_t)mss : (uint16_t)ti.tcpi_advmss;
 	}
 	return 0;
@@ -629,41 +645,11 @@ static int pk_sock_clean(const struct relay_env *e, const struct relay_end *x, c
 
 /* ---- one run ---------------------------------------------------------- */
 
-/* FD's sequence number of QUEUE (TCP_RECV_QUEUE: rcv_nxt), read in repair
- * mode, which is left again without a window probe. (Never the send queue:
- * with it selected, a transmission in between would be taken as sent and
- * not go out.) Repair mode drops SO_REUSEADDR; it is put back. */
-static int pk_seq(int fd, int queue, uint32_t *out)
-{
-	int on = 1, off = TCP_REPAIR_OFF_NO_WP, reuse = 0, r = 0;
-	socklen_t l = sizeof(reuse);
-
-	getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l);
-	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
-		return -errno;
-	l = sizeof(*out);
-	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &queue, sizeof(queue)) ||
-	    getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, out, &l))
-		r = -errno;
-	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
-	if (reuse)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
-	return r;
-}
-
 /* Sock U sends an ACK now: leaving repair mode sends a window probe
  * (snd_una - 1), which the program moves to snd_nxt (PROBE_FIX). */
 static void pk_nudge(int fd)
 {
-	int on = 1, off = 0, reuse = 0;
-	socklen_t l = sizeof(reuse);
-
-	getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l);
-	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
-		return;
-	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
-	if (reuse)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+	pk_repair(fd, -1, 0, NULL, TCP_REPAIR_OFF);
 }
 
 static void pk_slot_free(struct relay *r)
@@ -721,7 +707,7 @@ static int pk_arm(struct relay *r, size_t max)
 		return 1 + RELAY_PK_FB_STATE;
 	/* the first unread byte: rcv_nxt less what waits, with nothing
 	 * arriving in between (the queue did not grow) */
-	if (ioctl(u, SIOCINQ, &q1) || pk_seq(u, TCP_RECV_QUEUE, &rcv) || ioctl(u, SIOCINQ, &q2) ||
+	if (ioctl(u, SIOCINQ, &q1) || pk_repair(u, TCP_RECV_QUEUE, TCP_QUEUE_SEQ, &rcv, TCP_REPAIR_OFF_NO_WP) || ioctl(u, SIOCINQ, &q2) ||
 	    q1 != q2)
 		return 1 + RELAY_PK_FB_STATE;
 	slot = pk->free[--pk->nfree];
