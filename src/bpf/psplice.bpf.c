@@ -929,7 +929,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	struct out o;
 	__u32 s2c, ack_srv, tsval, tsecr, ifindex, win, pos;
 	__u8 s2c_valid;
-	int v, in, pure, clone = 0, mark, fin;
+	int v, in, pure, clone = 0, mark, fin, back;
 
 	cl = enter(skb, &s, &psp_clients, 0, &v);
 	if (!cl)
@@ -1038,14 +1038,25 @@ int psp_cli_in(struct __sk_buff *skb)
 	up->cli_acked = up->acked_valid ? ser_max(up->cli_acked, ack_srv) : ack_srv;
 	up->acked_valid = 1;
 	o.seq = up->snd_nxt;
-	bpf_spin_unlock(&up->lock);
-	ifindex = up->ifindex;
-
 	/* RFC 7323 2.3: the window field is scaled by its sender's shift; the
 	 * server reads it with sock U's, so rescale (down: never more than
 	 * the client offered) */
 	win = ((__u32)s.win << (cl->snd_wscale & 15)) >> (up->rcv_wscale & 15);
-	o.win = win > 0xffff ? 0xffff : win;
+	win = win > 0xffff ? 0xffff : win;
+	/* the ack of the range's last byte: what the server sends next goes
+	 * to sock U, so its window is sock U's again (the last sock U
+	 * announced; RFC 9293 3.10.7.4 lets a window shrink only on a
+	 * segment that acks new data, and this is the last such one before
+	 * the next response: without it the server sends that one at the
+	 * client's window and overruns sock U's) */
+	back = s.ack == cv.c_end && up->win_valid && up->sock_win < win;
+	if (back)
+		win = up->sock_win;
+	bpf_spin_unlock(&up->lock);
+	if (back)
+		count(PSP_C_WIN_BACK, 0);
+	ifindex = up->ifindex;
+	o.win = win;
 	o.saddr = cl->up.daddr;
 	o.daddr = cl->up.saddr;
 	o.sport = cl->up.dport;
@@ -1193,6 +1204,10 @@ int psp_srv_out(struct __sk_buff *skb)
 	}
 	up->sock_ts = s.tsval;
 	up->sock_valid = 1;
+	if (!(s.flags & (F_SYN | F_RST))) {
+		up->sock_win = s.win;
+		up->win_valid = 1;
+	}
 	clk_learn(s.tsval, now, &up->clk, &up->clk_valid);
 	tsval = ts_fwd(s.tsval, &up->tsoff, &up->hu, &up->hu_valid, 0, 0, now);
 	bpf_spin_unlock(&up->lock);

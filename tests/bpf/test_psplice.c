@@ -702,6 +702,25 @@ static void windows(const struct base *b)
 		is_int(run(H_CLI_IN, &f, &g, &out, 0, "scale"), TC_ACT_REDIRECT, "window: ACK redirected");
 		is_int(g.win, w[i].want, "window %u << %u >> %u", w[i].win, w[i].snd, w[i].rcv);
 	}
+
+	/* the ack of the range's last byte carries sock U's own window: the
+	 * server's next bytes go to sock U, and a window shrinks only on an
+	 * ack of new data (RFC 9293 3.10.7.4) */
+	del_all();
+	arm(b, 7, 7);
+	f = T(L72SRV, b->useq, b->u_start - b->uoff, F_ACK, 400, b->tsU, b->tss, 0);
+	run(H_SRV_OUT, &f, &g, &out, 0, "sock U");
+	f = T(CLI2L7, b->cseq, c_start + b->len - 10, F_ACK, 6000, b->tsc, b->tsC, 0);
+	run(H_CLI_IN, &f, &g, &out, 0, "inside");
+	is_int(g.win, 6000, "window: an ack inside the range: the client's window");
+	ctr_mark();
+	f = T(CLI2L7, b->cseq, c_start + b->len, F_ACK, 6000, b->tsc + 1, b->tsC, 0);
+	is_int(run(H_CLI_IN, &f, &g, &out, 0, "end"), TC_ACT_REDIRECT, "window: the ack of the range's end goes to the server");
+	is_int(g.win, 400, "window: ... with sock U's last window (400), not the client's (6000)");
+	is_int(dctr(PSP_C_WIN_BACK), 1, "window: counted (WIN_BACK)");
+	f = T(CLI2L7, b->cseq, c_start + b->len, F_ACK, 300, b->tsc + 2, b->tsC, 0);
+	run(H_CLI_IN, &f, &g, &out, 0, "end, small");
+	is_int(g.win, 300, "window: ... never more than the client's, when that is smaller");
 }
 
 /* ---- refusals ----------------------------------------------------------- */

@@ -123,7 +123,9 @@ struct psp_uplink {
 	__u32 clk;                      /* sock U's timestamp clock, as the client's clk */
 	__u8 cli_done;                  /* the client has the whole range: sock U's acks go up to u_end */
 	__u8 claiming;                  /* a segment is starting a range (the program's, under the lock) */
-	__u8 pad5[2];
+	__u8 win_valid;
+	__u8 pad5;
+	__u32 sock_win;                 /* sock U's latest raw window field (its own scale) */
 	__u64 owner;                    /* as the client's */
 };
 
@@ -204,6 +206,7 @@ enum {
 	PSP_C_FIN_CLEARED,              /* server FINs taken off the range's last segment (the FIN comes again, to sock U) */
 	PSP_C_FIN_SHORT,                /* server FINs inside a range: the body ends short (to sock U, the engine told) */
 	PSP_C_RST_REFLECT,              /* client segments answered with a RST after sock C's reset */
+	PSP_C_WIN_BACK,                 /* acks of a range's end that gave the server sock U's window back */
 	PSP_C_COUNT,
 };
 
