@@ -6,6 +6,7 @@
 #   cpu_ns PID          CPU time of all the threads of PID, ns (schedstat)
 #   softirq1_ns         CPU 1's softirq time, ns (/proc/stat)
 #   busy1_ns            CPU 1's time not idle, ns (/proc/stat): proxy, origin and kernel
+#   busy_ns [CPU]       the same for every CPU together (or /proc/stat's line CPU)
 #   p99_ms              the 99% latency of wrk --latency output on stdin, ms
 # Every process a script starts goes into PIDS; the EXIT trap ends them by
 # PID (TERM, then KILL) and removes $T.
@@ -53,7 +54,11 @@ softirq1_ns() { # /proc/stat counts USER_HZ ticks
 }
 
 busy1_ns() { # CPU 1's time not idle (user, nice, system, irq, softirq, steal), ns
-	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu1" { printf "%.0f", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / hz }' /proc/stat
+	busy_ns cpu1
+}
+
+busy_ns() { # [CPU] the time not idle of /proc/stat's line CPU (default cpu: every CPU), ns
+	awk -v c="${1:-cpu}" -v hz="$(getconf CLK_TCK)" '$1 == c { printf "%.0f", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / hz }' /proc/stat
 }
 
 p99_ms() {

@@ -12,10 +12,16 @@
 # plus CPU 1's softirq time (/proc/stat) and its kworkers (the sockmap
 # engine's psock backlog sends from a workqueue), per GB of bodies; and CPU 1's
 # whole busy time per GB (proxy, origin and every kernel path on that CPU:
-# the packet engine's tc programs run in softirq and in the origin's sends).
+# the packet engine's tc programs run in softirq and in the origin's sends);
+# and the whole box's busy time per GB (both CPUs: client, proxy, origin and
+# every kernel path wherever it ran: the client's ACKs are processed, and
+# for the packet engine translated, in softirq on the client's CPU 0), with
+# in relay.csv what that adds over direct at the same size (box_over_direct).
 #   DUR=10 REPS=3 CONNS=32 SIZES="1k 16k 256k 4m" TARGETS="direct tandem-copy
 #   tandem-splice tandem-sockmap tandem-packet haproxy" MAX_SECONDS=600 bench/relay/run.sh
 # Quick look: DUR=2 REPS=1 bench/relay/run.sh (about 1 min).
+# PERF="TARGET:SIZE ..." (e.g. "tandem-packet:4m") records a system-wide perf
+# profile of those points' first run: relay.perf-TARGET-SIZE.txt in OUT.
 # Before and after a change, in one run: TANDEM_BASE=/path/to/old/tandem adds
 # the targets base-copy, base-splice and base-sockmap (the old binary's
 # engines), to list in TARGETS beside the tandem-* ones.
@@ -137,7 +143,7 @@ done
 echo "bench/relay: every target serves every size byte-identical (sha256)"
 
 RUNS=$OUT/relay.runs.csv
-echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1,proxy_cpu_s_per_gb,softirq1_ms,kworker1_ms,cpu1_s_per_gb" > "$RUNS"
+echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1,proxy_cpu_s_per_gb,softirq1_ms,kworker1_ms,cpu1_s_per_gb,box_s_per_gb" > "$RUNS"
 total=$(( $(echo $TARGETS | wc -w) * $(echo $SIZES | wc -w) * REPS ))
 eta=$(( total * (DUR + 2) + 10 ))
 echo "bench/relay: $total runs of ${DUR}s (+1s warm-up each), about $((eta / 60)) min $((eta % 60)) s; load now $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -152,11 +158,24 @@ for rep in $(seq "$REPS"); do
 			taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$s" > /dev/null
 			a=0; [ -n "$pid" ] && a=$(cpu_ns "$pid")
 			oa=$(cpu_ns "$ORIGIN_WORKER")
-			sa=$(softirq1_ns); ka=$(kworker1_ns); ua=$(busy1_ns)
+			sa=$(softirq1_ns); ka=$(kworker1_ns); ua=$(busy1_ns); xa=$(busy_ns)
+			prec=""
+			if [ "$rep" = 1 ] && [[ " ${PERF:-} " == *" $t:$s "* ]]; then
+				# a system-wide profile of this point's first run (perf's cpu-clock:
+				# these VMs have no hardware counters)
+				perf record -q -a -g -F 999 -o "$T/perf.data" -- sleep "$DUR" >/dev/null 2>&1 &
+				prec=$!
+			fi
 			taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$port/$s" > "$T/wrk.out"
+			if [ -n "$prec" ]; then
+				wait "$prec" || true
+				perf report -i "$T/perf.data" --stdio --no-children -g none --sort comm,dso,symbol --percent-limit 0.5 \
+					> "$OUT/relay.perf-$t-$s.txt" 2>/dev/null || true
+				echo "bench/relay: profile of $t $s in $OUT/relay.perf-$t-$s.txt"
+			fi
 			b=0; [ -n "$pid" ] && b=$(cpu_ns "$pid")
 			ob=$(cpu_ns "$ORIGIN_WORKER")
-			sb=$(softirq1_ns); kb=$(kworker1_ns); ub=$(busy1_ns)
+			sb=$(softirq1_ns); kb=$(kworker1_ns); ub=$(busy1_ns); xb=$(busy_ns)
 			rps=$(awk '/^Requests\/sec/ { printf "%d", $2 }' "$T/wrk.out")
 			n=$(awk '/requests in/ { print $1 }' "$T/wrk.out")
 			p99=$(p99_ms < "$T/wrk.out")
@@ -169,8 +188,10 @@ for rep in $(seq "$REPS"); do
 				'BEGIN { printf "%.3f", d / 1e9 / (n * z / 1e9) }')
 			all=""
 			[ "${n:-0}" -gt 0 ] && all=$(awk -v d=$((ub - ua)) -v n="$n" -v z="$bytes" 'BEGIN { printf "%.3f", d / 1e9 / (n * z / 1e9) }')
+			box=""
+			[ "${n:-0}" -gt 0 ] && box=$(awk -v d=$((xb - xa)) -v n="$n" -v z="$bytes" 'BEGIN { printf "%.3f", d / 1e9 / (n * z / 1e9) }')
 			[ "${n:-0}" -gt 0 ] && ocpu=$(awk -v d=$((ob - oa)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
-			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg),$gb,$(( (sb - sa) / 1000000 )),$(( (kb - ka) / 1000000 )),$all" >> "$RUNS"
+			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg),$gb,$(( (sb - sa) / 1000000 )),$(( (kb - ka) / 1000000 )),$all,$box" >> "$RUNS"
 			printf '[%3d/%d] %-14s %-5s rep %d: %8s req/s  p99 %8s ms  proxy %6s us/req %7s s/GB %s\n' \
 				"$i" "$total" "$t" "$s" "$rep" "$rps" "$p99" "${cpu:--}" "${gb:--}" "${errs:+($errs)}"
 		done
@@ -183,16 +204,19 @@ import csv, statistics, sys
 runs, out, targets, sizes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 rows = list(csv.DictReader(open(runs)))
 with open(out, "w") as f:
-    f.write("target,size,rps,p99_ms,proxy_cpu_us_per_req,proxy_cpu_s_per_gb,cpu1_s_per_gb\n")
+    f.write("target,size,rps,p99_ms,proxy_cpu_us_per_req,proxy_cpu_s_per_gb,cpu1_s_per_gb,box_s_per_gb,box_over_direct\n")
+    fmt = lambda v, p: "" if v is None else p % v
     for s in sizes:
+        def med(t, k):
+            r = [x for x in rows if x["target"] == t and x["size"] == s and x.get(k)]
+            return statistics.median(float(x[k]) for x in r) if r else None
+        direct = med("direct", "box_s_per_gb")
         for t in targets:
-            r = [x for x in rows if x["target"] == t and x["size"] == s]
-            med = lambda k: statistics.median(float(x[k]) for x in r) if r and r[0][k] else None
-            rps, p99, cpu = med("rps"), med("p99_ms"), med("proxy_cpu_us_per_req")
-            gb, all1 = med("proxy_cpu_s_per_gb"), med("cpu1_s_per_gb")
-            f.write("%s,%s,%d,%.3f,%s,%s,%s\n" % (t, s, rps, p99, "" if cpu is None else "%.2f" % cpu,
-                                                  "" if gb is None else "%.3f" % gb,
-                                                  "" if all1 is None else "%.3f" % all1))
+            rps, p99, cpu = med(t, "rps"), med(t, "p99_ms"), med(t, "proxy_cpu_us_per_req")
+            gb, all1, box = med(t, "proxy_cpu_s_per_gb"), med(t, "cpu1_s_per_gb"), med(t, "box_s_per_gb")
+            over = box - direct if box is not None and direct is not None and t != "direct" else None
+            f.write("%s,%s,%d,%.3f,%s,%s,%s,%s,%s\n" % (t, s, rps or 0, p99 or 0, fmt(cpu, "%.2f"), fmt(gb, "%.3f"),
+                                                     fmt(all1, "%.3f"), fmt(box, "%.3f"), fmt(over, "%.3f")))
 PY
 echo
 column -s, -t "$OUT/relay.csv"

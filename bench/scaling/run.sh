@@ -6,6 +6,9 @@
 #   central-haproxy  HAProxy 2.6 on fe, same budget (mode http, splice-response,
 #                    http-reuse always, nbthread 1)
 #   l4-only          tandem l4 to nginx directly, no content rules: the ceiling
+#   two-level-nolocal two-level with prefer_local = no in every group: rr
+#                    sends (N-1)/N of the requests to other back ends (the
+#                    scheme before local-first routing, to show its gain)
 # Two workloads: keep-alive (P-HTTP, wrk + lab/mix.lua) and one connection
 # per request (the same requests with "Connection: close"); the latter is
 # written as MODE-close. Each point is run REPS times and the median kept.
@@ -88,7 +91,7 @@ elif [ "$LARGE" = 1 ]; then
 	# bodies from other back ends: those the packet engine can take (above)
 	export LAB_PREFER_LOCAL=${LAB_PREFER_LOCAL:-no}
 else
-	MODES=${MODES:-"two-level central-tandem central-haproxy l4-only"}
+	MODES=${MODES:-"two-level two-level-nolocal central-tandem central-haproxy l4-only"}
 fi
 SUITE=${SUITE:-TLS_AES_128_GCM_SHA256}
 REPS=${REPS:-3}
@@ -117,7 +120,7 @@ done
 for m in $MODES; do
 	case $TLS:$m in
 	1:two-level-tls | 1:central-tandem-tls | 1:central-haproxy-tls) ;;
-	0:two-level | 0:central-tandem | 0:central-haproxy | 0:l4-only) ;;
+	0:two-level | 0:two-level-nolocal | 0:central-tandem | 0:central-haproxy | 0:l4-only) ;;
 	0:two-level-packet | 0:central-tandem-packet) ;;
 	*) die "mode $m does not go with TLS=$TLS (plain and HTTPS modes run apart: their own CSVs)" ;;
 	esac
@@ -212,9 +215,11 @@ for n in $NODES; do
 	for mode in $MODES; do
 		k=$((k + 1))
 		# MODE-packet: lab.sh's MODE with relay = packet in tandem's files
-		relay=splice
+		# MODE-nolocal: lab.sh's MODE with prefer_local = no in the groups
+		relay=splice local=${LAB_PREFER_LOCAL:-yes}
 		[[ $mode == *-packet ]] && relay=packet
-		if ! LAB_RELAY=$relay "$LAB" cluster "$n" "${mode%-packet}" --cpu-be "$CPU_BE" \
+		[[ $mode == *-nolocal ]] && local=no
+		if ! LAB_RELAY=$relay LAB_PREFER_LOCAL=$local "$LAB" cluster "$n" "$(sed -E 's/-(packet|nolocal)$//' <<<"$mode")" --cpu-be "$CPU_BE" \
 			--cpu-fe "$CPU_FE" --cpu-client "$CPU_CLIENT" >"$TMP/lab.log" 2>&1; then
 			sed 's/^/  lab: /' "$TMP/lab.log" >&2
 			die "cluster $n $mode did not come up"
