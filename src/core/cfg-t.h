@@ -188,6 +188,9 @@ struct cfg_tls {
 	int ticket_line;
 	int handshake_timeout;          /* ms */
 	int refuse_unknown;             /* unknown_sni = refuse: a name no hosts list matches */
+	char ciphers[512];              /* TLS 1.2 suites, OpenSSL's list syntax ("": tandem's) */
+	char ciphersuites[256];         /* TLS 1.3 suites ("": OpenSSL's default) */
+	int ciphers_line, suites_line;
 	int line;                       /* of [tls]; 0: no such section */
 };
 

@@ -864,6 +864,15 @@ static int cfg_key_tls(struct cfg *c, struct cfg_cert *t, const char *k, const c
 	}
 	if (!strcmp(k, "handshake_timeout"))
 		return cfg_parse_ms(v, &tls->handshake_timeout) || !tls->handshake_timeout ? -1 : 0;
+	if (!strcmp(k, "ciphers") || !strcmp(k, "ciphersuites")) {
+		int suites = !strcmp(k, "ciphersuites");
+		char *d = suites ? tls->ciphersuites : tls->ciphers;
+		size_t cap = suites ? sizeof(tls->ciphersuites) : sizeof(tls->ciphers);
+
+		*(suites ? &tls->suites_line : &tls->ciphers_line) = line;
+		/* OpenSSL judges the list itself (tls_load, at -t too) */
+		return *v && snprintf(d, cap, "%s", v) < (int)cap ? 0 : -1;
+	}
 	if (!strcmp(k, "unknown_sni")) {
 		if (strcmp(v, "default") && strcmp(v, "refuse"))
 			return -1;

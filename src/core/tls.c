@@ -280,6 +280,10 @@ static const char *tls_reason(void)
 	return r ? r : "unknown error";
 }
 
+#define TLS_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 /* A context for the certificate K, or NULL with the errors reported. */
 static SSL_CTX *tls_ctx_new(const struct cfg *c, const struct cfg_cert *k, FILE *errs, int *nerr)
 {
@@ -294,10 +298,20 @@ static SSL_CTX *tls_ctx_new(const struct cfg *c, const struct cfg_cert *k, FILE 
 	}
 	ERR_clear_error();
 	SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
-	/* TLS 1.2: forward secret AEAD suites only (TLS 1.3 has nothing else) */
-	SSL_CTX_set_cipher_list(x, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-				"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-				"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+	/* TLS 1.2: forward secret AEAD suites only (TLS 1.3 has nothing else),
+	 * unless [tls] ciphers says otherwise; TLS 1.3: OpenSSL's three unless
+	 * [tls] ciphersuites names some. A list OpenSSL takes nothing from is
+	 * an error at its line. */
+	if (SSL_CTX_set_cipher_list(x, c->tls.ciphers[0] ? c->tls.ciphers : TLS_CIPHERS) != 1) {
+		tls_err(errs, nerr, c, c->tls.ciphers_line, "[tls] ciphers %s: %s", c->tls.ciphers,
+			tls_reason());
+		goto fail;
+	}
+	if (c->tls.ciphersuites[0] && SSL_CTX_set_ciphersuites(x, c->tls.ciphersuites) != 1) {
+		tls_err(errs, nerr, c, c->tls.suites_line, "[tls] ciphersuites %s: %s",
+			c->tls.ciphersuites, tls_reason());
+		goto fail;
+	}
 	/* no renegotiation (a client could make us do handshakes at will);
 	 * an EOF without close_notify ends the stream as clients of HTTP/1.1
 	 * do it (a request's length is always framed) */

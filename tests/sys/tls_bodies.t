@@ -8,6 +8,10 @@
 source "$(dirname "$0")/lib.sh"
 
 SEQ="0 1 1k 16k 256k 1m 4m 64m 4m 1m 256k 16k 1k 1 0 16k"
+like() { # GOT REGEX DESCRIPTION
+	[[ $1 =~ $2 ]]
+	ok $? "$3"
+}
 
 alloc_port O1; alloc_port O2; alloc_port L7; alloc_port TLS; alloc_port ADM
 origin_start be1 $O1 || { echo "Bail out! nginx be1"; exit 1; }
@@ -130,4 +134,27 @@ fetch_seq "relay sockmap ($(grep -o 'relay [a-z]*,' "$T/tandem-be1.log" | tail -
 is "$(curl -s "http://127.0.0.1:$L7B/4m" | sha)" "$(sha "$T/www/4m")" "relay sockmap: a plain client beside them too"
 tandem_stop
 is "$STOP_RC" 0 "tandem l7 (sockmap) exits 0 on SIGTERM"
+
+# ---- [tls] ciphers and ciphersuites: what is offered, and bad lists
+alloc_port L7C; alloc_port TLSC; alloc_port ADMC
+sed -e "s/:$L7\$/:$L7C/" -e "s/:$TLS\$/:$TLSC/" -e "s/:$ADM\$/:$ADMC/" \
+	-e 's/^key = site.key$/key = site.key\nciphers = ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\nciphersuites = TLS_CHACHA20_POLY1305_SHA256/' \
+	"$T/c.ini" > "$T/ciph.ini"
+ok "$("$TANDEM" -t -c "$T/ciph.ini" > /dev/null 2>&1; echo $?)" "tandem -t accepts ciphers and ciphersuites"
+sed 's/^ciphers = .*/ciphers = NO-SUCH-CIPHER/' "$T/ciph.ini" > "$T/badc.ini"
+is "$("$TANDEM" -t -c "$T/badc.ini" 2>&1 | grep -c 'badc.ini:8: \[tls\] ciphers NO-SUCH-CIPHER: ')" 1 \
+	"tandem -t: a cipher list OpenSSL takes nothing from is an error at its line"
+sed 's/^ciphersuites = .*/ciphersuites = TLS_NO_SUCH_SUITE/' "$T/ciph.ini" > "$T/bads.ini"
+is "$("$TANDEM" -t -c "$T/bads.ini" 2>&1 | grep -c 'bads.ini:9: \[tls\] ciphersuites TLS_NO_SUCH_SUITE: ')" 1 \
+	"tandem -t: an unknown TLS 1.3 suite is an error at its line"
+tandem_start "$T/ciph.ini" be1 || { echo "Bail out! tandem ciphers"; exit 1; }
+sc() { openssl s_client -brief -connect 127.0.0.1:$TLSC -servername www.example.test "$@" < /dev/null 2>&1 |
+	awk -F': *' '$1 == "Ciphersuite" { print $2 }'; }
+is "$(sc -tls1_3)" TLS_CHACHA20_POLY1305_SHA256 "ciphersuites: TLS 1.3 negotiates the one suite offered"
+like "$(sc -tls1_2)" "^ECDHE-(ECDSA|RSA)-CHACHA20-POLY1305$" "ciphers: TLS 1.2 negotiates a suite of the list"
+is "$(sc -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256)" "" "ciphersuites: a client offering only another suite gets no session"
+is "$(curl -s "${R[@]/$TLSB/$TLSC}" "https://www.example.test:$TLSC/4m" | sha)" "$(sha "$T/www/4m")" \
+	"ciphers: a body over the chosen suite, byte-identical"
+tandem_stop
+is "$STOP_RC" 0 "tandem l7 (ciphers) exits 0 on SIGTERM"
 done_testing
