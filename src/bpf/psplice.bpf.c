@@ -613,6 +613,27 @@ static __always_inline void *enter(struct __sk_buff *skb, struct seg *s, void *m
 	return *v == NEXT ? e : NULL;
 }
 
+/* Sends the rewritten frame out of IFINDEX; NEIGH: through the neighbour
+ * table. Toward lo the frame keeps the Ethernet header it came in with,
+ * whose destination is the interface it arrived on (a veth's address):
+ * loopback_xmit's eth_type_trans would take it for another host's
+ * (PACKET_OTHERHOST) and ip_rcv_core drop it, so both addresses become
+ * lo's own (zero). Found with a web server on the node itself: every
+ * translated client ACK to it was dropped so, and the range stalled. */
+static __always_inline int out_to(struct __sk_buff *skb, __u32 ifindex, int neigh)
+{
+	__u8 zero[12] = {};
+
+	if (ifindex == LOOPBACK_IFINDEX) {
+		if (bpf_skb_store_bytes(skb, 0, zero, sizeof(zero), 0))
+			return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
+		return bpf_redirect(ifindex, 0);
+	}
+	if (neigh)
+		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+	return bpf_redirect(ifindex, 0);
+}
+
 /* ---- H1: from the server ---------------------------------------------- */
 
 SEC("tc")
@@ -835,9 +856,7 @@ int psp_srv_in(struct __sk_buff *skb)
 	skb->mark = PSP_MARK_OUT;
 	if (!ifindex)
 		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
-	if ((flags & PSP_F_NEIGH) && ifindex != LOOPBACK_IFINDEX)
-		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
-	return bpf_redirect(ifindex, 0);
+	return out_to(skb, ifindex, flags & PSP_F_NEIGH);
 }
 
 /* ---- H2: from the client ---------------------------------------------- */
@@ -886,9 +905,7 @@ static __always_inline int reflect_rst(struct __sk_buff *skb, struct seg *s)
 		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
 	count(PSP_C_RST_REFLECT, 0);
 	skb->mark = PSP_MARK_OUT;
-	if (ifindex != LOOPBACK_IFINDEX)
-		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
-	return bpf_redirect(ifindex, 0);
+	return out_to(skb, ifindex, 1);
 }
 
 /* Under CL's lock: the client's ack in S is recorded (sock C's RSTs go
@@ -917,9 +934,72 @@ static __always_inline void range_done(struct psp_client *cl, struct psp_uplink 
 	count(PSP_C_DONE, 0);
 }
 
+/* ICMP errors about a client connection. An error (destination
+ * unreachable, fragmentation needed among them, time exceeded, parameter
+ * problem) quotes the IP header and the first 8 bytes of the segment it is
+ * about (RFC 792), here a segment toward the client, so in C's wire
+ * numbers. The stack matches the quote with sock C's tuple and takes it
+ * only when its seq lies within sock C's [snd_una, snd_nxt] (tcp_v4_err),
+ * so the quoted seq goes into sock C's space, by the inverse of H3's rule;
+ * a quoted spliced segment (the server's) becomes pos. sock C then learns
+ * the path's MTU (RFC 1191), and the engine stops arming the pair once the
+ * server's segments no longer fit it (tcpi_pmtu). The ICMP checksum covers
+ * the quote (no pseudo header): one 4-byte change. Returns NEXT when the
+ * packet is not an ICMP error about TCP. */
+static __always_inline int icmp_in(struct __sk_buff *skb)
+{
+	__u8 h[20], q[28];
+	__u16 proto, frag;
+	__u32 w, sock;
+	struct psp_key k;
+	struct psp_client *cl;
+	struct cview cv;
+	int range = 0;
+
+	if (bpf_skb_load_bytes(skb, 12, &proto, 2) || proto != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, OFF_IP, h, 20) || (h[0] >> 4) != 4 || h[9] != IPPROTO_ICMP)
+		return NEXT;
+	__builtin_memcpy(&frag, h + 6, 2);
+	if ((h[0] & 15) != 5 || (bpf_ntohs(frag) & 0x3fff) ||
+	    bpf_skb_load_bytes(skb, OFF_IP + 20, h, 8) || (h[0] != 3 && h[0] != 11 && h[0] != 12) ||
+	    bpf_skb_load_bytes(skb, OFF_IP + 28, q, 28) || (q[0] >> 4) != 4 || (q[0] & 15) != 5 ||
+	    q[9] != IPPROTO_TCP)
+		return count(PSP_C_PASS_NOT_TCP, TC_ACT_UNSPEC);
+	/* the quote is sock C's segment: from the L7 (saddr) to the client */
+	__builtin_memcpy(&k.saddr, q + 16, 4);
+	__builtin_memcpy(&k.daddr, q + 12, 4);
+	__builtin_memcpy(&k.sport, q + 22, 2);
+	__builtin_memcpy(&k.dport, q + 20, 2);
+	cl = bpf_map_lookup_elem(&psp_clients, &k);
+	if (!cl)
+		return count(PSP_C_PASS_UNTRACKED, TC_ACT_UNSPEC);
+	cv = cview(cl);
+	w = get32(q, 24);
+	if (!cv.armed || before(w, cv.c_start)) {
+		sock = w - cv.off_b;
+	} else if (before(w, cv.c_end)) {
+		sock = cv.c_start - cv.off_b;
+		range = 1;
+	} else {
+		sock = w - cv.off_a;
+	}
+	w = bpf_htonl(w);
+	sock = bpf_htonl(sock);
+	if (w != sock && (bpf_l4_csum_replace(skb, OFF_IP + 20 + 2, w, sock, 4) ||
+			  bpf_skb_store_bytes(skb, OFF_IP + 28 + 24, &sock, 4, 0)))
+		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
+	if (range)
+		count(PSP_C_ICMP_RANGE, 0);
+	return count(PSP_C_ICMP_TO_SOCK, TC_ACT_OK);
+}
+
 SEC("tc")
 int psp_cli_in(struct __sk_buff *skb)
 {
+	int iv = icmp_in(skb);
+
+	if (iv != NEXT)
+		return iv;
 	struct cview cv;
 	struct seg s = {};
 	__u32 now;
@@ -1071,9 +1151,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	skb->mark = PSP_MARK_OUT;
 	if (!ifindex)
 		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
-	if ((up->flags & PSP_F_NEIGH) && ifindex != LOOPBACK_IFINDEX)
-		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
-	return bpf_redirect(ifindex, 0);
+	return out_to(skb, ifindex, up->flags & PSP_F_NEIGH);
 }
 
 /* ---- H3: sock C toward the client ------------------------------------- */

@@ -40,7 +40,7 @@ fail:
 	return r;
 }
 
-int sock_connect(const struct cfg_addr *a)
+int sock_connect(const struct cfg_addr *a, int mss)
 {
 	int fd, r;
 
@@ -48,6 +48,11 @@ int sock_connect(const struct cfg_addr *a)
 	if (fd < 0)
 		return -errno;
 	sock_tune(fd);
+	if (mss > 0 && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss))) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) && errno != EINPROGRESS) {
 		r = -errno;
 		close(fd);

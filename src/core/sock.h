@@ -9,9 +9,11 @@
  * connections). Returns the fd or -errno. */
 int sock_listen(const struct cfg_addr *a, int reuseport, int backlog);
 
-/* sock_connect: starts a non-blocking connect to A. Returns the fd (the
+/* sock_connect: starts a non-blocking connect to A; MSS > 0 clamps the
+ * connection's MSS (TCP_MAXSEG before connect: the MSS option of its SYN,
+ * so the peer's segments are at most that). Returns the fd (the
  * connection may still be in progress) or -errno. */
-int sock_connect(const struct cfg_addr *a);
+int sock_connect(const struct cfg_addr *a, int mss);
 
 /* sock_tune: TCP_NODELAY on an accepted or connected socket. */
 void sock_tune(int fd);

@@ -630,7 +630,11 @@ static void l7_probe_relay(struct l7_proc *p)
 			char ifs[256];
 
 			relay_packet_ifaces(ifs, sizeof(ifs));
-			log_info("relay packet: tc programs on %s", ifs);
+			if (relay_packet_mss())
+				log_info("relay packet: tc programs on %s; the pool's MSS clamped to %d",
+					 ifs, relay_packet_mss());
+			else
+				log_info("relay packet: tc programs on %s", ifs);
 		}
 	}
 	if (c->relay == CFG_RELAY_SPLICE || c->relay == CFG_RELAY_PACKET) {

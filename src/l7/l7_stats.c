@@ -153,6 +153,11 @@ static void l7_metrics_packet(struct out *o, struct l7_proc *p)
 		 "# TYPE tandem_relay_packet_sack_cut_total counter\ntandem_relay_packet_sack_cut_total %llu\n",
 	     (unsigned long long)k.segments, (unsigned long long)k.retransmits,
 	     (unsigned long long)k.client_acks, (unsigned long long)k.sack_cut);
+	outf(o, "# HELP tandem_relay_packet_icmp_total ICMP errors about client connections, their quote put in the L7 socket's numbers, by what they were about.\n"
+		 "# TYPE tandem_relay_packet_icmp_total counter\n"
+		 "tandem_relay_packet_icmp_total{about=\"spliced\"} %llu\n"
+		 "tandem_relay_packet_icmp_total{about=\"socket\"} %llu\n",
+	     (unsigned long long)k.icmp_range, (unsigned long long)(k.icmp - k.icmp_range));
 	outf(o, "# HELP tandem_relay_packet_drops_total Segments of spliced connections the tc programs dropped, by reason (TCP retransmits them).\n"
 		 "# TYPE tandem_relay_packet_drops_total counter\n");
 	for (int i = 0; i < RELAY_PK_DROPS; i++)

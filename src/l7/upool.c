@@ -57,7 +57,8 @@ static struct upconn *upool_open(struct l7_worker *w, int node, int *err)
 	/* the node's own web server: over loopback when the file says how
 	 * (node key "local"), no trip through the network */
 	fd = sock_connect(node == w->proc->self_idx && c->nodes[node].local.len
-			  ? &c->nodes[node].local : &c->nodes[node].web);
+			  ? &c->nodes[node].local : &c->nodes[node].web,
+			  c->relay == CFG_RELAY_PACKET ? relay_packet_mss() : 0);
 	if (fd < 0) {
 		*err = fd;
 		return NULL;

@@ -197,6 +197,11 @@ int relay_packet_start(const char *ifaces, char *why, size_t whylen);
 void relay_packet_stop(void);
 /* relay_packet_ifaces: the interfaces in use, names into OUT; their count. */
 int relay_packet_ifaces(char *out, size_t len);
+/* relay_packet_mss: the MSS the pool's connections are clamped to (the
+ * smallest MTU - 40 of the interfaces in use other than loopback), so a
+ * web server's segments fit a client's path as they are; 0 when the
+ * engine does not run or every interface is loopback. */
+int relay_packet_mss(void);
 /* What the tc programs counted (the process's, every interface), summed
  * over CPUs; drops by reason, named by relay_pk_drop_name. */
 #define RELAY_PK_DROPS 12
@@ -206,6 +211,8 @@ struct relay_pk_prog {
 	uint64_t retransmits;   /* of those, at or below a byte spliced before */
 	uint64_t client_acks;   /* client ACKs translated to the server */
 	uint64_t sack_cut;      /* SACK blocks removed */
+	uint64_t icmp;          /* ICMP errors about a client connection, put in sock C's numbers */
+	uint64_t icmp_range;    /* ... of those, about a spliced segment */
 	uint64_t drops[RELAY_PK_DROPS];
 };
 void relay_packet_counters(struct relay_pk_prog *out);

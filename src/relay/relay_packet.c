@@ -70,6 +70,7 @@ static struct {
 	int clients, uplinks, arms, rings, stats;
 	int ifs[PK_MAX_IFS];
 	int nifs;
+	int mss;                        /* the pool's clamp (relay_packet_mss) */
 	int prio;                       /* ingress: prio (srv_in), prio + 1 (cli_in); egress alike */
 	int next_ring;
 	uint64_t next_owner;
@@ -229,6 +230,32 @@ static int pk_ifaces(const char *names, char *why, size_t whylen)
 	return 0;
 }
 
+/* The smallest MTU - 40 (IPv4 and TCP headers) of the interfaces in use
+ * that are not loopback: a client's MSS is at most its path's, and the
+ * web server's segments reach it as they are. 0: loopback only. */
+static int pk_ifs_mss(void)
+{
+	int mss = 0, s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	for (int i = 0; s >= 0 && i < G.nifs; i++) {
+		struct ifreq ifr = { 0 };
+
+		if (!if_indextoname(G.ifs[i], ifr.ifr_name) || ioctl(s, SIOCGIFFLAGS, &ifr) ||
+		    (ifr.ifr_flags & IFF_LOOPBACK) || ioctl(s, SIOCGIFMTU, &ifr) || ifr.ifr_mtu <= 576)
+			continue;
+		if (!mss || ifr.ifr_mtu - 40 < mss)
+			mss = ifr.ifr_mtu - 40;
+	}
+	if (s >= 0)
+		close(s);
+	return mss;
+}
+
+int relay_packet_mss(void)
+{
+	return G.skel ? G.mss : 0;
+}
+
 int relay_packet_start(const char *ifaces, char *why, size_t whylen)
 {
 	struct psplice_bpf *s;
@@ -278,6 +305,7 @@ int relay_packet_start(const char *ifaces, char *why, size_t whylen)
 	}
 	if (f)
 		fclose(f);
+	G.mss = pk_ifs_mss();
 	G.skel = s;
 	G.clients = bpf_map__fd(s->maps.psp_clients);
 	G.uplinks = bpf_map__fd(s->maps.psp_uplinks);
@@ -358,6 +386,8 @@ void relay_packet_counters(struct relay_pk_prog *out)
 	out->retransmits = k[PSP_C_RETRANS];
 	out->client_acks = k[PSP_C_ACK_TO_SRV];
 	out->sack_cut = k[PSP_C_SACK_CUT];
+	out->icmp = k[PSP_C_ICMP_TO_SOCK];
+	out->icmp_range = k[PSP_C_ICMP_RANGE];
 	for (int i = 0; i < RELAY_PK_DROPS; i++)
 		out->drops[i] = k[pk_drops[i].id];
 }
@@ -693,8 +723,9 @@ static int pk_arm(struct relay *r, size_t max)
 	/* the server's segments are sized for sock U (at most what it
 	 * announced): they must fit the client's MSS and the path toward it
 	 * as they are */
-	if (tu.tcpi_advmss > r->de->pkmss || tu.tcpi_advmss > tc.tcpi_advmss)
-		return 1 + RELAY_PK_FB_MSS;
+	if (tu.tcpi_advmss > r->de->pkmss || tu.tcpi_advmss > tc.tcpi_advmss ||
+	    (tc.tcpi_pmtu && tu.tcpi_advmss + 40 > tc.tcpi_pmtu))
+		return 1 + RELAY_PK_FB_MSS;     /* (the path's MTU: ICMP told sock C, icmp_in) */
 	if (!pk->nfree)
 		return 1 + RELAY_PK_FB_BUSY;
 	if (r->pfd[0] < 0 && relay_pipe_get(&e->pipes, r->pfd))

@@ -723,6 +723,72 @@ static void windows(const struct base *b)
 	is_int(g.win, 300, "window: ... never more than the client's, when that is smaller");
 }
 
+/* ICMP errors quoting a segment toward the client: the quoted seq goes
+ * into sock C's space (spliced bytes: pos), the ICMP checksum follows. */
+static struct pkt icmp_frame(uint8_t type, const struct tcpf *quoted)
+{
+	struct pkt q = build(quoted), p;
+	uint8_t *ip = p.b + ETH_HLEN, *ic = ip + 20;
+
+	memset(&p, 0, sizeof(p));
+	memcpy(p.b, "\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00", 14);
+	ip[0] = 0x45;
+	wr16(ip + 2, 20 + 8 + 28);
+	ip[8] = 64;
+	ip[9] = IPPROTO_ICMP;
+	wr32(ip + 12, ntohl(inet_addr("198.18.99.1")));        /* a router on the way */
+	wr32(ip + 16, A_L7C);
+	wr16(ip + 10, ~fold(sum16(ip, 20, 0)));
+	ic[0] = type;
+	ic[1] = type == 3 ? 4 : 0;                              /* fragmentation needed */
+	wr16(ic + 6, 1400);                                     /* the next hop's MTU */
+	memcpy(ic + 8, q.b + ETH_HLEN, 28);                     /* IP header + 8 bytes */
+	wr16(ic + 2, ~fold(sum16(ic, 8 + 28, 0)));
+	p.len = ETH_HLEN + 20 + 8 + 28;
+	return p;
+}
+
+static void icmp(const struct base *b)
+{
+	const uint32_t c_start = b->pos + b->coff;
+	struct tcpf f;
+	struct pkt in, out;
+	int rc;
+	struct { const char *what; uint32_t wire, sock; uint8_t type; } c[] = {
+		{ "a spliced segment", c_start + b->len / 2, b->pos, 3 },
+		{ "sock C's head (before the range)", b->pos - 200 + b->coff, b->pos - 200, 3 },
+		{ "sock C's bytes after the range", c_start + b->len + 10, b->pos + 10, 11 },
+	};
+
+	snprintf(PFX, sizeof(PFX), "icmp:");
+	del_all();
+	arm(b, 7, 7);
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		f = T(L72CLI, c[i].wire, b->cseq, F_ACK, 502, b->tsC, b->tsc, 1000);
+		in = icmp_frame(c[i].type, &f);
+		ctr_mark();
+		rc = run1(H_CLI_IN, &in, &out, 0, 0);
+		is_int(rc, TC_ACT_OK, "icmp type %u about %s: to the stack", c[i].type, c[i].what);
+		is_int(rd32(out.b + ETH_HLEN + 28 + 24), c[i].sock, "icmp about %s: the quoted seq in sock C's numbers", c[i].what);
+		is_int(fold(sum16(out.b + ETH_HLEN + 20, 8 + 28, 0)), 0xffff, "icmp about %s: the ICMP checksum verifies", c[i].what);
+		ok(!memcmp(out.b, in.b, ETH_HLEN + 22) && out.len == in.len &&
+		   !memcmp(out.b + ETH_HLEN + 24, in.b + ETH_HLEN + 24, 28 + 24 - 24),
+		   "icmp about %s: nothing else changed", c[i].what);
+		is_int(dctr(PSP_C_ICMP_TO_SOCK), 1, "icmp about %s: counted", c[i].what);
+		is_int(dctr(PSP_C_ICMP_RANGE), i == 0, "icmp about %s: %s", c[i].what,
+		       i == 0 ? "counted as about a spliced segment" : "not about a spliced segment");
+	}
+	/* a tuple nobody tracks, an ICMP that is no error: left to the next filter */
+	f = T(A_L7C, P_L7C + 1, A_CLI, P_CLI, c_start, b->cseq, F_ACK, 502, b->tsC, b->tsc, 0);
+	in = icmp_frame(3, &f);
+	rc = run1(H_CLI_IN, &in, &out, 0, 0);
+	ok(rc == TC_ACT_UNSPEC && !memcmp(out.b, in.b, in.len), "icmp about an untracked connection: passed on untouched");
+	f = T(L72CLI, c_start, b->cseq, F_ACK, 502, b->tsC, b->tsc, 0);
+	in = icmp_frame(8, &f);
+	rc = run1(H_CLI_IN, &in, &out, 0, 0);
+	ok(rc == TC_ACT_UNSPEC && !memcmp(out.b, in.b, in.len), "icmp echo request: passed on untouched");
+}
+
 /* ---- refusals ----------------------------------------------------------- */
 
 static void refuse(const struct base *b, int h, struct tcpf f, int want_rc, uint32_t c,
@@ -972,6 +1038,7 @@ int main(void)
 	walk(&n);
 	walk(&w);
 	windows(&n);
+	icmp(&n);
 	refusals(&n);
 	psplice_bpf__destroy(S);
 	S = psplice_bpf__open_and_load();

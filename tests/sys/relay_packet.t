@@ -9,8 +9,10 @@
 #     at packet level (tandem_relay_bytes_total{engine="packet"});
 #   - the same with 1 % and 5 % random loss on both legs (nftables numgen
 #     in the client's and the servers' namespaces), and with reordering
-#     (one leg's packets delayed by a tc BPF program is not available:
-#     this kernel has no netem; loss makes TCP reorder by retransmission);
+#     (no netem here: 3 % of each leg's packets go through a slow htb
+#     class, chosen by nftables numgen);
+#   - a web server on the node itself over lo (the pool's MSS clamped),
+#     and an ICMP "fragmentation needed" about a spliced segment;
 #   - clients without timestamps, SACK or window scaling, and a client
 #     announcing a 536-byte MSS: every body right, and the engine says it
 #     left them to splice(2) (tandem_relay_packet_fallbacks_total);
@@ -108,10 +110,11 @@ NSTAT0="c: n: s1: s2: "
 pk() { IN_NS=$NN metric "$1"; }
 fb() { IN_NS=$NN metric "tandem_relay_packet_fallbacks_total{reason=\"$1\"}"; }
 
-# run NAME SEQ: one keep-alive connection from the client fetching SEQ;
-# checks: one connection, all 200, every body's sha256
+# run NAME SEQ [ONE]: one keep-alive connection from the client fetching
+# SEQ; checks: one connection, all 200, every body's sha256, and unless
+# ONE (a single web server) that successive requests alternate s1, s2
 run() {
-	local name=$1 seq=$2 i=0 bad=0 f s
+	local name=$1 seq=$2 one=${3:-} i=0 bad=0 f s
 	rm -f "$T"/got.* "$T/k"
 	for s in $seq; do
 		i=$((i + 1))
@@ -126,6 +129,7 @@ run() {
 		[ "$(sha "$f")" = "${SUM[$s]}" ] || { bad=$((bad + 1)); echo "# $name: /$s differs ($(stat -c %s "$f") bytes): $(cmp "$f" "$T/www/$s" 2>&1 | head -1), $(cmp -l "$f" "$T/www/$s" 2>/dev/null | wc -l) bytes differ"; cp "$f" /tmp/pk-bad.$s; }
 	done
 	is "$bad" 0 "$name: every body byte for byte (sha256)"
+	[ -n "$one" ] && return
 	origins=$(tr -d '\r' < "$T/heads" | awk '/^X-Origin:/ { printf "%s ", $2 }' | awk '{ for (i = 2; i <= NF; i++) if ($i == $(i - 1)) d++; print d + 0 }')
 	is "$origins" 0 "$name: successive requests alternate s1, s2"
 }
@@ -165,6 +169,43 @@ for pct in 1 5; do
 done
 loss 0
 
+# ---- reordering on both legs: this kernel has no netem, fq or prio, but
+# htb: each leg's egress gets a fast class and a slow one (20 Mbit/s), and
+# nftables sends 3 % of the TCP packets, at random, to the slow one
+# (meta priority names the class: 0x10020 is 1:20), so they arrive after
+# later ones
+reorder() { # on | off
+	local n d
+	for n in $NC $N1 $N2; do
+		d=sv; [ $n = $NC ] && d=cv
+		ip netns exec $n nft delete table inet reorder 2>/dev/null
+		ip -n $n link set $d txqueuelen 1000
+		tc -n $n qdisc del dev $d root 2>/dev/null
+		[ "$1" = off ] && continue
+		tc -n $n qdisc add dev $d root handle 1: htb default 10 &&
+			tc -n $n class add dev $d parent 1: classid 1:10 htb rate 10gbit &&
+			tc -n $n class add dev $d parent 1: classid 1:20 htb rate 20mbit ceil 20mbit burst 2k || return 1
+		ip netns exec $n nft -f - <<NFT || return 1
+table inet reorder {
+	chain out { type filter hook output priority 0; meta l4proto tcp numgen random mod 100 < 3 meta priority set 0x10020; }
+}
+NFT
+	done
+}
+ro() { ip netns exec $NC nstat -az TcpExtTCPOFOQueue 2>/dev/null | awk '$1 == "TcpExtTCPOFOQueue" { print $2 }'; }
+if reorder on; then
+	o0=$(ro); q0=$(pk tandem_relay_packet_responses_total)
+	run "reordering" "$LSEQ"
+	o1=$(ro); q1=$(pk tandem_relay_packet_responses_total)
+	ok $([ $((o1 - o0)) -gt 0 ] && echo 0 || echo 1) \
+		"reordering: the client saw segments out of order ($((o1 - o0)) to its out-of-order queue)"
+	ok $([ $((q1 - q0)) -ge 3 ] && echo 0 || echo 1) "reordering: responses spliced at packet level: $((q1 - q0))"
+	is "$(nstat_all)" "$NSTAT0" "reordering: no PAWS drop, challenge ACK or checksum error"
+else
+	ok 1 "reordering: htb and nftables priority could not be set up"
+fi
+reorder off
+
 # ---- clients the engine cannot follow: left to splice(2), bodies right
 sysctl_c() { ip netns exec $NC sysctl -qw "$1"; }
 for opt in tcp_timestamps tcp_sack tcp_window_scaling; do
@@ -182,6 +223,86 @@ ip -n $NC route replace 198.18.30.0/24 dev cv
 ok $([ $(($(fb mss) - f0)) -ge 3 ] && echo 0 || echo 1) \
 	"MSS 536: the servers' segments would not fit: spliced by splice(2) (fallbacks mss +$(($(fb mss) - f0)))"
 is "$(nstat_all)" "$NSTAT0" "fallbacks: no PAWS drop, challenge ACK or checksum error"
+
+# ---- a web server on the node itself, reached over lo (MSS 65483): the
+# pool's connections are clamped to the node's other interfaces' MSS
+# (1460), so its segments fit the client's path and go at packet level
+# from lo to the client's veth
+IN_NS=$NN origin_start s3 8080 || { echo "Bail out! nginx s3"; exit 1; }
+IN_NS=$NN tandem_stop
+{
+	printf '[cluster]\nrelay = packet\n[l7]\nworkers = 2\nserver_timeout = 3s\n'
+	printf '[node s1]\nweb = 127.0.0.1:8080\nl7 = 0.0.0.0:80\nadmin = 127.0.0.1:%s\n' $ADM
+} > "$T/local.ini"
+start "$T/local.ini" || { echo "Bail out! tandem (local web server)"; exit 1; }
+grep -q "the pool's MSS clamped to 1460" "$T/tandem-s1.log"
+ok $? "local web server: the pool's MSS is clamped to the veths' 1460: $(grep -o "the pool's MSS.*" "$T/tandem-s1.log")"
+p0=$(pk 'tandem_relay_bytes_total{engine="packet"}'); f0=$(fb mss)
+run "local web server" "4m 1m 64m 0 4m 256k 4m" one
+p1=$(pk 'tandem_relay_bytes_total{engine="packet"}')
+ok $([ $((p1 - p0)) -ge $((64 << 20)) ] && echo 0 || echo 1) \
+	"local web server: the large bodies went at packet level, lo to the client's veth ($((p1 - p0)) bytes)"
+is "$(fb mss)" "$f0" "local web server: no body left to splice(2) for its MSS"
+is "$(nstat_all)" "$NSTAT0" "local web server: no PAWS drop, challenge ACK or checksum error"
+IN_NS=$NN tandem_stop
+start "$T/p.ini" || { echo "Bail out! tandem again (p.ini)"; exit 1; }
+
+# ---- an ICMP "fragmentation needed" about a spliced segment, as a router
+# between node and client would send it (crafted by the client here, with
+# the quote of a segment it received at packet level): the node's stack
+# takes it for sock C (its path MTU falls to 1280) and the next body,
+# whose segments would no longer fit, is left to splice(2)
+cat > "$T/icmp.py" <<'PY'
+import hashlib, socket, struct, sys
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+def get(s, path):
+    s.sendall(b"GET /" + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, body = buf.split(b"\r\n\r\n", 1)
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+    while len(body) < n:
+        body += s.recv(1 << 20)
+    return hashlib.sha256(body).hexdigest()
+s = socket.socket()
+s.settimeout(20)
+s.connect(("198.18.30.1", 80))
+a = get(s, b"4m")
+# the client's rcv_nxt (TCP_REPAIR 19, TCP_REPAIR_QUEUE 20, TCP_QUEUE_SEQ 21,
+# TCP_RECV_QUEUE 1; left with TCP_REPAIR_OFF_NO_WP -1): a byte well inside the body
+s.setsockopt(socket.IPPROTO_TCP, 19, 1)
+s.setsockopt(socket.IPPROTO_TCP, 20, 1)
+nxt = struct.unpack("I", s.getsockopt(socket.IPPROTO_TCP, 21, 4))[0]
+s.setsockopt(socket.IPPROTO_TCP, 19, -1)
+seq = (nxt - (1 << 20)) & 0xffffffff
+me = s.getsockname()
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 1500, 0, 0x4000, 64, 6, 0,
+                 socket.inet_aton("198.18.30.1"), socket.inet_aton(me[0]))
+quote = ip + struct.pack("!HHI", 80, me[1], seq)
+icmp = struct.pack("!BBHHH", 3, 4, 0, 0, 1280) + quote
+icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+r.sendto(icmp, ("198.18.30.1", 0))
+b = get(s, b"4m")
+print(a, b)
+PY
+f0=$(fb mss); i0=$(pk 'tandem_relay_packet_icmp_total{about="spliced"}')
+out=$(ip netns exec $NC timeout 60 python3 "$T/icmp.py" 2>&1)
+is "$out" "${SUM[4m]} ${SUM[4m]}" "ICMP frag needed: both bodies byte for byte, on one connection"
+is "$(( $(pk 'tandem_relay_packet_icmp_total{about="spliced"}') - i0 ))" 1 \
+	"ICMP frag needed about a spliced segment: taken by the program (tandem_relay_packet_icmp_total{about=\"spliced\"})"
+like "$(ip -n $NN route get 198.18.30.2 2>&1 | tr '\n' ' ')" "mtu 1280" \
+	"ICMP frag needed: the node's stack took it for sock C (route cache: mtu 1280)"
+is "$(( $(fb mss) - f0 ))" 1 "ICMP frag needed: the next body, too big for that path, left to splice(2) (fallbacks mss)"
+ip -n $NN route flush cache
+
 
 # ---- clients that leave, stop reading; a server killed mid-body
 cat > "$T/cli.py" <<'PY'

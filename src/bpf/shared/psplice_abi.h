@@ -207,6 +207,8 @@ enum {
 	PSP_C_FIN_SHORT,                /* server FINs inside a range: the body ends short (to sock U, the engine told) */
 	PSP_C_RST_REFLECT,              /* client segments answered with a RST after sock C's reset */
 	PSP_C_WIN_BACK,                 /* acks of a range's end that gave the server sock U's window back */
+	PSP_C_ICMP_TO_SOCK,             /* ICMP errors about a client connection, the quote put in sock C's numbers */
+	PSP_C_ICMP_RANGE,               /* ... of those, about a spliced segment (quoted seq moved to pos) */
 	PSP_C_COUNT,
 };
 
