@@ -46,13 +46,12 @@
 #                        spliced at packet level)
 #   two-level            the same with relay = splice
 #   central-haproxy      as above
-# (central-tandem, central-tandem-packet and l4-only may be named too). The
-# back ends' prefer_local is off here (LAB_PREFER_LOCAL=no unless set):
-# a back end's own nginx is behind lo, whose MSS (65483) is above the
-# client's (1460), and the packet engine leaves such bodies to splice(2)
-# (fallback reason "mss"); with rr over every node, (N-1)/N of the bodies
-# come from another back end over eth0 and can be spliced at packet level,
-# in both two-level modes alike. Besides req/s the CSV has mb_s (response
+# (central-tandem, central-tandem-packet and l4-only may be named too).
+# The back ends route as in the plain runs (prefer_local = yes unless
+# LAB_PREFER_LOCAL=no): most bodies come from the back end's own nginx
+# over lo, whose segments the packet engine's pool clamp (MSS 1460) makes
+# fit the client's path, and spills from other back ends over eth0.
+# Besides req/s the CSV has mb_s (response
 # bytes, heads included, per second, in 10^6 bytes: wrk's count) and
 # pkt_pct (for tandem modes: the share of the body bytes tandem moved that
 # went at packet level over the point, from the L7 switches' metrics, both
@@ -88,8 +87,6 @@ if [ "$TLS" = 1 ]; then
 	MODES=${MODES:-"two-level-tls central-haproxy-tls"}
 elif [ "$LARGE" = 1 ]; then
 	MODES=${MODES:-"two-level-packet two-level central-haproxy"}
-	# bodies from other back ends: those the packet engine can take (above)
-	export LAB_PREFER_LOCAL=${LAB_PREFER_LOCAL:-no}
 else
 	MODES=${MODES:-"two-level two-level-nolocal central-tandem central-haproxy l4-only"}
 fi
@@ -199,7 +196,7 @@ relay_counts() { # MODE NODES
 		/^tandem_relay_bytes_total\{/ { a += $2; if ($1 ~ /engine="packet"/) p += $2; seen = 1 }
 		/^tandem_relay_packet_fallbacks_total\{/ && $2 > 0 {
 			r = $1; sub(/.*reason="/, "", r); sub(/".*/, "", r); fb[r] += $2 }
-		END { if (!seen) exit; printf "%d %d", p, a; for (r in fb) printf " %s=%d", r, fb[r]; print "" }'
+		END { if (!seen) exit; printf "%.0f %.0f", p, a; for (r in fb) printf " %s=%.0f", r, fb[r]; print "" }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
