@@ -195,6 +195,11 @@ struct relay_pk_stats {
 int relay_packet_start(const char *ifaces, char *why, size_t whylen);
 /* relay_packet_stop: detaches everything (at exit). */
 void relay_packet_stop(void);
+#ifdef __LIBBPF_LIBBPF_H
+/* relay_libbpf_print: libbpf's messages, warnings and worse, to the debug
+ * log a line each (for libbpf_set_print, by the kernel engines). */
+int relay_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap);
+#endif
 /* relay_packet_ifaces: the interfaces in use, names into OUT; their count. */
 int relay_packet_ifaces(char *out, size_t len);
 /* relay_packet_mss: the MSS the pool's connections are clamped to (the

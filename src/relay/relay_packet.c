@@ -115,19 +115,6 @@ const char *relay_pk_fb_name(int k)
 	return k >= 0 && k < RELAY_PK_FB_COUNT ? pk_fb_names[k] : "?";
 }
 
-static int pk_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	char line[512];
-
-	if (lvl == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = 0;
-	if (*line)
-		log_debug("psplice: %s", line);
-	return 0;
-}
-
 static int pk_tc(int ifindex, enum bpf_tc_attach_point where, int prio, int prog_fd)
 {
 	LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = ifindex, .attach_point = where);
@@ -274,7 +261,7 @@ int relay_packet_start(const char *ifaces, char *why, size_t whylen)
 		pthread_mutex_unlock(&G.mu);
 		return 0;
 	}
-	libbpf_set_print(pk_libbpf_print);
+	libbpf_set_print(relay_libbpf_print);
 	mkdir(PK_RUN_DIR, 0755);
 	pk_clean_stale();
 	s = psplice_bpf__open_and_load();

@@ -86,7 +86,7 @@ static int sm_ring_cb(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static int sm_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+int relay_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 {
 	char line[512];
 
@@ -95,7 +95,7 @@ static int sm_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = 0;
 	if (*line)
-		log_debug("%s", line);
+		log_debug("libbpf: %s", line);
 	return 0;
 }
 
@@ -108,7 +108,7 @@ static struct relay_sm *relay_sm_open(void)
 
 	if (!sm)
 		return NULL;
-	libbpf_set_print(sm_libbpf_print);
+	libbpf_set_print(relay_libbpf_print);
 	sm->free = calloc(RELAY_SM_SLOTS, sizeof(*sm->free));
 	sm->skel = relay_sockmap_bpf__open_and_load();
 	if (!sm->free || !sm->skel) {

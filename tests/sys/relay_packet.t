@@ -374,11 +374,9 @@ echo >&"${KC[1]}"
 read -r -t 25 out <&"${KC[0]}"
 like "${out:-none}" "^(short|error 104)" "a web server killed mid-body: the client sees its connection closed or reset at once, not a whole body (${out:-nothing})"
 wait $KC_PID 2>/dev/null
-if [ "${victim:-s1}" = s2 ]; then
-	ORIGIN_LISTEN=0.0.0.0 IN_NS=$N2 origin_start s2 80 || { echo "Bail out! nginx s2 again"; exit 1; }
-else
-	ORIGIN_LISTEN=0.0.0.0 IN_NS=$N1 origin_start s1 80 || { echo "Bail out! nginx s1 again"; exit 1; }
-fi
+victim=${victim:-s1} vns=$N1
+[ "$victim" = s2 ] && vns=$N2
+ORIGIN_LISTEN=0.0.0.0 IN_NS=$vns origin_start "$victim" 80 || { echo "Bail out! nginx $victim again"; exit 1; }
 run "after a server died" "4m 1m 4m 1m"
 # a cut range resets the client at its last acknowledged byte; when it
 # had more in order, RFC 5961 makes it answer with a challenge ACK, which
