@@ -80,7 +80,22 @@ CONF
 start_tandem "$TANDEM" tandem_ copy $TCOPY
 start_tandem "$TANDEM" tandem_ splice $TSPLICE
 start_tandem "$TANDEM" tandem_ sockmap $TSOCKMAP
-start_tandem "$TANDEM" tandem_ packet $TPACKET
+# The packet engine's tc programs see every packet on lo, every other
+# target's too: it runs only for its own points (pk_up before, pk_down
+# after), so no other figure pays for its programs
+pk_up() {
+	start_tandem "$TANDEM" tandem_ packet $TPACKET
+	for _ in $(seq 50); do
+		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$TPACKET/" && return 0
+		sleep 0.1
+	done
+	echo "bench/relay: tandem-packet did not come up: $(tail -3 "$T/tandem_packet.log")" >&2
+	exit 1
+}
+pk_down() {
+	kill -TERM "$PID_tandem_packet" 2>/dev/null && wait "$PID_tandem_packet" 2>/dev/null || true
+}
+pk_up
 if [ -n "$TANDEM_BASE" ]; then
 	[ -x "$TANDEM_BASE" ] || { echo "bench/relay: no binary at TANDEM_BASE=$TANDEM_BASE" >&2; exit 1; }
 	start_tandem "$TANDEM_BASE" base_ copy $BCOPY
@@ -141,6 +156,7 @@ for t in $TARGETS; do
 	done
 done
 echo "bench/relay: every target serves every size byte-identical (sha256)"
+pk_down
 
 RUNS=$OUT/relay.runs.csv
 echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1,proxy_cpu_s_per_gb,softirq1_ms,kworker1_ms,cpu1_s_per_gb,box_s_per_gb" > "$RUNS"
@@ -153,6 +169,7 @@ for rep in $(seq "$REPS"); do
 	for s in $SIZES; do
 		for t in $TARGETS; do
 			i=$((i + 1))
+			[ "$t" = tandem-packet ] && pk_up
 			port=$(port_of $t); pid=$(pid_of $t)
 			# warm the pool and the page cache
 			taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$s" > /dev/null
@@ -192,6 +209,7 @@ for rep in $(seq "$REPS"); do
 			[ "${n:-0}" -gt 0 ] && box=$(awk -v d=$((xb - xa)) -v n="$n" -v z="$bytes" 'BEGIN { printf "%.3f", d / 1e9 / (n * z / 1e9) }')
 			[ "${n:-0}" -gt 0 ] && ocpu=$(awk -v d=$((ob - oa)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
 			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg),$gb,$(( (sb - sa) / 1000000 )),$(( (kb - ka) / 1000000 )),$all,$box" >> "$RUNS"
+			[ "$t" = tandem-packet ] && pk_down
 			printf '[%3d/%d] %-14s %-5s rep %d: %8s req/s  p99 %8s ms  proxy %6s us/req %7s s/GB %s\n' \
 				"$i" "$total" "$t" "$s" "$rep" "$rps" "$p99" "${cpu:--}" "${gb:--}" "${errs:+($errs)}"
 		done
