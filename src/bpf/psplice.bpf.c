@@ -1009,7 +1009,8 @@ int psp_cli_in(struct __sk_buff *skb)
 	struct out o;
 	__u32 s2c, ack_srv, tsval, tsecr, ifindex, win, pos;
 	__u8 s2c_valid;
-	int v, in, pure, clone = 0, mark, fin, back;
+	int v, in, pure, clone = 0, mark, fin, back, old = 0;
+	__u32 cap;
 
 	cl = enter(skb, &s, &psp_clients, 0, &v);
 	if (!cl)
@@ -1060,11 +1061,23 @@ int psp_cli_in(struct __sk_buff *skb)
 			cl->cli_valid = 1;
 		}
 		if (s.flags & F_ACK) {
-			cl->sock_acked = cl->sock_acked_valid ? ser_max(cl->sock_acked, o.ack) : o.ack;
+			/* an ack older than sock C was already given (a late
+			 * duplicate of an earlier range's, arriving after the
+			 * next arming moved the offsets) would map below sock
+			 * C's snd_una by up to that range's length, which the
+			 * stack answers with a challenge ACK (RFC 5961 5.2,
+			 * tcp_ack): it goes as a duplicate of the latest one */
+			if (cl->sock_acked_valid && before(o.ack, cl->sock_acked)) {
+				o.ack = cl->sock_acked;
+				old = 1;
+			}
+			cl->sock_acked = o.ack;
 			cl->sock_acked_valid = 1;
 		}
 		fin = !mark && cli_acks(cl, &s, now);
 		bpf_spin_unlock(&cl->lock);
+		if (old)
+			count(PSP_C_ACK_OLD, 0);
 		if (fin)
 			range_done(cl, up);
 		set_ts(&s, s.tsval, tsecr);
@@ -1124,14 +1137,18 @@ int psp_cli_in(struct __sk_buff *skb)
 	win = ((__u32)s.win << (cl->snd_wscale & 15)) >> (up->rcv_wscale & 15);
 	win = win > 0xffff ? 0xffff : win;
 	/* the ack of the range's last byte: what the server sends next goes
-	 * to sock U, so its window is sock U's again (the last sock U
-	 * announced; RFC 9293 3.10.7.4 lets a window shrink only on a
-	 * segment that acks new data, and this is the last such one before
-	 * the next response: without it the server sends that one at the
-	 * client's window and overruns sock U's) */
-	back = s.ack == cv.c_end && up->win_valid && up->sock_win < win;
+	 * to sock U, so the window it is told is sock U's again: RFC 9293
+	 * 3.10.7.4 lets a window shrink only on a segment that acks new
+	 * data, and this is the last such one before the next response;
+	 * without it the server sends that one at the client's window and
+	 * overruns sock U's. Not the last window sock U announced (taken
+	 * before its queue was drained, it may be 0, and the server would
+	 * wait on its probe timer), but what sock U's buffer, empty by then,
+	 * surely takes (PSP_U_WIN, half of it) */
+	cap = PSP_U_WIN >> (up->rcv_wscale & 15);
+	back = s.ack == cv.c_end && cap < win;
 	if (back)
-		win = up->sock_win;
+		win = cap;
 	bpf_spin_unlock(&up->lock);
 	if (back)
 		count(PSP_C_WIN_BACK, 0);
@@ -1282,10 +1299,6 @@ int psp_srv_out(struct __sk_buff *skb)
 	}
 	up->sock_ts = s.tsval;
 	up->sock_valid = 1;
-	if (!(s.flags & (F_SYN | F_RST))) {
-		up->sock_win = s.win;
-		up->win_valid = 1;
-	}
 	clk_learn(s.tsval, now, &up->clk, &up->clk_valid);
 	tsval = ts_fwd(s.tsval, &up->tsoff, &up->hu, &up->hu_valid, 0, 0, now);
 	bpf_spin_unlock(&up->lock);

@@ -61,6 +61,7 @@
  * gives 485 and 7,515 (splice alone: 9,500), with 90 % of the 4 MiB bytes
  * still at packet level; 512 KiB gained nothing more. */
 #define PK_RCVBUF (256 << 10)
+_Static_assert(PK_RCVBUF >= 2 * PSP_U_WIN, "the window a range's end gives back fits the buffer");
 #define PK_MAX_IFS 64
 #define PK_RUN_DIR "/run/tandem"
 #define PK_TC_HANDLE 0x7e5a
@@ -382,6 +383,7 @@ void relay_packet_counters(struct relay_pk_prog *out)
 	out->sack_cut = k[PSP_C_SACK_CUT];
 	out->icmp = k[PSP_C_ICMP_TO_SOCK];
 	out->icmp_range = k[PSP_C_ICMP_RANGE];
+	out->old_acks = k[PSP_C_ACK_OLD];
 	for (int i = 0; i < RELAY_PK_DROPS; i++)
 		out->drops[i] = k[pk_drops[i].id];
 }

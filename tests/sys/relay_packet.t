@@ -168,6 +168,7 @@ for pct in 1 5; do
 	is "$(nstat_all)" "$NSTAT0" "$pct % loss: no PAWS drop, challenge ACK or checksum error"
 done
 loss 0
+echo "# client acks older than sock C was given, passed as duplicates: $(pk tandem_relay_packet_old_acks_total)"
 
 # ---- reordering on both legs: this kernel has no netem, fq or prio, but
 # htb: each leg's egress gets a fast class and a slow one (20 Mbit/s), and

@@ -123,9 +123,7 @@ struct psp_uplink {
 	__u32 clk;                      /* sock U's timestamp clock, as the client's clk */
 	__u8 cli_done;                  /* the client has the whole range: sock U's acks go up to u_end */
 	__u8 claiming;                  /* a segment is starting a range (the program's, under the lock) */
-	__u8 win_valid;
-	__u8 pad5;
-	__u32 sock_win;                 /* sock U's latest raw window field (its own scale) */
+	__u8 pad5[2];
 	__u64 owner;                    /* as the client's */
 };
 
@@ -160,6 +158,11 @@ struct psp_event {
 
 _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
 	       __builtin_offsetof(struct psp_uplink, flags), "flags: one offset in both entries");
+
+/* The window, in bytes, a pooled socket's empty receive buffer surely
+ * takes: what the ack of a range's end tells the server (psp_cli_in).
+ * The engine sets that buffer to at least twice this (relay_packet.c). */
+#define PSP_U_WIN       (128u << 10)
 
 /* Marks a clone re-entering client ingress carries (bpf_clone_redirect
  * with BPF_F_INGRESS; skb_scrub_packet keeps the mark within a netns). */
@@ -209,6 +212,7 @@ enum {
 	PSP_C_WIN_BACK,                 /* acks of a range's end that gave the server sock U's window back */
 	PSP_C_ICMP_TO_SOCK,             /* ICMP errors about a client connection, the quote put in sock C's numbers */
 	PSP_C_ICMP_RANGE,               /* ... of those, about a spliced segment (quoted seq moved to pos) */
+	PSP_C_ACK_OLD,                  /* client acks older than sock C was given: passed as duplicates of the latest */
 	PSP_C_COUNT,
 };
 
