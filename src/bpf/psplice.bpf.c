@@ -1009,7 +1009,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	struct out o;
 	__u32 s2c, ack_srv, tsval, tsecr, ifindex, win, pos;
 	__u8 s2c_valid;
-	int v, in, pure, clone = 0, mark, fin, back, old = 0;
+	int v, in, pure, clone = 0, mark, fin, back;
 	__u32 cap;
 
 	cl = enter(skb, &s, &psp_clients, 0, &v);
@@ -1061,23 +1061,11 @@ int psp_cli_in(struct __sk_buff *skb)
 			cl->cli_valid = 1;
 		}
 		if (s.flags & F_ACK) {
-			/* an ack older than sock C was already given (a late
-			 * duplicate of an earlier range's, arriving after the
-			 * next arming moved the offsets) would map below sock
-			 * C's snd_una by up to that range's length, which the
-			 * stack answers with a challenge ACK (RFC 5961 5.2,
-			 * tcp_ack): it goes as a duplicate of the latest one */
-			if (cl->sock_acked_valid && before(o.ack, cl->sock_acked)) {
-				o.ack = cl->sock_acked;
-				old = 1;
-			}
-			cl->sock_acked = o.ack;
+			cl->sock_acked = cl->sock_acked_valid ? ser_max(cl->sock_acked, o.ack) : o.ack;
 			cl->sock_acked_valid = 1;
 		}
 		fin = !mark && cli_acks(cl, &s, now);
 		bpf_spin_unlock(&cl->lock);
-		if (old)
-			count(PSP_C_ACK_OLD, 0);
 		if (fin)
 			range_done(cl, up);
 		set_ts(&s, s.tsval, tsecr);

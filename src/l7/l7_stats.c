@@ -158,9 +158,6 @@ static void l7_metrics_packet(struct out *o, struct l7_proc *p)
 		 "tandem_relay_packet_icmp_total{about=\"spliced\"} %llu\n"
 		 "tandem_relay_packet_icmp_total{about=\"socket\"} %llu\n",
 	     (unsigned long long)k.icmp_range, (unsigned long long)(k.icmp - k.icmp_range));
-	outf(o, "# HELP tandem_relay_packet_old_acks_total Client ACKs older than what the L7 socket was already told, passed as duplicates of the latest.\n"
-		 "# TYPE tandem_relay_packet_old_acks_total counter\ntandem_relay_packet_old_acks_total %llu\n",
-	     (unsigned long long)k.old_acks);
 	outf(o, "# HELP tandem_relay_packet_drops_total Segments of spliced connections the tc programs dropped, by reason (TCP retransmits them).\n"
 		 "# TYPE tandem_relay_packet_drops_total counter\n");
 	for (int i = 0; i < RELAY_PK_DROPS; i++)

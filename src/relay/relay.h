@@ -218,7 +218,6 @@ struct relay_pk_prog {
 	uint64_t sack_cut;      /* SACK blocks removed */
 	uint64_t icmp;          /* ICMP errors about a client connection, put in sock C's numbers */
 	uint64_t icmp_range;    /* ... of those, about a spliced segment */
-	uint64_t old_acks;      /* client acks older than sock C was given, passed as duplicates */
 	uint64_t drops[RELAY_PK_DROPS];
 };
 void relay_packet_counters(struct relay_pk_prog *out);

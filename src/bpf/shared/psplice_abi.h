@@ -162,7 +162,7 @@ _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
 /* The window, in bytes, a pooled socket's empty receive buffer surely
  * takes: what the ack of a range's end tells the server (psp_cli_in).
  * The engine sets that buffer to at least twice this (relay_packet.c). */
-#define PSP_U_WIN       (128u << 10)
+#define PSP_U_WIN       (64u << 10)
 
 /* Marks a clone re-entering client ingress carries (bpf_clone_redirect
  * with BPF_F_INGRESS; skb_scrub_packet keeps the mark within a netns). */
@@ -212,7 +212,6 @@ enum {
 	PSP_C_WIN_BACK,                 /* acks of a range's end that gave the server sock U's window back */
 	PSP_C_ICMP_TO_SOCK,             /* ICMP errors about a client connection, the quote put in sock C's numbers */
 	PSP_C_ICMP_RANGE,               /* ... of those, about a spliced segment (quoted seq moved to pos) */
-	PSP_C_ACK_OLD,                  /* client acks older than sock C was given: passed as duplicates of the latest */
 	PSP_C_COUNT,
 };
 
