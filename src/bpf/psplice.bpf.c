@@ -948,18 +948,16 @@ static __always_inline void range_done(struct psp_client *cl, struct psp_uplink 
  * packet is not an ICMP error about TCP. */
 static __always_inline int icmp_in(struct __sk_buff *skb)
 {
-	__u8 h[20], q[28], proto;
-	__u16 frag;
+	__u8 h[20], q[28];
+	__u16 proto, frag;
 	__u32 w, sock;
 	struct psp_key k;
 	struct psp_client *cl;
 	struct cview cv;
 	int range = 0;
 
-	/* every segment of H2 comes here first: one byte decides (parse
-	 * reads the headers again for TCP) */
-	if (skb->protocol != bpf_htons(ETH_P_IP) || bpf_skb_load_bytes(skb, OFF_IP + 9, &proto, 1) ||
-	    proto != IPPROTO_ICMP || bpf_skb_load_bytes(skb, OFF_IP, h, 20) || (h[0] >> 4) != 4)
+	if (bpf_skb_load_bytes(skb, 12, &proto, 2) || proto != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, OFF_IP, h, 20) || (h[0] >> 4) != 4 || h[9] != IPPROTO_ICMP)
 		return NEXT;
 	__builtin_memcpy(&frag, h + 6, 2);
 	if ((h[0] & 15) != 5 || (bpf_ntohs(frag) & 0x3fff) ||
@@ -1011,7 +1009,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	struct out o;
 	__u32 s2c, ack_srv, tsval, tsecr, ifindex, win, pos;
 	__u8 s2c_valid;
-	int v, in, pure, clone = 0, mark, fin;
+	int v, in, pure, clone = 0, mark, fin, back;
 	__u32 cap;
 
 	cl = enter(skb, &s, &psp_clients, 0, &v);
@@ -1121,9 +1119,6 @@ int psp_cli_in(struct __sk_buff *skb)
 	up->cli_acked = up->acked_valid ? ser_max(up->cli_acked, ack_srv) : ack_srv;
 	up->acked_valid = 1;
 	o.seq = up->snd_nxt;
-	bpf_spin_unlock(&up->lock);
-	ifindex = up->ifindex;
-
 	/* RFC 7323 2.3: the window field is scaled by its sender's shift; the
 	 * server reads it with sock U's, so rescale (down: never more than
 	 * the client offered) */
@@ -1137,12 +1132,15 @@ int psp_cli_in(struct __sk_buff *skb)
 	 * overruns sock U's. Not the last window sock U announced (taken
 	 * before its queue was drained, it may be 0, and the server would
 	 * wait on its probe timer), but what sock U's buffer, empty by then,
-	 * surely takes (PSP_U_WIN) */
+	 * surely takes (PSP_U_WIN, half of it) */
 	cap = PSP_U_WIN >> (up->rcv_wscale & 15);
-	if (s.ack == cv.c_end && cap < win) {
+	back = s.ack == cv.c_end && cap < win;
+	if (back)
 		win = cap;
+	bpf_spin_unlock(&up->lock);
+	if (back)
 		count(PSP_C_WIN_BACK, 0);
-	}
+	ifindex = up->ifindex;
 	o.win = win;
 	o.saddr = cl->up.daddr;
 	o.daddr = cl->up.saddr;

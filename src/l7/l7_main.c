@@ -630,12 +630,11 @@ static void l7_probe_relay(struct l7_proc *p)
 			char ifs[256];
 
 			relay_packet_ifaces(ifs, sizeof(ifs));
-			char clamp[48] = "";
-
 			if (relay_packet_mss())
-				snprintf(clamp, sizeof(clamp), "; the pool's MSS clamped to %d",
-					 relay_packet_mss());
-			log_info("relay packet: tc programs on %s%s", ifs, clamp);
+				log_info("relay packet: tc programs on %s; the pool's MSS clamped to %d",
+					 ifs, relay_packet_mss());
+			else
+				log_info("relay packet: tc programs on %s", ifs);
 		}
 	}
 	if (c->relay == CFG_RELAY_SPLICE || c->relay == CFG_RELAY_PACKET) {

@@ -100,13 +100,13 @@ nstat_all() { # per namespace, the counters a wrong translation raises that are 
 	[ "${SAN:-0}" = 1 ] && cs=
 	for n in $NC $NN $N1 $N2; do
 		printf '%s:' ${n#$P-}
-		ip netns exec $n nstat -az TcpExtPAWSEstab TcpExtTCPChallengeACK TcpInCsumErrors 2>/dev/null |
-			awk -v n=${n#$P-} -v cs=$cs 'NR > 1 && $1 !~ /^#/ && $2 > 0 {
-				if ($1 == "TcpExtTCPChallengeACK" && !cs)
-					printf "# SAN: %s: %s challenge ACKs\n", n, $2 > "/dev/stderr"
-				else
-					printf "%s=%s,", $1, $2 }'
+		ip netns exec $n nstat -az TcpExtPAWSEstab $cs TcpInCsumErrors \
+			2>/dev/null | awk 'NR > 1 && $1 !~ /^#/ && $2 > 0 { printf "%s=%s,", $1, $2 }'
 		printf ' '
+	done
+	[ "${SAN:-0}" = 1 ] && for n in $NC $NN $N1 $N2; do
+		ip netns exec $n nstat -az TcpExtTCPChallengeACK 2>/dev/null |
+			awk -v n=${n#$P-} '$1 == "TcpExtTCPChallengeACK" && $2 > 0 { printf "# SAN: %s: %s challenge ACKs\n", n, $2 }' >&2
 	done
 }
 beyond() { # segments past the receiver's window, per namespace (reported, not checked)

@@ -161,8 +161,7 @@ _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
 
 /* The window, in bytes, a pooled socket's empty receive buffer surely
  * takes: what the ack of a range's end tells the server (psp_cli_in).
- * The engine sets SO_RCVBUF to at least this, which the kernel doubles
- * (relay_packet.c). */
+ * The engine sets that buffer to at least twice this (relay_packet.c). */
 #define PSP_U_WIN       (64u << 10)
 
 /* Marks a clone re-entering client ingress carries (bpf_clone_redirect
