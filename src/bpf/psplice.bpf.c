@@ -649,7 +649,7 @@ int psp_srv_in(struct __sk_buff *skb)
 	__u32 end, c_start, c2s, ifindex, flags, tsval, tsecr = 0;
 	__u32 u_start, u_end, off_b, off_a, off = 0, sseq = 0;
 	__u8 c2s_valid, armed;
-	int v, in, retrans, short_fin, raced = 0, claimed = 0;
+	int v, in, retrans, short_fin, raced = 0, claimed = 0, late, moved;
 
 	up = enter(skb, &s, &psp_uplinks, 0, &v);
 	if (!up)
@@ -682,9 +682,17 @@ int psp_srv_in(struct __sk_buff *skb)
 	off_b = up->off_b;
 	off_a = up->off_a;
 	in = armed && s.plen && !(s.flags & F_RST) && !before(s.seq, u_start) && !before(u_end, end);
+	/* a range the client has whole: a late retransmission (the server
+	 * missed the client's last ACKs). The client may have gone on to
+	 * another range, whose c_start this segment must never be put on;
+	 * it goes to sock U below its rcv_nxt, as old bytes, which sock U
+	 * answers with an ACK (of u_end and on, no longer held: H4) */
+	late = in && up->cli_done;
+	if (late)
+		in = 0;
 	if (up->claiming && s.plen) {
 		raced = 1;
-	} else if (!in && acl && up->rcv_valid && s.seq == up->rcv_end) {
+	} else if (!in && !late && acl && up->rcv_valid && s.seq == up->rcv_end) {
 		off = armed && !before(s.seq, u_end) ? off_a : off_b;
 		sseq = s.seq - off;
 		if (!before(sseq, arm.body0) && before(sseq, arm.body_end) &&
@@ -702,7 +710,7 @@ int psp_srv_in(struct __sk_buff *skb)
 			tsecr = ser_min(tsecr, up->sock_ts);
 		up->srv_ts = s.tsval;
 		up->srv_valid = 1;
-		if (!(s.flags & F_RST)) {
+		if (!(s.flags & F_RST) && !late) {
 			up->rcv_end = up->rcv_valid ? ser_max(up->rcv_end, end) : end;
 			up->rcv_valid = 1;
 		}
@@ -753,7 +761,7 @@ int psp_srv_in(struct __sk_buff *skb)
 		off_b = off;
 		off_a = off + len;
 	}
-	if (armed && !(s.flags & F_RST) && !in) {
+	if (armed && !(s.flags & F_RST) && !in && !late) {
 		/* data over an edge of the range cannot be split here; over
 		 * its end it is more than the body (bytes glued on): the body
 		 * cannot be finished, the engine is told (it cuts the client) */
@@ -788,13 +796,15 @@ int psp_srv_in(struct __sk_buff *skb)
 		/* to sock U: its space lacks the range */
 		if (!armed || before(s.seq, u_start))
 			o.seq = s.seq - off_b;
+		else if (late)
+			o.seq = s.seq - off_a;  /* [pos - len, pos): sock U has it all */
 		else if (before(s.seq, u_end))
 			o.seq = u_start - off_b;
 		else
 			o.seq = s.seq - off_a;
 		set_ts(&s, s.tsval, tsecr);
-		return done(skb, &s, &o, (s.flags & F_RST) ? PSP_C_PASS_RST_SRV : PSP_C_TO_SOCK,
-			    TC_ACT_OK);
+		return done(skb, &s, &o, late ? PSP_C_LATE : (s.flags & F_RST) ? PSP_C_PASS_RST_SRV
+			    : PSP_C_TO_SOCK, TC_ACT_OK);
 	}
 
 	cl = bpf_map_lookup_elem(&psp_clients, &up->cl);
@@ -820,6 +830,15 @@ int psp_srv_in(struct __sk_buff *skb)
 	now = now_ms();
 	bpf_spin_lock(&cl->lock);
 	c_start = cl->c_start;
+	/* the client's range must be this one: its entry moves to another
+	 * range only once it has this one whole (cli_done, above), but the
+	 * two are read under different locks */
+	moved = !cl->armed || cl->up_start != u_start || cl->up.saddr != s.saddr ||
+		cl->up.daddr != s.daddr || cl->up.sport != s.sport || cl->up.dport != s.dport;
+	if (moved) {
+		bpf_spin_unlock(&cl->lock);
+		return count(PSP_C_DROP_MOVED, TC_ACT_SHOT);
+	}
 	if (!cl->s2c_valid) {
 		cl->s2c = cl->hc_valid ? cl->hc - s.tsval : 0;
 		cl->s2c_valid = 1;
@@ -1027,8 +1046,13 @@ int psp_cli_in(struct __sk_buff *skb)
 	same(&o, &s);
 	mark = skb->mark == PSP_MARK_SOCK;
 	pure = !s.plen && !(s.flags & (F_FIN | F_SYN | F_RST)) && (s.flags & F_ACK);
-	in = cv.armed && (s.flags & F_ACK) && before(cv.c_start, s.ack) &&
-	     !before(cv.c_end, s.ack);
+	/* the uplink's range must still be this client's: a pooled U goes on
+	 * to another client's range once this one was acked whole, and a
+	 * late duplicate ACK of it is then sock C's (pos) */
+	if (up && (up->cl.saddr != s.saddr || up->cl.daddr != s.daddr || up->cl.sport != s.sport ||
+		   up->cl.dport != s.dport))
+		up = NULL;
+	in = cv.armed && (s.flags & F_ACK) && before(cv.c_start, s.ack) && !before(cv.c_end, s.ack);
 	pos = cv.c_start - cv.off_b;
 
 	if (!in || !pure || mark || !up) {

@@ -150,9 +150,12 @@ static void l7_metrics_packet(struct out *o, struct l7_proc *p)
 		 "# HELP tandem_relay_packet_client_acks_total Client ACKs translated and sent to the web server.\n"
 		 "# TYPE tandem_relay_packet_client_acks_total counter\ntandem_relay_packet_client_acks_total %llu\n"
 		 "# HELP tandem_relay_packet_sack_cut_total SACK blocks removed (they named the other connection's bytes).\n"
-		 "# TYPE tandem_relay_packet_sack_cut_total counter\ntandem_relay_packet_sack_cut_total %llu\n",
+		 "# TYPE tandem_relay_packet_sack_cut_total counter\ntandem_relay_packet_sack_cut_total %llu\n"
+		 "# HELP tandem_relay_packet_late_total Web server segments of a range the client already had whole (late retransmissions), passed to the pooled socket as old bytes so that it acks them.\n"
+		 "# TYPE tandem_relay_packet_late_total counter\ntandem_relay_packet_late_total %llu\n",
 	     (unsigned long long)k.segments, (unsigned long long)k.retransmits,
-	     (unsigned long long)k.client_acks, (unsigned long long)k.sack_cut);
+	     (unsigned long long)k.client_acks, (unsigned long long)k.sack_cut,
+	     (unsigned long long)k.late);
 	outf(o, "# HELP tandem_relay_packet_icmp_total ICMP errors about client connections, their quote put in the L7 socket's numbers, by what they were about.\n"
 		 "# TYPE tandem_relay_packet_icmp_total counter\n"
 		 "tandem_relay_packet_icmp_total{about=\"spliced\"} %llu\n"

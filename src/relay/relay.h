@@ -209,7 +209,7 @@ int relay_packet_ifaces(char *out, size_t len);
 int relay_packet_mss(void);
 /* What the tc programs counted (the process's, every interface), summed
  * over CPUs; drops by reason, named by relay_pk_drop_name. */
-#define RELAY_PK_DROPS 12
+#define RELAY_PK_DROPS 13
 struct relay_pk_prog {
 	uint64_t segments;      /* server segments redirected to clients */
 	uint64_t bytes;         /* ... their payload */
@@ -218,6 +218,7 @@ struct relay_pk_prog {
 	uint64_t sack_cut;      /* SACK blocks removed */
 	uint64_t icmp;          /* ICMP errors about a client connection, put in sock C's numbers */
 	uint64_t icmp_range;    /* ... of those, about a spliced segment */
+	uint64_t late;          /* server segments of a range the client had whole, to sock U */
 	uint64_t drops[RELAY_PK_DROPS];
 };
 void relay_packet_counters(struct relay_pk_prog *out);

@@ -351,8 +351,9 @@ static const struct { int id; const char *why; } pk_drops[RELAY_PK_DROPS] = {
 	{ PSP_C_DROP_TS_UNEXPECTED, "ts_unexpected" }, { PSP_C_DROP_RANGE, "range_edge" },
 	{ PSP_C_DROP_FIN_RANGE, "fin_in_range" }, { PSP_C_DROP_NO_PEER, "no_peer" },
 	{ PSP_C_DROP_NO_STATE, "no_state" }, { PSP_C_DROP_HELPER, "helper" },
+	{ PSP_C_DROP_MOVED, "client_moved" },
 };
-_Static_assert(PSP_C_DROP_HELPER - PSP_C_DROP_TRUNC + 1 == RELAY_PK_DROPS,
+_Static_assert(PSP_C_DROP_MOVED - PSP_C_DROP_TRUNC + 1 == RELAY_PK_DROPS,
 	       "a name for every drop counter of psplice_abi.h");
 
 const char *relay_pk_drop_name(int k)
@@ -383,6 +384,7 @@ void relay_packet_counters(struct relay_pk_prog *out)
 	out->sack_cut = k[PSP_C_SACK_CUT];
 	out->icmp = k[PSP_C_ICMP_TO_SOCK];
 	out->icmp_range = k[PSP_C_ICMP_RANGE];
+	out->late = k[PSP_C_LATE];
 	for (int i = 0; i < RELAY_PK_DROPS; i++)
 		out->drops[i] = k[pk_drops[i].id];
 }

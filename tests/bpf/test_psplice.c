@@ -633,6 +633,52 @@ static void walk(const struct base *b)
 	rc = run(H_SRV_OUT, &f, &g, &out, 0, "ACK after");
 	is_int(g.ack, u_end, "%s sock U's ack = u_end once the client acked it all (+ off_a)", PFX);
 	is_int(g.tsval, b->tsU + 5, "%s sock U's TSval keeps the raised offset (+4)", PFX);
+
+	/* 10b: a late retransmission of the range (the server missed the
+	 * client's last ACKs): the client has it whole, and may already be
+	 * on another range, so it goes to sock U as old bytes (below pos,
+	 * which sock U has), and sock U's ACK tells the server */
+	ctr_mark();
+	uint32_t rcv_end = get_up().rcv_end;
+
+	f = T(SRV2L7, b->u_start + 100, b->useq + 100, F_ACK, 1234, b->tss + 6, b->tsU, 100);
+	rc = run(H_SRV_IN, &f, &g, &out, 0, "late retransmit");
+	is_int(rc, TC_ACT_OK, "%s a late retransmission of the range goes to sock U, not to the client", PFX);
+	is_int(g.seq, psock + 100 - b->len, "%s late retransmission: seq - off_a, bytes sock U has", PFX);
+	ok(g.saddr == A_SRV && g.dport == P_L7U && g.plen == 100,
+	   "%s late retransmission: addresses, ports and payload length kept", PFX);
+	is_int(dctr(PSP_C_LATE), 1, "%s late retransmission counted", PFX);
+	is_int(dctr(PSP_C_SPLICED), 0, "%s late retransmission: nothing spliced", PFX);
+	is_int(get_up().rcv_end, rcv_end, "%s late retransmission: not taken for sock U's new bytes", PFX);
+	{
+		/* the client's entry on another range, this one not known
+		 * done here: its data must not land on the other's c_start */
+		struct psp_uplink su = get_up(), u2 = su;
+		struct psp_client sc = get_cl(), c2 = sc;
+
+		u2.cli_done = 0;
+		put_up(&u2);
+		c2.up_start = b->u_start + 77777;
+		put_cl(&c2);
+		ctr_mark();
+		f = T(SRV2L7, b->u_start + 100, b->useq + 100, F_ACK, 1234, b->tss + 6, b->tsU, 100);
+		rc = run(H_SRV_IN, &f, &g, &out, 0, "moved");
+		is_int(rc, TC_ACT_SHOT, "%s range data whose client is on another range: dropped", PFX);
+		is_int(dctr(PSP_C_DROP_MOVED), 1, "%s ... counted (client_moved)", PFX);
+		put_cl(&sc);
+		/* the uplink on another client's range: this client's duplicate
+		 * ACK of its range's end is sock C's */
+		u2 = su;
+		u2.cl.saddr ^= htonl(1);
+		put_up(&u2);
+		ctr_mark();
+		f = T(CLI2L7, b->cseq + 110, c_end, F_ACK, 1000, b->tsc + 9, b->tsC + 2, 0);
+		rc = run(H_CLI_IN, &f, &g, &out, 0, "dup ACK, U moved");
+		is_int(rc, TC_ACT_OK, "%s a duplicate ACK after its uplink went on to another client: to sock C", PFX);
+		is_int(g.ack, b->pos, "%s ... with ack pos (c_end - off_a)", PFX);
+		is_int(dctr(PSP_C_ACK_TO_SRV), 0, "%s ... nothing to the server", PFX);
+		put_up(&su);
+	}
 	/* sock U's SACK blocks (of the server's bytes, sock space) */
 	f = T(L72SRV, b->useq + 100, psock, F_ACK, 400, b->tsU + 1, b->tss, 0);
 	f.nsack = 2;

@@ -435,6 +435,7 @@ int main(void)
 		ue.off_b = ue.off_a;
 		ue.off_a = ue.off_b + BODY;
 		ue.fwd_valid = ue.acked_valid = ue.lo_valid = ue.c2s_valid = 0;
+		ue.cli_done = ce.done = 0;      /* as the program's claim: a new range, not acked */
 		bpf_map_update_elem(bpf_map__fd(s->maps.psp_uplinks), &uk, &ue, BPF_ANY);
 		bpf_map_update_elem(bpf_map__fd(s->maps.psp_clients), &ck, &ce, BPF_ANY);
 		ok(write(ctl, "g", 1) == 1, "%u: armed; the server told to send the body", r);
@@ -458,7 +459,7 @@ int main(void)
 	       (unsigned long long)ctr(s, PSP_C_SPLICED), (unsigned long long)ctr(s, PSP_C_RETRANS),
 	       (unsigned long long)ctr(s, PSP_C_ACK_TO_SRV), (unsigned long long)ctr(s, PSP_C_ACK_CLONE),
 	       (unsigned long long)ctr(s, PSP_C_ACK_UNFWD), (unsigned long long)ctr(s, PSP_C_SACK_CUT));
-	for (uint32_t i = PSP_C_DROP_TRUNC; i <= PSP_C_DROP_HELPER; i++)
+	for (uint32_t i = PSP_C_DROP_TRUNC; i <= PSP_C_DROP_MOVED; i++)
 		if (ctr(s, i))
 			ok(0, "drop counter %u is %llu", i, (unsigned long long)ctr(s, i));
 	for (int i = 0; i < 4; i++) {

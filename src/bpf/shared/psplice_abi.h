@@ -202,6 +202,7 @@ enum {
 	PSP_C_DROP_NO_PEER,             /* the other connection's entry is missing */
 	PSP_C_DROP_NO_STATE,            /* the socket whose numbers a translation needs has sent nothing yet */
 	PSP_C_DROP_HELPER,              /* a helper failed (load, store, checksum, redirect) */
+	PSP_C_DROP_MOVED,               /* range data whose client has gone on to another range */
 	PSP_C_CLAIMED,                  /* armings a server segment started */
 	PSP_C_DONE,                     /* ranges the client acknowledged whole */
 	PSP_C_RST_CLI,                  /* sock C's RSTs moved to the client's next byte */
@@ -212,6 +213,7 @@ enum {
 	PSP_C_WIN_BACK,                 /* acks of a range's end that gave the server sock U's window back */
 	PSP_C_ICMP_TO_SOCK,             /* ICMP errors about a client connection, the quote put in sock C's numbers */
 	PSP_C_ICMP_RANGE,               /* ... of those, about a spliced segment (quoted seq moved to pos) */
+	PSP_C_LATE,                     /* range data the client has whole (late retransmissions): to sock U as old bytes */
 	PSP_C_COUNT,
 };
 
