@@ -649,7 +649,7 @@ int psp_srv_in(struct __sk_buff *skb)
 	__u32 end, c_start, c2s, ifindex, flags, tsval, tsecr = 0;
 	__u32 u_start, u_end, off_b, off_a, off = 0, sseq = 0;
 	__u8 c2s_valid, armed;
-	int v, in, retrans, short_fin, raced = 0, claimed = 0, late, moved;
+	int v, in, retrans, short_fin, raced = 0, claimed = 0, late, moved, probe;
 
 	up = enter(skb, &s, &psp_uplinks, 0, &v);
 	if (!up)
@@ -690,6 +690,17 @@ int psp_srv_in(struct __sk_buff *skb)
 	late = in && up->cli_done;
 	if (late)
 		in = 0;
+	/* a window probe or keepalive of the server (no data, seq snd_una -
+	 * 1, RFC 9293 3.8.6.1) while the client, not sock U, gave it its
+	 * window: for the client, which answers the old seq with an ACK of
+	 * its window. At sock U's rcv_nxt it would be a pure ACK, answered by
+	 * nothing, and a client window update lost on the way would leave the
+	 * server probing into sock U until server_timeout. */
+	probe = armed && !s.plen && !(s.flags & (F_SYN | F_FIN | F_RST)) && up->acked_valid &&
+		!up->cli_done && s.seq == up->cli_acked - 1 && !before(up->cli_acked, u_start) &&
+		before(up->cli_acked, u_end);
+	if (probe)
+		in = 1;
 	if (up->claiming && s.plen) {
 		raced = 1;
 	} else if (!in && !late && acl && up->rcv_valid && s.seq == up->rcv_end) {
@@ -748,7 +759,7 @@ int psp_srv_in(struct __sk_buff *skb)
 		up->u_end = s.seq + len;
 		up->cl = arm.cl;
 		up->fwd_valid = up->acked_valid = up->lo_valid = up->c2s_valid = 0;
-		up->cli_done = 0;
+		up->cli_done = up->cli_win_valid = 0;
 		up->armed = 1;
 		up->claiming = 0;
 		bpf_spin_unlock(&up->lock);
@@ -868,10 +879,14 @@ int psp_srv_in(struct __sk_buff *skb)
 		return count(PSP_C_DROP_HELPER, TC_ACT_SHOT);
 	if (short_fin)
 		emit(cl->wid, cl->cookie, PSP_EV_SHORT, 0);
-	if (retrans)
-		count(PSP_C_RETRANS, 0);
-	count_n(PSP_C_SPLICED_BYTES, s.plen);
-	count(PSP_C_SPLICED, 0);
+	if (probe) {
+		count(PSP_C_PROBE_CLI, 0);
+	} else {
+		if (retrans)
+			count(PSP_C_RETRANS, 0);
+		count_n(PSP_C_SPLICED_BYTES, s.plen);
+		count(PSP_C_SPLICED, 0);
+	}
 	skb->mark = PSP_MARK_OUT;
 	if (!ifindex)
 		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
@@ -1161,6 +1176,8 @@ int psp_cli_in(struct __sk_buff *skb)
 	back = s.ack == cv.c_end && cap < win;
 	if (back)
 		win = cap;
+	up->cli_win = win;
+	up->cli_win_valid = 1;
 	bpf_spin_unlock(&up->lock);
 	if (back)
 		count(PSP_C_WIN_BACK, 0);
@@ -1264,7 +1281,7 @@ int psp_srv_out(struct __sk_buff *skb)
 	struct sack_map m;
 	struct out o;
 	__u32 tsval, pos, limit;
-	int v, probe;
+	int v, probe, clamp;
 
 	if (skb->mark == PSP_MARK_OUT) {
 		skb->mark = 0;
@@ -1300,6 +1317,13 @@ int psp_srv_out(struct __sk_buff *skb)
 		if (before(limit, o.ack))
 			o.ack = limit;
 	}
+	/* the server reads sock U's window as the one it may send into, and
+	 * a larger one on an ACK at the same seq replaces the client's (Linux
+	 * tcp_may_update_window): while the range is on its way, never more
+	 * than the client's, or the server overruns it */
+	clamp = up->armed && !up->cli_done && up->cli_win_valid && up->cli_win < o.win;
+	if (clamp)
+		o.win = up->cli_win;
 	if (!probe) {
 		up->snd_nxt = s.seq + s.plen + !!(s.flags & F_FIN);
 		up->nxt_valid = 1;
@@ -1314,6 +1338,8 @@ int psp_srv_out(struct __sk_buff *skb)
 	clk_learn(s.tsval, now, &up->clk, &up->clk_valid);
 	tsval = ts_fwd(s.tsval, &up->tsoff, &up->hu, &up->hu_valid, 0, 0, now);
 	bpf_spin_unlock(&up->lock);
+	if (clamp)
+		count(PSP_C_WIN_CLAMP, 0);
 	set_ts(&s, tsval, s.tsecr);
 	return done(skb, &s, &o, PSP_C_FROM_SOCK, TC_ACT_OK);
 }

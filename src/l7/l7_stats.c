@@ -152,10 +152,15 @@ static void l7_metrics_packet(struct out *o, struct l7_proc *p)
 		 "# HELP tandem_relay_packet_sack_cut_total SACK blocks removed (they named the other connection's bytes).\n"
 		 "# TYPE tandem_relay_packet_sack_cut_total counter\ntandem_relay_packet_sack_cut_total %llu\n"
 		 "# HELP tandem_relay_packet_late_total Web server segments of a range the client already had whole (late retransmissions), passed to the pooled socket as old bytes so that it acks them.\n"
-		 "# TYPE tandem_relay_packet_late_total counter\ntandem_relay_packet_late_total %llu\n",
+		 "# TYPE tandem_relay_packet_late_total counter\ntandem_relay_packet_late_total %llu\n"
+		 "# HELP tandem_relay_packet_window_probes_total Web server window probes inside a range, sent on to the client (whose window stopped the server).\n"
+		 "# TYPE tandem_relay_packet_window_probes_total counter\ntandem_relay_packet_window_probes_total %llu\n"
+		 "# HELP tandem_relay_packet_window_clamps_total Pooled socket ACKs during a range whose window was cut to the client's.\n"
+		 "# TYPE tandem_relay_packet_window_clamps_total counter\ntandem_relay_packet_window_clamps_total %llu\n",
 	     (unsigned long long)k.segments, (unsigned long long)k.retransmits,
 	     (unsigned long long)k.client_acks, (unsigned long long)k.sack_cut,
-	     (unsigned long long)k.late);
+	     (unsigned long long)k.late, (unsigned long long)k.probes,
+	     (unsigned long long)k.win_clamps);
 	outf(o, "# HELP tandem_relay_packet_icmp_total ICMP errors about client connections, their quote put in the L7 socket's numbers, by what they were about.\n"
 		 "# TYPE tandem_relay_packet_icmp_total counter\n"
 		 "tandem_relay_packet_icmp_total{about=\"spliced\"} %llu\n"

@@ -385,6 +385,8 @@ void relay_packet_counters(struct relay_pk_prog *out)
 	out->icmp = k[PSP_C_ICMP_TO_SOCK];
 	out->icmp_range = k[PSP_C_ICMP_RANGE];
 	out->late = k[PSP_C_LATE];
+	out->probes = k[PSP_C_PROBE_CLI];
+	out->win_clamps = k[PSP_C_WIN_CLAMP];
 	for (int i = 0; i < RELAY_PK_DROPS; i++)
 		out->drops[i] = k[pk_drops[i].id];
 }

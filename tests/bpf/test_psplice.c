@@ -588,6 +588,20 @@ static void walk(const struct base *b)
 	ok(g.daddr == A_L7C && g.dport == P_L7C && g.tsecr == b->tsC,
 	   "%s clone: addresses kept, TSecr back to sock C's clock", PFX);
 
+	/* 7: the server's window probe (no data, snd_una - 1): the client's
+	 * window stopped it, so it goes to the client */
+	ctr_mark();
+	f = T(SRV2L7, b->u_start + 99, b->useq + 100, F_ACK, 1234, b->tss + 6, b->tsU, 0);
+	rc = run(H_SRV_IN, &f, &g, &out, 0, "window probe");
+	is_int(rc, TC_ACT_REDIRECT, "%s a server window probe (snd_una - 1) goes to the client", PFX);
+	ok(g.seq == c_start + 99 && g.daddr == A_CLI && g.dport == P_CLI && g.plen == 0,
+	   "%s window probe: at the client's ack - 1, in C's tuple", PFX);
+	is_int(dctr(PSP_C_PROBE_CLI), 1, "%s window probe counted", PFX);
+	is_int(dctr(PSP_C_SPLICED), 0, "%s window probe: not counted as spliced data", PFX);
+	f.seq = b->u_start + 100;
+	rc = run(H_SRV_IN, &f, &g, &out, 0, "pure ACK at snd_una");
+	is_int(rc, TC_ACT_OK, "%s a server pure ACK at the client's ack goes to sock U", PFX);
+
 	/* 8: SACK: one block of spliced bytes, one of sock C's */
 	f = T(CLI2L7, b->cseq + 100, c_start + 100, F_ACK, 1000, b->tsc + 8, b->tsC + 2, 0);
 	f.nsack = 2;
@@ -611,6 +625,7 @@ static void walk(const struct base *b)
 	rc = run(H_SRV_OUT, &f, &g, &out, 0, "held ACK");
 	is_int(rc, TC_ACT_OK, "%s sock U's ACK leaves", PFX);
 	is_int(g.ack, b->u_start + 100, "%s sock U's ack held at the client's (never acks for it)", PFX);
+	is_int(g.win, 1000 << 7 >> 9, "%s sock U's window cut to the client's (it would overrun it)", PFX);
 	/* the SACK ACK's TSval (client clock + 1) was the last the server got */
 	is_int(g.tsval, b->tsU + 1, "%s sock U's older TSval raised to the server's high-water mark", PFX);
 
@@ -632,6 +647,7 @@ static void walk(const struct base *b)
 	f = T(L72SRV, b->useq + 100, psock, F_ACK, 400, b->tsU + 1, b->tss, 0);
 	rc = run(H_SRV_OUT, &f, &g, &out, 0, "ACK after");
 	is_int(g.ack, u_end, "%s sock U's ack = u_end once the client acked it all (+ off_a)", PFX);
+	is_int(g.win, 400, "%s sock U's own window again once the client has the range", PFX);
 	is_int(g.tsval, b->tsU + 5, "%s sock U's TSval keeps the raised offset (+4)", PFX);
 
 	/* 10b: a late retransmission of the range (the server missed the
@@ -715,7 +731,7 @@ static void walk(const struct base *b)
 	f = T(L72CLI, b->pos, b->cseq + 190, F_ACK | F_PSH, 502, b->tsC - 1, b->tsc + 10, 50);
 	rc = run(H_CLI_OUT, &f, &g, &out, 0, "next head");
 	is_int(g.seq, c_end, "%s sock C's next head: seq + off_a, right after the spliced body", PFX);
-	is_int(g.tsval, b->tsC + 4, "%s sock C's older TSval raised to the client's high-water mark", PFX);
+	is_int(g.tsval, b->tsC + 5, "%s sock C's older TSval raised to the client's high-water mark (the probe's)", PFX);
 	f = T(SRV2L7, u_end, b->useq + 180, F_ACK, 500, b->tss + 20, b->tsU + 5, 50);
 	rc = run(H_SRV_IN, &f, &g, &out, 0, "next response");
 	is_int(rc, TC_ACT_OK, "%s the next response passes to sock U", PFX);

@@ -125,6 +125,8 @@ struct psp_uplink {
 	__u8 claiming;                  /* a segment is starting a range (the program's, under the lock) */
 	__u8 pad5[2];
 	__u64 owner;                    /* as the client's */
+	__u32 cli_win;                  /* the window the client's last translated ACK gave the server (sock U's scale) */
+	__u8 cli_win_valid, pad6[3];
 };
 
 /* An arming the engine asks for (psp_arms, keyed by U): the next server
@@ -214,6 +216,8 @@ enum {
 	PSP_C_ICMP_TO_SOCK,             /* ICMP errors about a client connection, the quote put in sock C's numbers */
 	PSP_C_ICMP_RANGE,               /* ... of those, about a spliced segment (quoted seq moved to pos) */
 	PSP_C_LATE,                     /* range data the client has whole (late retransmissions): to sock U as old bytes */
+	PSP_C_PROBE_CLI,                /* server window probes (snd_una - 1) inside a range: to the client */
+	PSP_C_WIN_CLAMP,                /* sock U's windows during a range cut to the client's */
 	PSP_C_COUNT,
 };
 
