@@ -90,23 +90,13 @@ filters() { # the node's tc filters that are psplice's, on every interface
 }
 is "$(filters)" 16 "four programs on each of the node's four interfaces"
 
-# Under the sanitizers (SAN=1) tandem's user space is several times
-# slower, and with loss an occasional challenge ACK appears (one in two or
-# three runs, at the client or the node; none in the plain build's runs):
-# there challenge ACKs are reported, not compared. PAWS drops and checksum
-# errors are compared in both builds.
 nstat_all() { # per namespace, the counters a wrong translation raises that are not 0
-	local n cs=TcpExtTCPChallengeACK
-	[ "${SAN:-0}" = 1 ] && cs=
+	local n
 	for n in $NC $NN $N1 $N2; do
 		printf '%s:' ${n#$P-}
-		ip netns exec $n nstat -az TcpExtPAWSEstab $cs TcpInCsumErrors \
+		ip netns exec $n nstat -az TcpExtPAWSEstab TcpExtTCPChallengeACK TcpInCsumErrors \
 			2>/dev/null | awk 'NR > 1 && $1 !~ /^#/ && $2 > 0 { printf "%s=%s,", $1, $2 }'
 		printf ' '
-	done
-	[ "${SAN:-0}" = 1 ] && for n in $NC $NN $N1 $N2; do
-		ip netns exec $n nstat -az TcpExtTCPChallengeACK 2>/dev/null |
-			awk -v n=${n#$P-} '$1 == "TcpExtTCPChallengeACK" && $2 > 0 { printf "# SAN: %s: %s challenge ACKs\n", n, $2 }' >&2
 	done
 }
 beyond() { # segments past the receiver's window, per namespace (reported, not checked)
