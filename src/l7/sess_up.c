@@ -320,7 +320,7 @@ static int sess_response_head(struct sess *s)
 	if (m->body == H1_BODY_CLOSE)
 		s->keepalive = 0;
 	sess_pump_frame(&s->resp, m->body, m->content_length);
-	relay_frame(&s->resp.rl, m->body);
+	relay_frame(&s->resp.rl, m->body, m->content_length);
 	if (sess_write_response(s, m, &s->resp.out)) {
 		sess_local(s, 502, NULL);
 		return -1;

@@ -153,6 +153,7 @@ struct relay {
 	uint64_t last_seen;     /* the program's offset when waiting began */
 	uint64_t base;          /* dst's written-byte count when armed */
 	uint64_t arm_start, arm_len;    /* arm_len 0: head mode, length not known yet */
+	uint64_t clen;          /* the body's Content-Length (relay_frame), 0 when not framed so */
 	uint64_t fwd_seen;      /* redirected bytes reported by fill */
 	uint32_t kstatus;       /* head mode: the status the program saw */
 	/* packet: one arming, from the body's first unread byte */

@@ -180,7 +180,7 @@ void relay_start(struct relay *r, struct relay_env *e, struct conn *src, struct 
 	relay_reset(r, e->base);
 }
 
-void relay_frame(struct relay *r, enum h1_body kind)
+void relay_frame(struct relay *r, enum h1_body kind, uint64_t len)
 {
 	struct relay_env *e = r->env;
 
@@ -191,6 +191,7 @@ void relay_frame(struct relay *r, enum h1_body kind)
 		if (!e->kern->frame(r, kind))
 			relay_reset(r, e->base);
 	}
+	r->clen = kind == H1_BODY_LENGTH ? len : 0;
 }
 
 int relay_offer(struct relay *r, uint64_t key)

@@ -78,9 +78,10 @@ int relay_sock_progress(struct relay_env *e, struct relay_end *x, struct conn *c
 void relay_start(struct relay *r, struct relay_env *e, struct conn *src, struct relay_end *se,
 		 struct conn *dst, struct relay_end *de);
 
-/* relay_frame: the body's framing is known (KIND): a kernel engine that
- * can follow it takes the direction over. */
-void relay_frame(struct relay *r, enum h1_body kind);
+/* relay_frame: the body's framing is known (KIND; LEN its Content-Length,
+ * for H1_BODY_LENGTH): a kernel engine that can follow it takes the
+ * direction over. */
+void relay_frame(struct relay *r, enum h1_body kind, uint64_t len);
 
 /* relay_offer: before the request goes out: offers the whole response to
  * a kernel engine that checks response heads itself (KEY: the target, see
