@@ -650,6 +650,7 @@ int psp_srv_in(struct __sk_buff *skb)
 	__u32 u_start, u_end, off_b, off_a, off = 0, sseq = 0;
 	__u8 c2s_valid, armed;
 	int v, in, retrans, short_fin, raced = 0, claimed = 0, late, moved, probe;
+	__u32 cw_lim = 0;
 
 	up = enter(skb, &s, &psp_uplinks, 0, &v);
 	if (!up)
@@ -665,6 +666,18 @@ int psp_srv_in(struct __sk_buff *skb)
 		if (a) {
 			arm = *a;
 			acl = bpf_map_lookup_elem(&psp_clients, &arm.cl);
+		}
+		if (acl) {
+			/* the client's right edge in sock C's space (less the
+			 * offset its next range starts from) and less
+			 * PSP_U_WIN: a range must not start past it (below);
+			 * no ack from the client yet: the body's end */
+			bpf_spin_lock(&acl->lock);
+			cw_lim = acl->cli_ack_valid
+				? acl->cli_ack + ((__u32)acl->cli_win << (acl->snd_wscale & 15)) -
+				  (acl->armed ? acl->off_a : acl->off_b) - PSP_U_WIN
+				: arm.cpos0 + (arm.body_end - arm.body0);
+			bpf_spin_unlock(&acl->lock);
 		}
 	}
 
@@ -708,11 +721,24 @@ int psp_srv_in(struct __sk_buff *skb)
 		sseq = s.seq - off;
 		if (!before(sseq, arm.body0) && before(sseq, arm.body_end) &&
 		    !before(arm.body_end, sseq + s.plen)) {
-			claimed = 1;
-			up->claiming = 1;
+			/* the range's first bytes go to the client at once,
+			 * while the bytes before them are still on their way
+			 * through sock U and the pipe; the server may send up
+			 * to sock U's window (PSP_U_WIN) past this segment. If
+			 * that lies beyond the client's right edge, the client
+			 * drops it, and nothing tells the server (the client
+			 * acks only sock C's bytes): it waits for its RTO.
+			 * Such a segment goes to sock U, and a later one starts
+			 * the range once the client has caught up */
+			if (before(cw_lim, arm.cpos0 + (sseq - arm.body0))) {
+				claimed = -1;
+			} else {
+				claimed = 1;
+				up->claiming = 1;
+			}
 		}
 	}
-	if (!in && !raced && !claimed) {
+	if (!in && !raced && claimed <= 0) {
 		/* to sock U: the server's echo of sock U's shifted TSval is
 		 * shifted back, and never above the socket's own clock (a
 		 * translated client TSval echoed) */
@@ -729,8 +755,10 @@ int psp_srv_in(struct __sk_buff *skb)
 	bpf_spin_unlock(&up->lock);
 	if (raced)
 		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
+	if (claimed < 0)
+		count(PSP_C_CLAIM_WAIT, 0);
 
-	if (claimed) {
+	if (claimed > 0) {
 		/* the range is the rest of the body, from this segment on; the
 		 * client's entry first, then the uplink's (which lets the
 		 * range's segments through) */
@@ -952,6 +980,7 @@ static __always_inline int cli_acks(struct psp_client *cl, const struct seg *s, 
 		cl->ack_ms = now;       /* the engine's progress: when, not only how far */
 	cl->cli_ack = cl->cli_ack_valid ? ser_max(cl->cli_ack, s->ack) : s->ack;
 	cl->cli_ack_valid = 1;
+	cl->cli_win = s->win;
 	if (!cl->armed || cl->done || before(s->ack, cl->c_end))
 		return 0;
 	cl->done = 1;

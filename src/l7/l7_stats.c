@@ -156,11 +156,13 @@ static void l7_metrics_packet(struct out *o, struct l7_proc *p)
 		 "# HELP tandem_relay_packet_window_probes_total Web server window probes inside a range, sent on to the client (whose window stopped the server).\n"
 		 "# TYPE tandem_relay_packet_window_probes_total counter\ntandem_relay_packet_window_probes_total %llu\n"
 		 "# HELP tandem_relay_packet_window_clamps_total Pooled socket ACKs during a range whose window was cut to the client's.\n"
-		 "# TYPE tandem_relay_packet_window_clamps_total counter\ntandem_relay_packet_window_clamps_total %llu\n",
+		 "# TYPE tandem_relay_packet_window_clamps_total counter\ntandem_relay_packet_window_clamps_total %llu\n"
+		 "# HELP tandem_relay_packet_claim_waits_total Server segments that could have started a range the client's window could not take yet (they went to the pooled socket).\n"
+		 "# TYPE tandem_relay_packet_claim_waits_total counter\ntandem_relay_packet_claim_waits_total %llu\n",
 	     (unsigned long long)k.segments, (unsigned long long)k.retransmits,
 	     (unsigned long long)k.client_acks, (unsigned long long)k.sack_cut,
 	     (unsigned long long)k.late, (unsigned long long)k.probes,
-	     (unsigned long long)k.win_clamps);
+	     (unsigned long long)k.win_clamps, (unsigned long long)k.claim_waits);
 	outf(o, "# HELP tandem_relay_packet_icmp_total ICMP errors about client connections, their quote put in the L7 socket's numbers, by what they were about.\n"
 		 "# TYPE tandem_relay_packet_icmp_total counter\n"
 		 "tandem_relay_packet_icmp_total{about=\"spliced\"} %llu\n"

@@ -389,6 +389,7 @@ void relay_packet_counters(struct relay_pk_prog *out)
 	out->late = k[PSP_C_LATE];
 	out->probes = k[PSP_C_PROBE_CLI];
 	out->win_clamps = k[PSP_C_WIN_CLAMP];
+	out->claim_waits = k[PSP_C_CLAIM_WAIT];
 	for (int i = 0; i < RELAY_PK_DROPS; i++)
 		out->drops[i] = k[pk_drops[i].id];
 }

@@ -92,6 +92,8 @@ struct psp_client {
 	__u64 owner;                    /* user space's id of the socket (a reused tuple is another) */
 	__u32 up_start;                 /* the range's u_start, set with c_start (one view of both) */
 	__u32 ack_ms;                   /* CLOCK_MONOTONIC ms of the client's last new ack */
+	__u16 cli_win;                  /* the client's latest raw window (its scale: snd_wscale) */
+	__u16 pad7;
 };
 
 /* The upstream connection U, key as its packets arrive from the server. */
@@ -218,6 +220,7 @@ enum {
 	PSP_C_LATE,                     /* range data the client has whole (late retransmissions): to sock U as old bytes */
 	PSP_C_PROBE_CLI,                /* server window probes (snd_una - 1) inside a range: to the client */
 	PSP_C_WIN_CLAMP,                /* sock U's windows during a range cut to the client's */
+	PSP_C_CLAIM_WAIT,               /* segments that could start a range the client's window could not take yet: to sock U */
 	PSP_C_COUNT,
 };
 
