@@ -708,12 +708,9 @@ int psp_srv_in(struct __sk_buff *skb)
 	 * window: for the client, which answers the old seq with an ACK of
 	 * its window. At sock U's rcv_nxt it would be a pure ACK, answered by
 	 * nothing, and a client window update lost on the way would leave the
-	 * server probing into sock U until server_timeout. Its snd_una is at
-	 * most the client's highest ack passed to it (an ACK may have been
-	 * lost), and a plain ACK of the server's carries its snd_nxt, at or
-	 * past that: so any seq from u_start - 1 to below that ack. */
+	 * server probing into sock U until server_timeout. */
 	probe = armed && !s.plen && !(s.flags & (F_SYN | F_FIN | F_RST)) && up->acked_valid &&
-		!up->cli_done && !before(s.seq + 1, u_start) && before(s.seq, up->cli_acked) &&
+		!up->cli_done && s.seq == up->cli_acked - 1 && !before(up->cli_acked, u_start) &&
 		before(up->cli_acked, u_end);
 	if (probe)
 		in = 1;
