@@ -141,9 +141,17 @@ p1=$(pk 'tandem_relay_bytes_total{engine="packet"}')
 ok $([ $((p1 - p0)) -ge $((64 << 20)) ] && echo 0 || echo 1) \
 	"no loss: the large bodies went at packet level ($((p1 - p0)) bytes)"
 is "$(nstat_all)" "$NSTAT0" "no loss: no PAWS drop, challenge ACK or checksum error anywhere"
-drops=$(IN_NS=$NN in_ns curl -s --max-time 5 "http://127.0.0.1:$ADM/metrics" |
-	awk '$1 ~ /^tandem_relay_packet_drops_total/ && $2 > 0 { printf "%s ", $0 }')
-is "$drops" "" "no loss: the programs dropped nothing"
+# Drops a working engine can meet (doc/internals/packet.md), rare, sent
+# again by TCP: a range segment while another CPU claims the range
+# (no_state), data over a range's edge (range_edge), a range segment whose
+# client just went on (client_moved). Any other is a translation it could
+# not do: none.
+m=$(IN_NS=$NN in_ns curl -s --max-time 5 "http://127.0.0.1:$ADM/metrics")
+drops=$(awk '$1 ~ /^tandem_relay_packet_drops_total/ && $2 > 0 { printf "%s ", $0 }' <<<"$m")
+odd=$(awk '$1 ~ /^tandem_relay_packet_drops_total/ { seen = 1 }
+	$1 ~ /^tandem_relay_packet_drops_total/ && $2 > 0 && $1 !~ /reason="(no_state|range_edge|client_moved)"/ { n++ }
+	END { print seen ? n + 0 : "no metrics" }' <<<"$m")
+is "$odd" 0 "no loss: the programs dropped nothing but the rare races they are built to (${drops:-none})"
 
 # ---- loss on both legs: nftables in the client's and the servers' namespaces.
 # SYNs are spared: a lost SYN-ACK crosses the client's retransmitted SYN,
