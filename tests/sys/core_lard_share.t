@@ -79,7 +79,14 @@ new1 = [n for n in fresh if home.get(n) == 0]
 check("... the targets spread over the three nodes, 4 or more at n1 of each kind",
       (len(set(home.values())), len(at1) >= 4, len(new1) >= 1), (3, True, True))
 
-# switch 1 holds 3 requests at n1 (its gate closed): over T_high
+# switch 1 holds 3 requests at n1 (its gate closed): over T_high. First
+# switch 1's view of switch 2's load at n1 must be back to 0: the unloaded
+# requests through switch 2 just ended, and a share taken before then
+# (slower under the sanitizers) would put n1 over T_high before the third
+if share != "off":
+    end = time.time() + 10
+    while time.time() < end and metric(a1, 'tandem_peer_inflight{node="n1"}') != 0:
+        time.sleep(0.05)
 reset_logs()
 held = []
 get(origins[0], "/gate/close")
