@@ -305,12 +305,12 @@ s.settimeout(20)
 s.connect(("198.18.30.1", 80))
 a = get(s, b"4m")
 # the client's rcv_nxt (TCP_REPAIR 19, TCP_REPAIR_QUEUE 20, TCP_QUEUE_SEQ 21,
-# TCP_RECV_QUEUE 1; left with TCP_REPAIR_OFF_NO_WP -1): a byte well inside the body
+# TCP_RECV_QUEUE 1; left with TCP_REPAIR_OFF_NO_WP -1): a byte of the body
 s.setsockopt(socket.IPPROTO_TCP, 19, 1)
 s.setsockopt(socket.IPPROTO_TCP, 20, 1)
 nxt = struct.unpack("I", s.getsockopt(socket.IPPROTO_TCP, 21, 4))[0]
 s.setsockopt(socket.IPPROTO_TCP, 19, -1)
-seq = (nxt - (1 << 20)) & 0xffffffff
+seq = (nxt - 16384) & 0xffffffff   # near the end: inside the range however late the client's window let it start
 me = s.getsockname()
 ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 1500, 0, 0x4000, 64, 6, 0,
                  socket.inet_aton("198.18.30.1"), socket.inet_aton(me[0]))
