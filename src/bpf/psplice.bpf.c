@@ -522,6 +522,13 @@ static __always_inline __u32 ts_fwd(__u32 tsval, __u32 *off, __u32 *hi, __u8 *hi
 	return v;
 }
 
+/* K is the tuple S arrived with (as the maps key a connection). */
+static __always_inline int came_as(const struct psp_key *k, const struct seg *s)
+{
+	return k->saddr == s->saddr && k->daddr == s->daddr && k->sport == s->sport &&
+	       k->dport == s->dport;
+}
+
 /* Address, port, seq, ack, window and option rewrites in one place. */
 struct out {
 	__u32 saddr, daddr;
@@ -872,8 +879,7 @@ int psp_srv_in(struct __sk_buff *skb)
 	/* the client's range must be this one: its entry moves to another
 	 * range only once it has this one whole (cli_done, above), but the
 	 * two are read under different locks */
-	moved = !cl->armed || cl->up_start != u_start || cl->up.saddr != s.saddr ||
-		cl->up.daddr != s.daddr || cl->up.sport != s.sport || cl->up.dport != s.dport;
+	moved = !cl->armed || cl->up_start != u_start || !came_as(&cl->up, &s);
 	if (moved) {
 		bpf_spin_unlock(&cl->lock);
 		return count(PSP_C_DROP_MOVED, TC_ACT_SHOT);
@@ -1093,8 +1099,7 @@ int psp_cli_in(struct __sk_buff *skb)
 	/* the uplink's range must still be this client's: a pooled U goes on
 	 * to another client's range once this one was acked whole, and a
 	 * late duplicate ACK of it is then sock C's (pos) */
-	if (up && (up->cl.saddr != s.saddr || up->cl.daddr != s.daddr || up->cl.sport != s.sport ||
-		   up->cl.dport != s.dport))
+	if (up && !came_as(&up->cl, &s))
 		up = NULL;
 	in = cv.armed && (s.flags & F_ACK) && before(cv.c_start, s.ack) && !before(cv.c_end, s.ack);
 	pos = cv.c_start - cv.off_b;
