@@ -23,7 +23,7 @@ struct tls_set;
 struct cfg_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;                  /* 0: not set */
-	char text[64];                  /* as written, for messages */
+	char text[120];                 /* as written, for messages (a unix: path fits) */
 };
 
 enum cfg_relay { CFG_RELAY_COPY, CFG_RELAY_SPLICE, CFG_RELAY_SOCKMAP, CFG_RELAY_AUTO, CFG_RELAY_PACKET };
@@ -42,7 +42,8 @@ struct cfg_node {
 	struct cfg_addr l7;             /* where its L7 switch listens */
 	struct cfg_addr admin;          /* its /metrics */
 	struct cfg_addr local;          /* how its own L7 switch reaches its web server
-					 * (loopback shortcut); unset: web */
+					 * (loopback shortcut, or AF_UNIX: "unix:/path");
+					 * unset: web */
 	struct cfg_addr tls;            /* its L7 switch's HTTPS listener; len 0: none */
 	int tls_line;
 	int weight;                     /* 0 drains */

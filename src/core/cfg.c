@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 
 #include "cfg.h"
 #include "tls.h"
@@ -177,6 +178,23 @@ int cfg_parse_addr(struct cfg_addr *a, const char *text, int port_optional)
 	} else {
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int cfg_parse_unix(struct cfg_addr *a, const char *text)
+{
+	struct sockaddr_un *su = (struct sockaddr_un *)&a->ss;
+	const char *path = text + 5;
+	size_t pl = strlen(path);
+
+	memset(a, 0, sizeof(*a));
+	if (strncmp(text, "unix:", 5) || path[0] != '/' || pl >= sizeof(su->sun_path) ||
+	    strlen(text) >= sizeof(a->text))
+		return -EINVAL;
+	snprintf(a->text, sizeof(a->text), "%s", text);
+	su->sun_family = AF_UNIX;
+	memcpy(su->sun_path, path, pl + 1);
+	a->len = offsetof(struct sockaddr_un, sun_path) + pl + 1;
 	return 0;
 }
 
@@ -700,7 +718,8 @@ static int cfg_key_node(struct cfg_node *n, const char *k, const char *v)
 	if (!strcmp(k, "admin"))
 		return cfg_parse_addr(&n->admin, v, 0) ? -1 : 0;
 	if (!strcmp(k, "local"))
-		return cfg_parse_addr(&n->local, v, 0) ? -1 : 0;
+		return (strncmp(v, "unix:", 5) ? cfg_parse_addr(&n->local, v, 0)
+					       : cfg_parse_unix(&n->local, v)) ? -1 : 0;
 	if (!strcmp(k, "tls"))
 		return cfg_parse_addr(&n->tls, v, 0) ? -1 : 0;
 	if (!strcmp(k, "weight"))

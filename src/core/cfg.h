@@ -40,6 +40,10 @@ int cfg_align(struct cfg *c, const struct cfg *old);
  * Returns 0 or -EINVAL. */
 int cfg_parse_addr(struct cfg_addr *a, const char *text, int port_optional);
 
+/* cfg_parse_unix: "unix:/ABSOLUTE/PATH" (a stream socket's path, at most
+ * 107 bytes). Returns 0 or -EINVAL. */
+int cfg_parse_unix(struct cfg_addr *a, const char *text);
+
 /* cfg_parse_ms: "250ms", "2s", "1m" or a bare number of seconds. Returns 0 or -EINVAL. */
 int cfg_parse_ms(const char *text, int *ms);
 

@@ -49,6 +49,8 @@ struct conn {
 	uint8_t fatal;                  /* TLS: a fatal error, no close_notify may follow */
 	uint8_t why;                    /* TLS: the handshake failure's TLS_F_* when known */
 	uint8_t sniffed;                /* TLS: its first bytes were looked at (plain HTTP?) */
+	uint8_t unix_sk;                /* AF_UNIX (a local web server's socket): no
+					 * kernel engine takes it (splice(2) may) */
 };
 
 /* TLS reads may have to write (a handshake message) and writes to read:

@@ -73,7 +73,7 @@ void conn_init(struct conn *c, int fd, const struct conn_xprt *xp)
 	c->err = 0;
 	c->rx = 0;
 	c->ssl = NULL;
-	c->want = c->fatal = c->why = c->sniffed = 0;
+	c->want = c->fatal = c->why = c->sniffed = c->unix_sk = 0;
 }
 
 int conn_add(struct ev_loop *l, struct conn *c)

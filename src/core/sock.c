@@ -47,8 +47,9 @@ int sock_connect(const struct cfg_addr *a, int mss)
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	sock_tune(fd);
-	if (mss > 0 && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss))) {
+	if (a->ss.ss_family != AF_UNIX)
+		sock_tune(fd);
+	if (mss > 0 && a->ss.ss_family != AF_UNIX && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss))) {
 		r = -errno;
 		close(fd);
 		return r;

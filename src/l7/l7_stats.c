@@ -199,9 +199,11 @@ static void l7_metrics_tls(struct out *o, struct l7_proc *p, const struct cfg *c
 		 "tandem_tls_handshake_timeouts_total{node=\"%s\"} %llu\n"
 		 "# HELP tandem_tls_kernel 1 when the kernel has the tls ULP (kernel TLS; not used yet).\n"
 		 "# TYPE tandem_tls_kernel gauge\ntandem_tls_kernel %d\n"
-		 "# HELP tandem_relay_fallback_total Exchange directions moved by copy instead of the relay engine, by reason (tls: a TLS client, no kernel TLS).\n"
-		 "# TYPE tandem_relay_fallback_total counter\ntandem_relay_fallback_total{reason=\"tls\"} %llu\n",
-	     node, (unsigned long long)SUM(st.tls_timeout), p->ktls, (unsigned long long)SUM(rl.user_tls));
+		 "# HELP tandem_relay_fallback_total Not moved by the relay engine, by reason (tls: exchange directions of a TLS client, copied: no kernel TLS; unix: web server connections over AF_UNIX, which the kernel engines do not take: their bodies go as the engine's others left to user space, spliced with packet, copied with sockmap).\n"
+		 "# TYPE tandem_relay_fallback_total counter\ntandem_relay_fallback_total{reason=\"tls\"} %llu\n"
+		 "tandem_relay_fallback_total{reason=\"unix\"} %llu\n",
+	     node, (unsigned long long)SUM(st.tls_timeout), p->ktls, (unsigned long long)SUM(rl.user_tls),
+	     (unsigned long long)SUM(rl.user_unix));
 }
 
 /* The pools and the upstream side, per node, and why connections were not

@@ -51,14 +51,15 @@ static void upool_idle_event(struct conn *c, uint32_t events)
 static struct upconn *upool_open(struct l7_worker *w, int node, int *err)
 {
 	struct cfg *c = w->cfg;
+	const struct cfg_addr *a = &c->nodes[node].web;
 	struct upconn *u;
 	int fd;
 
-	/* the node's own web server: over loopback when the file says how
-	 * (node key "local"), no trip through the network */
-	fd = sock_connect(node == w->proc->self_idx && c->nodes[node].local.len
-			  ? &c->nodes[node].local : &c->nodes[node].web,
-			  c->relay == CFG_RELAY_PACKET ? relay_packet_mss() : 0);
+	/* the node's own web server: over loopback or a unix socket when the
+	 * file says how (node key "local"), no trip through the network */
+	if (node == w->proc->self_idx && c->nodes[node].local.len)
+		a = &c->nodes[node].local;
+	fd = sock_connect(a, c->relay == CFG_RELAY_PACKET ? relay_packet_mss() : 0);
 	if (fd < 0) {
 		*err = fd;
 		return NULL;
@@ -69,6 +70,7 @@ static struct upconn *upool_open(struct l7_worker *w, int node, int *err)
 		goto fail;
 	}
 	conn_init(&u->c, fd, &conn_tcp);
+	u->c.unix_sk = a->ss.ss_family == AF_UNIX;
 	u->c.rd = u->c.wr = 0;  /* connecting: ready once connected (or refused) */
 	u->re.idx = -1;
 	u->w = w;

@@ -105,6 +105,8 @@ struct relay_env {
 	uint64_t bytes[RELAY_NENGINES]; /* body bytes moved, by engine */
 	uint64_t user_tls;              /* directions copied in user space, not by the
 					 * worker's engine: a TLS end (no kernel TLS) */
+	uint64_t user_unix;             /* AF_UNIX web server connections kept out of
+					 * the kernel engine (their bodies: base's) */
 	struct relay_watch *watching;   /* owners with a body in the kernel */
 	int nticks;                     /* of those, how many are polled */
 	/* targets (lb key) whose last response had a body of kernel_min or

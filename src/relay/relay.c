@@ -114,7 +114,9 @@ void relay_sock_add(struct relay_env *e, struct relay_end *x, struct conn *c, in
 {
 	memset(x, 0, sizeof(*x));
 	x->idx = -1;
-	if (e->kern && c->xp->plain)
+	if (e->kern && c->xp->plain && c->unix_sk)
+		e->user_unix++;         /* sockmap and packet splicing are TCP's */
+	else if (e->kern && c->xp->plain)
 		e->kern->sock_add(e, x, c, backend);
 }
 

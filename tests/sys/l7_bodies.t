@@ -37,21 +37,10 @@ for engine in ${ENGINES:-copy splice sockmap $PACKET}; do
 	before=$(access_count)
 
 	# ---- every size on one keep-alive connection, alternating origins
-	rm -f "$T"/got.* "$T/k"
-	i=0
-	for s in $SEQ; do
-		i=$((i + 1))
-		printf 'url = "%s/%s"\noutput = "%s/got.%02d.%s"\n' "$U" "$s" "$T" $i "$s" >> "$T/k"
-	done
-	curl -s --http1.1 --max-time 120 -K "$T/k" -D "$T/heads" -w '%{num_connects} %{http_code}\n' > "$T/w"
-	is "$(awk '{ c += $1 } END { print c }' "$T/w"):$(awk '$2 == 200' "$T/w" | wc -l)" "1:16" \
-		"$engine: 16 requests, all 200, over one client connection"
-	bad=0
-	for f in "$T"/got.*; do
-		s=${f##*.}
-		[ "$(sha "$f")" = "${SUM[$s]}" ] || { bad=$((bad + 1)); echo "# $engine: body of /$s differs ($(stat -c %s "$f") bytes)"; }
-	done
-	is "$bad" 0 "$engine: 16 bodies of 0 B..64 MiB byte-identical (sha256)"
+	# shellcheck disable=SC2086
+	is "$(fetch_seq "$U" $SEQ)" "1:16" "$engine: 16 requests, all 200, over one client connection"
+	is "$(bad_bodies $engine)" 0 \
+		"$engine: 16 bodies of 0 B..64 MiB byte-identical (sha256)"
 	origins=$(tr -d '\r' < "$T/heads" | awk '/^X-Origin:/ { printf "%s ", $2 }')
 	is "$origins" "$(for i in $(seq 8); do printf 'be1 be2 '; done)" \
 		"$engine: successive requests alternate be1, be2, be1, ..."

@@ -15,6 +15,8 @@
 #   wait_for SECONDS CMD...    retry CMD every 0.1 s until it succeeds
 #   tls_cert NAME CN [DAYS]    a self-signed P-256 certificate for CN (and its SAN)
 #                              in $T/NAME.crt and its key in $T/NAME.key (openssl)
+# Every origin also listens on the unix socket $T/origin-NAME/http.sock (its
+# access log then says "unix:" where the client's address goes).
 # Every origin serves the same tree $T/www: /0 /1 /1k /16k /256k /1m /4m /64m
 # (fixed pseudo-random bytes), /204, /chunked/text (answered chunked to
 # HTTP/1.1: sub_filter drops Content-Length), /chunked/big (/64m, chunked), /xff (echoes what the switch
@@ -173,6 +175,7 @@ http {
   default_type application/octet-stream;
   server {
     listen 127.0.0.1:$port;
+    listen unix:$d/http.sock;
     ${ORIGIN_LISTEN:+listen $ORIGIN_LISTEN:$port;}
     root $T/www;
     add_header X-Origin $name always;
@@ -185,7 +188,7 @@ http {
   }
 }
 CONF
-	rm -f "$d/nginx.pid"
+	rm -f "$d/nginx.pid" "$d/http.sock"     # a restarted origin binds it anew
 	in_ns /usr/sbin/nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" 2>> "$d/start.log" || {
 		echo "# nginx $name did not start:"; sed 's/^/#   /' "$d/start.log" "$d/error.log"; return 1; }
 	wait_for 5 test -s "$d/nginx.pid" || return 1
@@ -257,6 +260,33 @@ tandem_stop() { # [PID]: SIGTERM and wait (in this shell, not a subshell: only
 		wait "$p" 2>/dev/null
 		STOP_RC=124
 	fi
+}
+
+# The files SEQ names (sizes of $T/www), fetched in turn over one
+# keep-alive connection to URL: bodies in $T/got.NN.SIZE, response heads in
+# $T/heads, "connects code" a line per request in $T/w; prints
+# "CONNECTS:OKS" (connections opened, 200s)
+fetch_seq() { # URL SEQ...
+	local u=$1 i=0 s
+	shift
+	rm -f "$T"/got.* "$T/k"
+	for s in "$@"; do
+		i=$((i + 1))
+		printf 'url = "%s/%s"\noutput = "%s/got.%02d.%s"\n' "$u" "$s" "$T" $i "$s" >> "$T/k"
+	done
+	curl -s --http1.1 --max-time 120 -K "$T/k" -D "$T/heads" -w '%{num_connects} %{http_code}\n' > "$T/w"
+	echo "$(awk '{ c += $1 } END { print c }' "$T/w"):$(awk '$2 == 200' "$T/w" | wc -l)"
+}
+
+# How many of fetch_seq's bodies differ from their file (SUM[SIZE] holds
+# each file's sha); says which in a comment
+bad_bodies() { # LABEL
+	local f s bad=0
+	for f in "$T"/got.*; do
+		s=${f##*.}
+		[ "$(sha "$f")" = "${SUM[$s]}" ] || { bad=$((bad + 1)); echo "# $1: body of /$s differs ($(stat -c %s "$f") bytes)" >&2; }
+	done
+	echo $bad
 }
 
 metric() { # 'name{labels}' [ADMIN_PORT]

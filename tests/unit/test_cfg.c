@@ -11,10 +11,39 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cfg.h"
 #include "tap.h"
+
+/* local = unix:PATH: an absolute path that fits sun_path, whole */
+static void test_unix(void)
+{
+	struct cfg_addr a;
+	struct sockaddr_un *su = (struct sockaddr_un *)&a.ss;
+	char path[120];
+
+	is_int(cfg_parse_unix(&a, "unix:/run/nginx/http.sock"), 0, "unix:/absolute");
+	ok(su->sun_family == AF_UNIX && !strcmp(su->sun_path, "/run/nginx/http.sock") &&
+	   a.len == offsetof(struct sockaddr_un, sun_path) + sizeof("/run/nginx/http.sock"),
+	   "unix: family, path, length with its NUL");
+	is_str(a.text, "unix:/run/nginx/http.sock", "unix: text kept as written");
+	char text[128];
+	memset(path, 'x', sizeof(path));
+	path[0] = '/';
+	path[108] = 0;
+	snprintf(text, sizeof(text), "unix:%s", path);
+	is_int(cfg_parse_unix(&a, text), -EINVAL, "a 108-byte path: sun_path has no room for its NUL");
+	path[107] = 0;
+	snprintf(text, sizeof(text), "unix:%s", path);
+	is_int(cfg_parse_unix(&a, text), 0, "a 107-byte path");
+	ok(strlen(su->sun_path) == 107 && !strcmp(a.text, text), "a 107-byte path, whole");
+	is_int(cfg_parse_unix(&a, "unix:run/http.sock"), -EINVAL, "relative path");
+	is_int(cfg_parse_unix(&a, "unix:"), -EINVAL, "empty path");
+	is_int(cfg_parse_unix(&a, "/run/http.sock"), -EINVAL, "no unix: prefix");
+}
 
 static void test_addr(void)
 {
@@ -616,6 +645,7 @@ static void test_align(void)
 int main(void)
 {
 	test_addr();
+	test_unix();
 	test_ms();
 	test_size();
 	test_load();
