@@ -44,6 +44,9 @@
 # itself, see doc/internals/policies.md), LAB_TANDEM (the binary, default
 # build/tandem),
 # LAB_NGINX_LOG (1: access log on, default 0 for cluster, 1 for nginx),
+# LAB_LOCAL (how a back end's tandem l7 reaches its own nginx: unix, the
+# default, over nginx's unix socket $STATE/nginx-beI/nginx.sock; tcp, over
+# 127.0.0.1:8080; none, at its eth0 address like the other back ends),
 # LAB_RELAY (the relay engine of every tandem cluster file: copy, splice,
 # sockmap, packet or auto, default splice; packet also names the node's
 # own interfaces, [l7] splice_ifaces = eth0 lo; a back end's own nginx is
@@ -502,6 +505,7 @@ cmd_nginx() {
 	start)
 		command -v nginx >/dev/null || die "nginx not found"
 		mkdir -p "$d/logs" "$d/tmp"
+		rm -f "$d/nginx.sock"   # nginx binds it anew: one left by a killed one
 		content || die "cannot write the web content under $STATE/html"
 		# health checks of tandem l4 are not client requests: tests that count
 		# log lines would see them within any window over 0.5 s
@@ -527,6 +531,7 @@ http {
 	server {
 		listen $port reuseport backlog=4096;
 		listen [::]:$port ipv6only=on reuseport backlog=4096;
+		listen unix:$d/nginx.sock backlog=4096;
 		root $STATE/html;
 		add_header X-Backend $h always;
 		location = / { default_type text/plain; return 200 "$h\n"; }
@@ -614,6 +619,12 @@ write_cfg() { # FILE SELF WEBPORT
 			printf '[node be%d]\naddress = %s\nweb = %s:%s\n' "$i" "$(host_addr "be$i")" \
 				"$(host_addr "be$i")" "$wp"
 			[ "$self" = "be$i" ] && printf 'l7 = 0.0.0.0:80\nadmin = 127.0.0.1:9301\n'
+			# its own nginx: over its unix socket (default), loopback, or
+			# like every other node's (LAB_LOCAL=none)
+			[ "$self" = "be$i" ] && case ${LAB_LOCAL:-unix} in
+			unix) printf 'local = unix:%s/nginx-be%d/nginx.sock\n' "$STATE" "$i" ;;
+			tcp) printf 'local = 127.0.0.1:%s\n' "$wp" ;;
+			esac
 			[ "$self" = "be$i" ] && [ "$TLS" = 1 ] && printf 'tls = 0.0.0.0:443\n'
 			echo
 		done
