@@ -9,6 +9,10 @@
 #   two-level-nolocal two-level with prefer_local = no in every group: rr
 #                    sends (N-1)/N of the requests to other back ends (the
 #                    scheme before local-first routing, to show its gain)
+#   two-level-tcp    two-level with each tandem l7 reaching its own nginx
+#                    over 127.0.0.1:8080 (LAB_LOCAL=tcp) instead of nginx's
+#                    unix socket (the default, local = unix:...), to show
+#                    what the unix socket gains
 # Two workloads: keep-alive (P-HTTP, wrk + lab/mix.lua) and one connection
 # per request (the same requests with "Connection: close"); the latter is
 # written as MODE-close. Each point is run REPS times and the median kept.
@@ -88,7 +92,7 @@ if [ "$TLS" = 1 ]; then
 elif [ "$LARGE" = 1 ]; then
 	MODES=${MODES:-"two-level-packet two-level central-haproxy"}
 else
-	MODES=${MODES:-"two-level two-level-nolocal central-tandem central-haproxy l4-only"}
+	MODES=${MODES:-"two-level two-level-tcp two-level-nolocal central-tandem central-haproxy l4-only"}
 fi
 SUITE=${SUITE:-TLS_AES_128_GCM_SHA256}
 REPS=${REPS:-3}
@@ -117,7 +121,7 @@ done
 for m in $MODES; do
 	case $TLS:$m in
 	1:two-level-tls | 1:central-tandem-tls | 1:central-haproxy-tls) ;;
-	0:two-level | 0:two-level-nolocal | 0:central-tandem | 0:central-haproxy | 0:l4-only) ;;
+	0:two-level | 0:two-level-nolocal | 0:two-level-tcp | 0:central-tandem | 0:central-haproxy | 0:l4-only) ;;
 	0:two-level-packet | 0:central-tandem-packet) ;;
 	*) die "mode $m does not go with TLS=$TLS (plain and HTTPS modes run apart: their own CSVs)" ;;
 	esac
@@ -213,10 +217,13 @@ for n in $NODES; do
 		k=$((k + 1))
 		# MODE-packet: lab.sh's MODE with relay = packet in tandem's files
 		# MODE-nolocal: lab.sh's MODE with prefer_local = no in the groups
-		relay=splice local=${LAB_PREFER_LOCAL:-yes}
+		# MODE-tcp: lab.sh's MODE with local = 127.0.0.1:8080
+		relay=splice local=${LAB_PREFER_LOCAL:-yes} how=${LAB_LOCAL:-unix}
 		[[ $mode == *-packet ]] && relay=packet
 		[[ $mode == *-nolocal ]] && local=no
-		if ! LAB_RELAY=$relay LAB_PREFER_LOCAL=$local "$LAB" cluster "$n" "$(sed -E 's/-(packet|nolocal)$//' <<<"$mode")" --cpu-be "$CPU_BE" \
+		[[ $mode == *-tcp ]] && how=tcp
+		if ! LAB_RELAY=$relay LAB_PREFER_LOCAL=$local LAB_LOCAL=$how "$LAB" cluster "$n" \
+			"$(sed -E 's/-(packet|nolocal|tcp)$//' <<<"$mode")" --cpu-be "$CPU_BE" \
 			--cpu-fe "$CPU_FE" --cpu-client "$CPU_CLIENT" >"$TMP/lab.log" 2>&1; then
 			sed 's/^/  lab: /' "$TMP/lab.log" >&2
 			die "cluster $n $mode did not come up"
