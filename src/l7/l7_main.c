@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -445,6 +446,31 @@ static void l7_cfg_retire(struct l7_proc *p, int wait_ms)
 	}
 }
 
+/* local = unix:PATH: said at start and at each reload, with what is wrong
+ * with the path now (its web server may come up later: not an error). */
+static void l7_local_note(const struct l7_proc *p)
+{
+	const struct cfg_addr *a = &p->self->local;
+	const char *path = ((const struct sockaddr_un *)&a->ss)->sun_path;
+	const char *why = NULL;
+	struct stat st;
+
+	if (!a->len || a->ss.ss_family != AF_UNIX)
+		return;
+	if (stat(path, &st))
+		why = strerror(errno);
+	else if (!S_ISSOCK(st.st_mode))
+		why = "not a socket";
+	if (why)
+		log_warn("node %s: local = %s: %s: its own web server's requests fail (502, or "
+			 "another node of the group) until a web server listens there",
+			 p->self->name, a->text, why);
+	else
+		log_info("node %s: its own web server over %s%s", p->self->name, a->text,
+			 p->cfg->relay == CFG_RELAY_SOCKMAP || p->cfg->relay == CFG_RELAY_PACKET
+			 ? " (the kernel engine takes only TCP: those bodies stay in user space)" : "");
+}
+
 /* A reason the reload was refused: logged, and written to ERRS too when
  * that is not stderr (the log's stream), for the admin endpoint's reply. */
 #define l7_reload_refuse(errs, fmt, ...) do { \
@@ -558,6 +584,7 @@ int l7_reload(struct l7_proc *p, const char *file, FILE *errs)
 	for (int n = 0; n < c->nnodes; n++)
 		nodes += cfg_node_used(&c->nodes[n]);
 	log_info("reload: %s, %d node(s), generation %u", file, nodes, p->gen);
+	l7_local_note(p);
 	dash_config(p->dash, c);        /* the dashboard gathers from the new file's daemons */
 	pthread_mutex_unlock(&p->ctl_lock);
 	return 0;
@@ -743,6 +770,7 @@ static int l7_start(struct l7_proc *p, pthread_t *threads, int ctl)
 		 p->nworkers, cfg_relay_name(p->cfg->relay), p->cfg->nnodes,
 		 p->self->admin.len ? ", metrics on " : "",
 		 p->self->admin.len ? p->self->admin.text : "");
+	l7_local_note(p);
 	svc_ready("listening on %s, %d worker(s), relay %s", p->self->l7.text, p->nworkers,
 		  cfg_relay_name(p->cfg->relay));
 	return 0;

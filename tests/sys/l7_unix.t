@@ -59,11 +59,24 @@ done
 conf "$T/good.ini" splice "unix:$SOCK" 1 2
 "$TANDEM" -t -c "$T/good.ini" > /dev/null 2>&1; ok $? "local = unix:$SOCK passes tandem -t"
 
+# ---- a path nobody listens on: said at start; the group's other node answers
+alloc_port L7; alloc_port ADM
+conf "$T/nope.ini" splice "unix:$T/nope.sock" $L7 $ADM
+tandem_start "$T/nope.ini" be1 || { echo "Bail out! tandem nope"; exit 1; }
+grep -q "local = unix:$T/nope.sock: No such file or directory" "$T/tandem-be1.log"
+ok $? "a missing socket is said at start"
+is "$(curl -s -D - -o /dev/null --max-time 10 "http://127.0.0.1:$L7/1k" | tr -d '\r' |
+	awk '/^HTTP/ { c = $2 } /^X-Origin:/ { o = $2 } END { print c "/" o }')" 200/be2 \
+	"a missing socket: the request is answered by the other node"
+tandem_stop
+
 for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
 	conf "$T/$engine.ini" $engine "unix:$SOCK" $L7 $ADM
 	tandem_start "$T/$engine.ini" be1 || { echo "Bail out! tandem $engine"; exit 1; }
 	U=http://127.0.0.1:$L7
+	grep -q "node be1: its own web server over unix:$SOCK" "$T/tandem-be1.log"
+	ok $? "$engine: the start says where the node's own web server is"
 	before=$(grep -c '^unix:' "$T/origin-be1/access.log")
 
 	# shellcheck disable=SC2086
