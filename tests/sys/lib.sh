@@ -21,7 +21,9 @@
 # (fixed pseudo-random bytes), /204, /chunked/text (answered chunked to
 # HTTP/1.1: sub_filter drops Content-Length), /chunked/big (/64m, chunked), /xff (echoes what the switch
 # sent: X-Forwarded-For|Host|Connection|X-Foo|Keep-Alive), /slow/N (echo module: N seconds,
-# then a body), and /up/ (DAV PUT into $T/up, shared by all origins, so a
+# then a body), /slow/body/FILE and /slow/chunked/FILE (the same at 8 MB/s:
+# an origin killed a moment after the head is surely mid-body, whatever the
+# engine buffers), and /up/ (DAV PUT into $T/up, shared by all origins, so a
 # body PUT through one origin can be fetched back through any).
 # ORIGIN_KA_TIMEOUT and ORIGIN_KA_REQUESTS override nginx's keepalive_timeout
 # and keepalive_requests for the next origin_start. IN_NS runs the next
@@ -183,6 +185,8 @@ http {
     location = /xfp { default_type text/plain; return 200 "\$http_x_forwarded_proto\n"; }
     location = /xff { default_type text/plain; return 200 "\$http_x_forwarded_for|\$http_host|\$http_connection|\$http_x_foo|\$http_keep_alive\n"; }
     location /chunked/ { default_type text/plain; sub_filter_types *; sub_filter 'zzzz' 'y'; sub_filter_once off; }
+    location /slow/body/ { alias $T/www/; limit_rate 8m; }
+    location /slow/chunked/ { alias $T/www/chunked/; default_type text/plain; sub_filter_types *; sub_filter 'zzzz' 'y'; sub_filter_once off; limit_rate 8m; }
     location /up/ { root $T; dav_methods PUT DELETE; create_full_put_path on; client_max_body_size 0; }
     $slow
   }
