@@ -139,13 +139,13 @@ build/fuzz/%: tests/fuzz/%.c $(HTTP_SRCS)
 
 # One prove run, so CI reads one summary. System tests find the binary in $TANDEM.
 test: all $(UNIT_BINS) $(BPFT_BINS)
-	TANDEM=$(abspath $(O)/tandem) SAN=$(SAN) prove --failures --comments --exec '' $(UNIT_BINS) $(BPFT_BINS) $(SYS_TESTS)
+	TANDEM=$(abspath $(O)/tandem) SAN=$(SAN) prove --timer --failures --comments --exec '' $(UNIT_BINS) $(BPFT_BINS) $(SYS_TESTS)
 
 unit-test: $(UNIT_BINS)
 	prove --exec '' $(UNIT_BINS)
 
 sys-test: all
-	TANDEM=$(abspath $(O)/tandem) SAN=$(SAN) prove --failures --comments --exec '' $(SYS_TESTS)
+	TANDEM=$(abspath $(O)/tandem) SAN=$(SAN) prove --timer --failures --comments --exec '' $(SYS_TESTS)
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
