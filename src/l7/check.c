@@ -94,6 +94,7 @@ static void *check_main(void *arg)
 		/* a reload swaps p->cfg: take the newest at each round */
 		struct cfg *c = l7_cfg_enter(p, &p->probe_gen);
 		int interval = c->l7.check_interval;
+		unsigned gen = p->probe_gen;
 
 		for (int n = 0; n < c->nnodes && !p->stop; n++) {
 			/* a removed node's tombstone has no web server either */
@@ -109,8 +110,7 @@ static void *check_main(void *arg)
 			}
 		}
 		l7_cfg_leave(&p->probe_gen);
-		for (int t = 0; t < interval && !p->stop; t += 50)
-			usleep(50000);
+		l7_nap(p, interval, &p->stop, gen);
 	}
 	return NULL;
 }

@@ -181,6 +181,9 @@ struct l7_proc {
 	int has_admin_thread, has_ctl_thread, has_health_thread;
 	struct l7_alog alog;            /* the access log's file and writer thread */
 	volatile int alog_stop;         /* the writer thread ends after a last round */
+	/* the helper threads' sleep (l7_nap), cut short by l7_wake */
+	pthread_mutex_t nap_lock;
+	pthread_cond_t nap_cond;        /* CLOCK_MONOTONIC */
 	int sm_fallback;                /* relay sockmap/auto asked, the probe failed: splice */
 	int pk_fallback;                /* relay packet asked, its programs could not run: splice */
 	int ktls;                       /* the kernel has the tls ULP (probed at start) */

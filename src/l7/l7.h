@@ -68,4 +68,15 @@ static inline void l7_cfg_leave(unsigned *slot)
 	__atomic_store_n(slot, L7_GEN_NONE, __ATOMIC_RELEASE);
 }
 
+/* l7_nap: a helper thread sleeps MS, or less: until *STOP is set or a
+ * reload moves the generation past GEN (the one its round read), each told
+ * by l7_wake. One wakeup per nap: a usleep(50 ms) loop that looked at a
+ * flag woke 20 times a second for nothing, each wakeup 50-90 us of CPU
+ * on a PVM guest, a few % of a small node's budget per thread.
+ * l7_nap_init once before the threads start. */
+void l7_nap_init(struct l7_proc *p);
+void l7_nap(struct l7_proc *p, int ms, const volatile int *stop, unsigned gen);
+/* l7_wake: after setting a stop flag or bumping the generation. */
+void l7_wake(struct l7_proc *p);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "l7.h"
 #include "l7_alog.h"
 #include "log.h"
 
@@ -138,8 +139,12 @@ static void *alog_main(void *arg)
 	struct l7_proc *p = arg;
 
 	while (!p->alog_stop) {
+		unsigned gen = __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST);
+
 		alog_round(p);
-		usleep(L7_ALOG_ROUND_MS * 1000);
+		/* no access log: nothing to do until a reload names one (a
+		 * reload bumps the generation, l7_nap wakes at once) */
+		l7_nap(p, p->alog.on ? L7_ALOG_ROUND_MS : 3600000, &p->alog_stop, gen);
 	}
 	alog_round(p);          /* what the workers put before they stopped */
 	return NULL;
@@ -182,6 +187,7 @@ void l7_alog_stop(struct l7_proc *p)
 	if (!a->has_thread)
 		return;
 	p->alog_stop = 1;
+	l7_wake(p);
 	pthread_join(a->thread, NULL);
 	a->has_thread = 0;
 	if (a->fd >= 0)

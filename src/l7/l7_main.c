@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -446,6 +447,44 @@ static void l7_cfg_retire(struct l7_proc *p, int wait_ms)
 	}
 }
 
+void l7_nap_init(struct l7_proc *p)
+{
+	pthread_condattr_t at;
+
+	pthread_mutex_init(&p->nap_lock, NULL);
+	pthread_condattr_init(&at);
+	pthread_condattr_setclock(&at, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->nap_cond, &at);
+	pthread_condattr_destroy(&at);
+}
+
+void l7_nap(struct l7_proc *p, int ms, const volatile int *stop, unsigned gen)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	/* the waker sets the flag or the generation before it takes the
+	 * lock: looked at under the lock, neither can be missed */
+	pthread_mutex_lock(&p->nap_lock);
+	while (!*stop && __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST) == gen)
+		if (pthread_cond_timedwait(&p->nap_cond, &p->nap_lock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&p->nap_lock);
+}
+
+void l7_wake(struct l7_proc *p)
+{
+	pthread_mutex_lock(&p->nap_lock);
+	pthread_cond_broadcast(&p->nap_cond);
+	pthread_mutex_unlock(&p->nap_lock);
+}
+
 /* local = unix:PATH: said at start and at each reload, with what is wrong
  * with the path now (its web server may come up later: not an error). */
 static void l7_local_note(const struct l7_proc *p)
@@ -580,6 +619,7 @@ int l7_reload(struct l7_proc *p, const char *file, FILE *errs)
 	p->self = self;
 	p->self_idx = self - c->nodes;
 	__atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST);
+	l7_wake(p);             /* the helper threads take it now */
 	l7_cfg_retire(p, 2000);
 	for (int n = 0; n < c->nnodes; n++)
 		nodes += cfg_node_used(&c->nodes[n]);
@@ -807,6 +847,7 @@ static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
 	} else {
 		log_info("signal %d: stopping", sig);
 		p->stop = 1;
+		l7_wake(p);
 		svc_stopping("signal %d: stopping", sig);
 	}
 }
@@ -814,8 +855,9 @@ static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
 /* Joins the helper threads and frees every worker and configuration. */
 static void l7_cleanup(struct l7_proc *p)
 {
-	/* the helper threads poll with a timeout and see stop */
+	/* the helper threads nap (l7_nap) or poll with a timeout, and see stop */
 	p->stop = 1;
+	l7_wake(p);
 	l7_alog_stop(p);        /* the workers are done: their last lines go out */
 	if (p->has_admin_thread) {
 		pthread_join(p->admin_thread, NULL);
@@ -887,6 +929,7 @@ int l7_main(int argc, char **argv)
 		default:  l7_usage(stderr); return 2;
 		}
 	}
+	l7_nap_init(&proc);
 	if (!file || !node) {
 		l7_usage(stderr);
 		return 2;
