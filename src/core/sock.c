@@ -47,12 +47,13 @@ int sock_connect(const struct cfg_addr *a, int mss)
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (a->ss.ss_family != AF_UNIX)
+	if (a->ss.ss_family != AF_UNIX) {       /* TCP's options */
 		sock_tune(fd);
-	if (mss > 0 && a->ss.ss_family != AF_UNIX && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss))) {
-		r = -errno;
-		close(fd);
-		return r;
+		if (mss > 0 && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss))) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
 	}
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) && errno != EINPROGRESS) {
 		r = -errno;

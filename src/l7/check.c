@@ -100,10 +100,8 @@ static void *check_main(void *arg)
 			/* a removed node's tombstone has no web server either */
 			if (check_up(p, n) || !c->nodes[n].web.len)
 				continue;
-			/* this node's own web server: where its requests go */
-			const struct cfg_addr *a = n == p->self_idx && c->nodes[n].local.len
-				? &c->nodes[n].local : &c->nodes[n].web;
-			if (check_probe(a, check_health_path(c, n), 1000)) {
+			/* where the requests go: this node's own over `local` */
+			if (check_probe(l7_web_addr(c, p->self_idx, n), check_health_path(c, n), 1000)) {
 				__atomic_store_n(&p->node_fails[n], 0, __ATOMIC_RELAXED);
 				__atomic_store_n(&p->node_down[n], 0, __ATOMIC_RELAXED);
 				log_info("node %s answers its health check again: marked up", c->nodes[n].name);

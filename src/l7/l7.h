@@ -68,6 +68,18 @@ static inline void l7_cfg_leave(unsigned *slot)
 	__atomic_store_n(slot, L7_GEN_NONE, __ATOMIC_RELEASE);
 }
 
+/* l7_web_addr: where this switch (node SELF) reaches node N's web server:
+ * its own over the file's `local` (loopback or a unix socket) when set,
+ * every other one at its `web`. The pool connects there, and the health
+ * check probes there. */
+static inline const struct cfg_addr *l7_web_addr(const struct cfg *c, int self, int n)
+{
+	return n == self && c->nodes[n].local.len ? &c->nodes[n].local : &c->nodes[n].web;
+}
+
+/* L7_NAP_IDLE: a nap with nothing to do until a reload or a stop. */
+#define L7_NAP_IDLE 3600000
+
 /* l7_nap: a helper thread sleeps MS, or less: until *STOP is set or a
  * reload moves the generation past GEN (the one its round read), each told
  * by l7_wake. One wakeup per nap: a usleep(50 ms) loop that looked at a

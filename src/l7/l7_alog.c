@@ -144,7 +144,7 @@ static void *alog_main(void *arg)
 		alog_round(p);
 		/* no access log: nothing to do until a reload names one (a
 		 * reload bumps the generation, l7_nap wakes at once) */
-		l7_nap(p, p->alog.on ? L7_ALOG_ROUND_MS : 3600000, &p->alog_stop, gen);
+		l7_nap(p, p->alog.on ? L7_ALOG_ROUND_MS : L7_NAP_IDLE, &p->alog_stop, gen);
 	}
 	alog_round(p);          /* what the workers put before they stopped */
 	return NULL;

@@ -253,7 +253,7 @@ static void *share_main(void *arg)
 		uint64_t start = share_now_ms();
 		unsigned gen = p->share_gen;
 		/* not wanted: until a reload (l7_nap wakes at once) */
-		int wanted = share_wanted(c), every = wanted ? c->l7.load_share : 3600000;
+		int wanted = share_wanted(c), every = wanted ? c->l7.load_share : L7_NAP_IDLE;
 
 		if (wanted) {
 			share_round(p, c, start + (every < 500 ? every : 500));
@@ -263,8 +263,9 @@ static void *share_main(void *arg)
 		}
 		share_sum(p, c);
 		l7_cfg_leave(&p->share_gen);
-		for (uint64_t now = share_now_ms(); !p->stop && now < start + every &&
-		     __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST) == gen; now = share_now_ms())
+		uint64_t now = share_now_ms();
+
+		if (now < start + every)
 			l7_nap(p, start + every - now, &p->stop, gen);
 	}
 	return NULL;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "l7.h"
 #include "log.h"
 #include "relay.h"
 #include "sock.h"
@@ -51,14 +52,12 @@ static void upool_idle_event(struct conn *c, uint32_t events)
 static struct upconn *upool_open(struct l7_worker *w, int node, int *err)
 {
 	struct cfg *c = w->cfg;
-	const struct cfg_addr *a = &c->nodes[node].web;
+	/* the node's own web server: over loopback or a unix socket when the
+	 * file says how (node key "local"), no trip through the network */
+	const struct cfg_addr *a = l7_web_addr(c, w->proc->self_idx, node);
 	struct upconn *u;
 	int fd;
 
-	/* the node's own web server: over loopback or a unix socket when the
-	 * file says how (node key "local"), no trip through the network */
-	if (node == w->proc->self_idx && c->nodes[node].local.len)
-		a = &c->nodes[node].local;
 	fd = sock_connect(a, c->relay == CFG_RELAY_PACKET ? relay_packet_mss() : 0);
 	if (fd < 0) {
 		*err = fd;

@@ -114,9 +114,11 @@ void relay_sock_add(struct relay_env *e, struct relay_end *x, struct conn *c, in
 {
 	memset(x, 0, sizeof(*x));
 	x->idx = -1;
-	if (e->kern && c->xp->plain && c->unix_sk)
+	if (!e->kern || !c->xp->plain)
+		return;
+	if (c->unix_sk)
 		e->user_unix++;         /* sockmap and packet splicing are TCP's */
-	else if (e->kern && c->xp->plain)
+	else
 		e->kern->sock_add(e, x, c, backend);
 }
 
