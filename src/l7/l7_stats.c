@@ -135,9 +135,12 @@ static void l7_metrics_packet(struct out *o, struct l7_proc *p)
 		 "# HELP tandem_relay_packet_nudges_total ACKs a pooled socket was made to send: the client's last ack came with its next request.\n"
 		 "# TYPE tandem_relay_packet_nudges_total counter\ntandem_relay_packet_nudges_total %llu\n"
 		 "# HELP tandem_relay_packet_errors_total Packet runs cut: the web server went inside the body, or sent past it.\n"
-		 "# TYPE tandem_relay_packet_errors_total counter\ntandem_relay_packet_errors_total %llu\n",
+		 "# TYPE tandem_relay_packet_errors_total counter\ntandem_relay_packet_errors_total %llu\n"
+		 "# HELP tandem_relay_packet_rebased_total Armings whose look at a pooled socket's receive sequence found its read count off (a bug: always 0).\n"
+		 "# TYPE tandem_relay_packet_rebased_total counter\ntandem_relay_packet_rebased_total %llu\n",
 	     p->pk_fallback, (unsigned long long)PK_SUM(armed), (unsigned long long)PK_SUM(spliced),
-	     (unsigned long long)PK_SUM(nudges), (unsigned long long)PK_SUM(errors));
+	     (unsigned long long)PK_SUM(nudges), (unsigned long long)PK_SUM(errors),
+	     (unsigned long long)PK_SUM(rebased));
 	outf(o, "# HELP tandem_relay_packet_fallbacks_total Response bodies spliced by splice(2) instead, by reason.\n"
 		 "# TYPE tandem_relay_packet_fallbacks_total counter\n");
 	for (int r = 0; r < RELAY_PK_FB_COUNT; r++)

@@ -130,6 +130,10 @@ struct relay_end {
 	uint8_t busy;           /* packet: a range on this backend is not acknowledged yet */
 	uint8_t pkback;         /* packet: the entry is an uplink's */
 	uint16_t pkmss;         /* packet: a client's MSS (what it announced, or PMTU's less) */
+	uint16_t pkadv;         /* packet: a backend's advertised MSS (fixed at its handshake) */
+	uint8_t pkbase_ok;      /* packet: pkbase is known */
+	uint8_t pkchecks;       /* packet: armings since pkbase was last checked */
+	uint32_t pkbase;        /* packet: a backend's receive sequence less its conn's rx */
 };
 
 /* One direction's engine state. */

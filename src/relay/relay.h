@@ -187,6 +187,7 @@ struct relay_pk_stats {
 	uint64_t bytes;         /* body bytes spliced at packet level */
 	uint64_t nudges;        /* ACKs sock U was made to send (the client's last ack went to sock C) */
 	uint64_t errors;        /* runs cut: the server went inside the body, or sent past it */
+	uint64_t rebased;       /* looks at sock U's numbers that found its rx count off */
 	uint64_t fb[RELAY_PK_FB_COUNT];
 };
 

@@ -431,6 +431,9 @@ is "$(sed 's/^c:\([^ ]*\)TcpExtTCPChallengeACK=[0-9]*,/c:\1/' <<<"$got")" "$NSTA
 ok $([ "${cha:-0}" -le 2 ] && echo 0 || echo 1) "aborts: the client's challenge ACKs to the two resets: ${cha:-0}"
 echo "# segments past the receiver's window (TcpExtBeyondWindow), all runs: $(beyond)"
 
+is "$(pk tandem_relay_packet_rebased_total)" 0 \
+	"every look at a pooled socket's receive sequence agreed with what user space read from it (rebased_total 0)"
+
 # ---- the programs go with the process; a killed one's are removed next time
 IN_NS=$NN tandem_stop
 is "$STOP_RC" 0 "SIGTERM: tandem exits with status 0"
@@ -446,5 +449,6 @@ ok $? "... and said so"
 run "after a restart" "4m 64m"
 IN_NS=$NN tandem_stop
 is "$(filters)" 0 "SIGTERM: nothing left"
+is "$(grep -c "read count is" "$T/tandem-s1.log")" 0 "no tandem of this test found a pooled socket's read count off"
 
 done_testing
