@@ -11,6 +11,7 @@ a short body followed by a close, or bytes left over after a response.
     whole), r.close (the server's Connection: close)
 """
 import socket
+import threading
 import time
 
 TIMEOUT = 10.0
@@ -253,6 +254,36 @@ def check(desc, got, want):
     """One TAP check for lib.sh's py_checks: description, got, want."""
     print("%s\t%s\t%s" % (_clean(desc), _clean(got), _clean(want)), flush=True)
     return got == want
+
+
+def concurrently(*cases):
+    """Runs the cases all at once, each in a thread: functions of one
+    argument, the check function to call (check's arguments), for cases
+    whose waits may overlap. Their checks are printed once every case is
+    done, in the cases' order; an exception of a case is raised again then,
+    after the checks it made."""
+    runs = []
+    for fn in cases:
+        run = {"checks": [], "error": None}
+
+        def body(fn=fn, run=run):
+            def chk(desc, got, want):
+                run["checks"].append((desc, got, want))
+                return got == want
+            try:
+                fn(chk)
+            except BaseException as e:
+                run["error"] = e
+        t = threading.Thread(target=body, daemon=True)
+        t.start()
+        runs.append((t, run))
+    for t, run in runs:
+        t.join()
+    for t, run in runs:
+        for c in run["checks"]:
+            check(*c)
+        if run["error"] is not None:
+            raise run["error"]
 
 
 def summary(rs):

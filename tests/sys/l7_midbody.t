@@ -12,7 +12,9 @@
 # is closed by the switch, never reused; other clients are served while a
 # response stalls. Each target is first answered whole and big, so that the
 # sockmap engine runs the broken response in the kernel (head mode) and
-# hands it back.
+# hands it back. The broken exchanges of an engine run all at once (curl's
+# in the background, the raw client's in threads), so that their waits for
+# server_timeout overlap; the checks are made in order afterwards.
 source "$(dirname "$0")/lib.sh"
 
 alloc_port FAKE
@@ -28,6 +30,22 @@ curl_says() { # RC: what curl's exit status means here
 	*) echo "status $1";;
 	esac
 }
+curl_bg() { # NAME CURL-ARGS...: curl -s in the background (its PID in CURL_BG), the body in $T/NAME
+	local n=$1; shift
+	{ curl -s -o "$T/$n" "$@"; echo " $?"; } > "$T/$n.w" &
+	CURL_BG+=($!)
+}
+curl_report() { # KEY WANT-WHOLE WANT-BROKEN DESC-WHOLE DESC-BROKEN (printf: %d the try):
+	# the checks of one target: good[KEY], then curl_bg KEY-1 and KEY-2
+	# (-w's output, then what curl's exit status means: "200, cut short")
+	local i w
+	is "${good[$1]}" "$2" "$engine: $4"
+	for i in 1 2; do
+		w=$(cat "$T/$1-$i.w")
+		# shellcheck disable=SC2059
+		is "${w% *}, $(curl_says "${w##* }")" "$3" "$engine: $(printf "$5" $i)"
+	done
+}
 
 for engine in copy splice sockmap $PACKET; do
 	alloc_port L7; alloc_port ADM
@@ -35,37 +53,38 @@ for engine in copy splice sockmap $PACKET; do
 	tandem_start "$T/$engine.ini" f || { echo "Bail out! tandem $engine"; exit 1; }
 	U=http://127.0.0.1:$L7
 
-	# ---- curl's view: a bad chunk line after valid chunks
+	# ---- curl's view: each target first answered whole (and big), then
+	# its broken responses all at once, in the background, beside the raw
+	# client's below (the stalled ones wait out server_timeout together);
+	# their checks in order once all are done
+	declare -A good=()
 	for kind in size crlf huge; do
 		code=$(curl -s -o "$T/good" -w '%{http_code}' --max-time 30 -H 'X-Good: 1' "$U/chunk-bad/$kind")
-		is "$code $(stat -c %s "$T/good")" "200 327680" "$engine: /chunk-bad/$kind answered whole first (20 chunks of 16 KiB)"
-		for i in 1 2; do
-			code=$(curl -s -o "$T/cb" -w '%{http_code}' --max-time 30 -H "X-Tag: $engine-curl-$kind-$i" "$U/chunk-bad/$kind")
-			rc=$?
-			is "$code, $(curl_says $rc)" "200, cut short" \
-				"$engine: bad chunk ($kind) after 48 KiB of chunks and a pause, #$i: curl reports the body cut short"
-		done
+		good[$kind]="$code $(stat -c %s "$T/good")"
 	done
-	# ---- curl's view: a Content-Length body that stalls halfway
 	for size in 100000 1048576; do
-		code=$(curl -s -o "$T/good" -w '%{http_code} %{size_download}' --max-time 30 -H 'X-Good: 1' "$U/stall/$size")
-		is "$code" "200 $size" "$engine: /stall/$size answered whole first"
-		for i in 1 2; do
-			code=$(curl -s -o "$T/st" -w '%{http_code} %{size_download}' --max-time 30 \
-				-H "X-Tag: $engine-curl-stall-$size-$i" "$U/stall/$size")
-			rc=$?
-			is "$code, $(curl_says $rc)" "200 $((size / 2)), cut short" \
-				"$engine: $size-byte body stalls halfway, #$i: curl gets half and reports it cut short"
+		good[$size]=$(curl -s -o "$T/good" -w '%{http_code} %{size_download}' --max-time 30 -H 'X-Good: 1' "$U/stall/$size")
+	done
+	CURL_BG=()
+	for i in 1 2; do
+		for kind in size crlf huge; do
+			curl_bg "$kind-$i" -w '%{http_code}' --max-time 30 -H "X-Tag: $engine-curl-$kind-$i" "$U/chunk-bad/$kind"
+		done
+		for size in 100000 1048576; do
+			curl_bg "$size-$i" -w '%{http_code} %{size_download}' --max-time 30 \
+				-H "X-Tag: $engine-curl-stall-$size-$i" "$U/stall/$size"
 		done
 	done
 
 	# ---- a raw client: framing, the closes on both sides, others meanwhile
-	py_checks "$engine: " "$L7" "$FAKE" "$engine" <<'PY'
+	py_start "$engine: " "$L7" "$FAKE" "$engine" <<'PY'
 import socket, sys, threading
 from l7_client import *
 port, fake, engine = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+pattern(100000), pattern(1 << 20)      # computed once, before the threads
 
-for kind in ["size", "crlf", "huge"]:
+
+def bad_chunk(kind, check):
     for i in (1, 2):
         tag = "%s-py-%s-%d" % (engine, kind, i)
         s = connect(port, 30)
@@ -98,29 +117,43 @@ def others(tag, out):
     out.append([(r.status, r.body == pattern(1 << 20)) for r in rs] == [(200, True)])
     rd.s.close()
 
-for size in (100000, 1 << 20):
-    for i in (1, 2):
-        tag = "%s-py-stall-%d-%d" % (engine, size, i)
-        s = connect(port, 30)
-        s.sendall(request("/stall/%d" % size, headers=["X-Tag: " + tag]))
-        rd = Reader(s)
-        r = read_head(rd)
-        half = rd.exact(size // 2)
-        check("stall %d #%d: head 200, the first half of the body" % (size, i),
-              (r.status, r.header("content-length"), half == pattern(size)[:size // 2]), (200, str(size), True))
-        # other clients while this one waits (server_timeout 3 s: they need
-        # a few milliseconds, the stalled response is closed only after it)
-        out = []
-        others(tag, out)
-        check("stall %d #%d: other clients served meanwhile" % (size, i), out, [True] * 3)
-        check("stall %d #%d: ... while the stalled response is still open" % (size, i), quiet(rd, 0.05), "quiet")
-        rest = rd.rest()
-        # closed, or reset (packet: a splice cut short resets the client)
-        check("stall %d #%d: then the client connection closed, the body short of its Content-Length" % (size, i),
-              (len(half) + len(rest), rd.eof or rd.reset), (size // 2, True))
-        check("stall %d #%d: the origin's connection closed by the switch, never reused" % (size, i),
-              fake_wait(fake, tag, "closed"), ["closed"])
+def stall(size, i, check):
+    tag = "%s-py-stall-%d-%d" % (engine, size, i)
+    s = connect(port, 30)
+    s.sendall(request("/stall/%d" % size, headers=["X-Tag: " + tag]))
+    rd = Reader(s)
+    r = read_head(rd)
+    half = rd.exact(size // 2)
+    check("stall %d #%d: head 200, the first half of the body" % (size, i),
+          (r.status, r.header("content-length"), half == pattern(size)[:size // 2]), (200, str(size), True))
+    # other clients while this one waits (server_timeout 3 s: they need
+    # a few milliseconds, the stalled response is closed only after it)
+    out = []
+    others(tag, out)
+    check("stall %d #%d: other clients served meanwhile" % (size, i), out, [True] * 3)
+    check("stall %d #%d: ... while the stalled response is still open" % (size, i), quiet(rd, 0.05), "quiet")
+    rest = rd.rest()
+    # closed, or reset (packet: a splice cut short resets the client)
+    check("stall %d #%d: then the client connection closed, the body short of its Content-Length" % (size, i),
+          (len(half) + len(rest), rd.eof or rd.reset), (size // 2, True))
+    check("stall %d #%d: the origin's connection closed by the switch, never reused" % (size, i),
+          fake_wait(fake, tag, "closed"), ["closed"])
+
+# every case at once (each stall waits out server_timeout), the checks in
+# this order afterwards
+concurrently(*[lambda c, k=kind: bad_chunk(k, c) for kind in ["size", "crlf", "huge"]],
+             *[lambda c, z=size, i=i: stall(z, i, c) for size in (100000, 1 << 20) for i in (1, 2)])
 PY
+	wait "${CURL_BG[@]}"
+	for kind in size crlf huge; do
+		curl_report $kind "200 327680" "200, cut short" "/chunk-bad/$kind answered whole first (20 chunks of 16 KiB)" \
+			"bad chunk ($kind) after 48 KiB of chunks and a pause, #%d: curl reports the body cut short"
+	done
+	for size in 100000 1048576; do
+		curl_report $size "200 $size" "200 $((size / 2)), cut short" "/stall/$size answered whole first" \
+			"$size-byte body stalls halfway, #%d: curl gets half and reports it cut short"
+	done
+	py_wait
 	is "$(metric tandem_aborted_total)" 20 "$engine: the 20 broken exchanges counted as aborted"
 	if [ $engine = sockmap ]; then
 		# after each target's whole first answer: the 12 bad chunked

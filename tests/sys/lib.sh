@@ -55,6 +55,7 @@ declare -A ORIGIN_PORTS # NAME -> port
 cleanup() {
 	local p n pids=()
 	exec 2>/dev/null        # no "Terminated" job notices in the TAP stream
+	[ -n "${PY_PID:-}" ] && PIDS+=("$PY_PID")      # a py_start script still running
 	for p in "${PIDS[@]}"; do kill -TERM "$p"; done
 	for n in "${!ORIGIN_PID[@]}"; do
 		kill -TERM "${ORIGIN_PID[$n]}"   # nginx: fast shutdown
@@ -307,16 +308,32 @@ metric_sum() { # PREFIX [ADMIN_PORT]: sum over every series whose name starts wi
 # one line per check, "description<TAB>got<TAB>want", and turns each into a
 # TAP test; a script that dies, or prints no check, is a failure of its own.
 py_checks() {
-	local prefix=$1 out=$T/py.$RANDOM rc desc got want n=0; shift
-	timeout $((120 * SLOW)) python3 - "$@" > "$out" 2> "$out.err"
+	py_start "$@"
+	py_wait
+}
+
+# py_start PREFIX SCRIPT [ARGS...]: the same script started in the background,
+# for a test that does something else while it runs; py_wait waits for it
+# and turns its lines into TAP tests. One such script at a time.
+py_start() {
+	PY_PREFIX=$1 PY_OUT=$T/py.$RANDOM; shift
+	cat > "$PY_OUT.py"
+	timeout $((120 * SLOW)) python3 - "$@" < "$PY_OUT.py" > "$PY_OUT" 2> "$PY_OUT.err" &
+	PY_PID=$!
+}
+
+py_wait() {
+	local rc desc got want n=0
+	wait "$PY_PID"
 	rc=$?
+	PY_PID=""
 	while IFS=$'\t' read -r desc got want; do
 		n=$((n + 1))
-		is "$got" "$want" "$prefix$desc"
-	done < "$out"
+		is "$got" "$want" "$PY_PREFIX$desc"
+	done < "$PY_OUT"
 	if [ $rc != 0 ] || [ $n = 0 ]; then
-		ok 1 "${prefix}python checks ran to the end (status $rc, $n checks)"
-		sed 's/^/#   /' "$out.err" | tail -15
+		ok 1 "${PY_PREFIX}python checks ran to the end (status $rc, $n checks)"
+		sed 's/^/#   /' "$PY_OUT.err" | tail -15
 	fi
 }
 
