@@ -298,32 +298,46 @@ ORIGIN_KA_REQUESTS=3 ORIGIN_KA_TIMEOUT=1s
 alloc_port O3
 origin_start ka $O3 || { echo "Bail out! nginx ka"; exit 1; }
 unset ORIGIN_KA_REQUESTS ORIGIN_KA_TIMEOUT
+# one tandem per engine, all checked at once by one script (their idle waits
+# overlap), the checks in the engines' order
+ka_ports=()
+declare -A KA_PID
 for engine in copy splice sockmap $PACKET; do
 	alloc_port L7K; alloc_port ADMK
 	cluster_ini "$T/ka-$engine.ini" $engine ka=$O3:$L7K:$ADMK
 	tandem_start "$T/ka-$engine.ini" ka || { echo "Bail out! tandem ka"; exit 1; }
-	py_checks "$engine: " "$L7K" "$T/www" <<'PY'
+	KA_PID[$engine]=$TANDEM_PID
+	ka_ports+=("$engine:$L7K")
+done
+py_checks "" "$T/www" "${ka_ports[@]}" <<'PY'
 import os, sys, time
 from l7_client import *
-port, www = int(sys.argv[1]), sys.argv[2]
+www = sys.argv[1]
 F = lambda n: open(os.path.join(www, n), "rb").read()
-paths = ["16k", "1", "256k", "0", "1k", "16k", "1m", "1", "16k", "1k", "0", "1k"]
-s = connect(port); rd = Reader(s)
-res = []
-for p in paths:
-    s.sendall(request("/" + p))
-    r = read_response(rd)
-    res.append((r.status, r.body == F(p)))
-check("origin closes every 3rd request's connection: 12 sequential requests served", res, [(200, True)] * 12)
-res = []
-for i in range(3):
-    time.sleep(1.5)
-    s.sendall(request("/16k"))
-    r = read_response(rd)
-    res.append((r.status, r.body == F("16k")))
-check("origin closes idle pooled connections after 1 s: the next request still served", res, [(200, True)] * 3)
+
+def one(engine, port, check):
+    paths = ["16k", "1", "256k", "0", "1k", "16k", "1m", "1", "16k", "1k", "0", "1k"]
+    s = connect(port); rd = Reader(s)
+    res = []
+    for p in paths:
+        s.sendall(request("/" + p))
+        r = read_response(rd)
+        res.append((r.status, r.body == F(p)))
+    check("%s: origin closes every 3rd request's connection: 12 sequential requests served" % engine,
+          res, [(200, True)] * 12)
+    res = []
+    for i in range(3):
+        time.sleep(1.5)
+        s.sendall(request("/16k"))
+        r = read_response(rd)
+        res.append((r.status, r.body == F("16k")))
+    check("%s: origin closes idle pooled connections after 1 s: the next request still served" % engine,
+          res, [(200, True)] * 3)
+
+concurrently(*[lambda c, e=e, p=int(p): one(e, p, c) for e, p in (a.split(":") for a in sys.argv[2:])])
 PY
-	tandem_stop
+for engine in copy splice sockmap $PACKET; do
+	tandem_stop "${KA_PID[$engine]}"
 	is "$STOP_RC" 0 "$engine: SIGTERM: exit status 0"
 done
 
