@@ -17,6 +17,8 @@ Every event is one JSON line in OUT, times in time.time() seconds:
   {"k": "long", "id", "node", "t0", "oks" (the end time of every answered
    request), "err", "t_err", "bodies" (answers per web server)}
   {"k": "short", "t0", "node", "err"}
+  {"k": "up", "id", "node", "t0"}   a keep-alive connection's first answer (at
+   once: the test waits for these, the judge does not read them)
 """
 import json
 import os
@@ -99,6 +101,7 @@ def load(vip, out, stopfile, maxsec):
                     raise ValueError("first answer %d %r from %s" % (st, body[:20], node))
                 ev["node"] = node
                 ev["oks"].append(time.time())
+                emit({"k": "up", "id": ev["id"], "node": node, "t0": ev["oks"][0]})
                 k = 0
                 while going():
                     time.sleep(PAUSE)

@@ -79,6 +79,26 @@ l7_start() { # I: prints the PID (the lab's start keeps it, for down)
 	"$LAB" start "be$1" l7 "$TANDEM" l7 -c "$TMP/be$1.ini" --node "be$1"
 }
 l7_ready() { at "be$1" curl -sf -m 1 -o /dev/null http://127.0.0.1:9301/metrics; }
+# The load's events of KIND (short, up) that began at T or later (answered
+# by NODE): how many
+events() { # KIND T [NODE]
+	[ -f "$TMP/events" ] || { echo 0; return; }
+	awk -v k="\"k\": \"$1\"" -v t="$2" -v n="\"node\": \"${3:-}\"" '
+		index($0, k) && (n == "\"node\": \"\"" || index($0, n)) && match($0, /"t0": [0-9.]+/) &&
+			substr($0, RSTART + 6, RLENGTH - 6) + 0 >= t + 0 { c++ }
+		END { print c + 0 }' "$TMP/events"
+}
+# The load's time in a phase: until N events (events' arguments), at most
+# 3 s (x SLOW), the fixed time it had before; the verdict judges the phase
+let_run() { # N KIND T [NODE]
+	local n=$1 _
+	shift
+	for _ in $(seq 1 $((60 * SLOW))); do
+		[ "$(events "$@")" -ge "$n" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 
 "$LAB" up 3 >"$TMP/lab.log" 2>&1
 ok $? "lab up 3 (client, fe, be1..be3)" || { sed 's/^/# /' "$TMP/lab.log"; exit 1; }
@@ -126,7 +146,7 @@ is "$victim" tandem "the PID kept for be2's L7 switch is tandem's ($L7PID_2)"
 at client timeout 90 python3 "$HERE/l4_l7kill.py" load "$VIP" "$TMP/events" "$TMP/stop" \
 	$((60 * SLOW)) 2>"$TMP/load.err" &
 LOAD_PID=$!
-sleep $((3 * SLOW))
+let_run 24 up 0 && let_run 30 short 0  # every keep-alive connection answered once, new ones made
 
 t_kill=$(now)
 kill -KILL "$L7PID_2"
@@ -141,7 +161,7 @@ else
 fi
 diag "time to remove a node whose L7 switch died: $gone_ms ms (checks every 500 ms, 2 failures; polled every 50 ms)"
 grep -m1 'be2 is down' "$LAB_STATE/log/fe-l4.log" | sed 's/^/# fe: /'
-sleep $((3 * SLOW))
+let_run 30 short "$t_gone"      # new connections while be2 is out (the verdict wants 10)
 
 t_restart=$(now)
 l7_start 2 >/dev/null
@@ -152,7 +172,7 @@ else
 	t_back=$(now)
 	ok 1 "be2's L7 switch restarted: be2 back in the table within 10 s"
 fi
-sleep $((3 * SLOW))
+let_run 30 short "$t_back" && let_run 3 short "$t_back" be2     # new ones after, be2 taking some
 touch "$TMP/stop"
 wait "$LOAD_PID"
 rc=$?
