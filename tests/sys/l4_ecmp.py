@@ -18,6 +18,10 @@ OUT gets one JSON line per event, times in time.time() seconds:
   {"k": "fail", "id", "node", "t", "err", "req"}   broken; req: a request
                                                was out (it failed)
   {"k": "end", "t", "oks", "max_ms", "per_node", "alive", "opened", "refused"}
+  {"k": "round", "from", "t"}  every connection still alive had an answer to a
+                               request sent at FROM or later (the next round
+                               starts then): the test waits for these, the
+                               verdict does not read them
 """
 import errno
 import json
@@ -46,6 +50,7 @@ class Conn:
         self.connected = False
         self.dead = False
         self.oks = 0
+        self.ok_sent = 0.0       # when the request of its last answer went out
 
 
 def parse(buf):
@@ -124,9 +129,15 @@ def load(vip, nconns, interval, out, stopfile, maxsec):
             refused += 1
             kill(c, "connect: timed out")
 
+    round_from = round_check = time.time()
     while time.time() < end and total < MAX_REQUESTS and not os.path.exists(stopfile):
         now = time.time()
         wake = now + 0.05
+        if now >= round_check:      # every 20 ms at most
+            round_check = now + 0.02
+            if all(c.dead or c.ok_sent >= round_from for c in conns):
+                emit(k="round", t=now, **{"from": round_from})
+                round_from = now
         for c in conns:
             if c.dead:
                 continue
@@ -166,7 +177,7 @@ def load(vip, nconns, interval, out, stopfile, maxsec):
                 kill(c, "an answer to no request")
                 continue
             ms = (time.time() - c.sent_at) * 1000
-            c.sent_at = None
+            sent, c.sent_at = c.sent_at, None
             if status != 200:
                 kill(c, "status %d" % status)
                 continue
@@ -177,6 +188,7 @@ def load(vip, nconns, interval, out, stopfile, maxsec):
                 kill(c, "answer from %s on a connection to %s" % (node, c.node))
                 continue
             c.oks += 1
+            c.ok_sent = sent
             max_ms = max(max_ms, ms)
     per_node = {}
     for c in conns:

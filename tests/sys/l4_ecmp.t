@@ -71,6 +71,16 @@ down_everywhere() { # NODE
 	done
 }
 l4_start() { "$LAB" start "fe$1" l4 "$TANDEM" l4 -c "$TMP/l4.ini" >/dev/null; }
+rounds_since() { # T: the load's rounds begun at T or later (l4_ecmp.py)
+	[ -f "$TMP/events" ] && awk -v t="$1" '/"k": "round"/ && match($0, /"from": [0-9.]+/) &&
+		substr($0, RSTART + 8, RLENGTH - 8) + 0 >= t + 0 { c++ } END { exit c < 3 }' "$TMP/events"
+}
+# The load's time in a phase: until three rounds begun now or later (every
+# connection answered three times since, or broken: its failure recorded),
+# at most SECONDS (x SLOW), the fixed time it had before
+let_run() { # SECONDS
+	wait_for $(($1 * SLOW)) rounds_since "$(now)"
+}
 
 "$LAB" up 3 --fe 3 >"$TMP/lab.log" 2>&1
 ok $? "lab up 3 --fe 3 (client, router with BIRD, fe1..fe3, be1..be3)" ||
@@ -125,7 +135,7 @@ is "$(at rt ip -4 route show "$VIP/32" | grep -c nexthop)" 3 "... one route with
 at client timeout $((90 * SLOW)) python3 "$HERE/l4_ecmp.py" load "$VIP" 200 0.1 "$TMP/events" \
 	"$TMP/stop" $((60 * SLOW)) 2>"$TMP/load.err" &
 LOAD_PID=$!
-sleep $((3 * SLOW))
+let_run 3
 is "$(grep -c '"k": "node"' "$TMP/events")" 200 "200 keep-alive connections answered before fe2 goes"
 
 # fe2 leaves: SIGTERM by its PID (lab.sh stop)
@@ -148,7 +158,7 @@ else
 fi
 wait "$stop_pid"
 grep -E 'bgp: VIP .* withdrawn|forwarding' "$LAB_STATE/log/fe2-l4.log" | tail -2 | sed 's/^/# fe2: /'
-sleep $((3 * SLOW))
+let_run 3
 
 # fe2 comes back with the same file
 t_add=$(now)
@@ -159,7 +169,7 @@ else
 	ok 1 "fe2 started again: its next hop is back within $((20 * SLOW)) s"
 	diag "next hops: $(nexthops)"
 fi
-sleep $((3 * SLOW))
+let_run 3
 
 # a back end goes: be3's nginx stops, every front end's checks see it
 t_rm=$(now)
@@ -169,7 +179,7 @@ if wait_for 10 down_everywhere be3; then
 else
 	ok 1 "be3's nginx stopped: be3 out of every front end's table within 10 s"
 fi
-sleep $((2 * SLOW))
+let_run 2
 touch "$TMP/stop"
 wait "$LOAD_PID"
 rc=$?
