@@ -59,6 +59,9 @@ json.dump(seen, open(out, "w"))
 PY
 }
 
+# the access log writer's round is 50 ms: two of them (x SLOW)
+two_rounds() { sleep "$(awk -v s="$SLOW" 'BEGIN { print 0.1 * s }')"; }
+
 # check LOG... : every id of $T/seen*.json has one line, agreeing; prints TAP via py_checks
 check_log() {
 	py_checks "$1: " "$T" "$@" <<'PY'
@@ -117,7 +120,9 @@ for engine in copy splice sockmap $PACKET; do
 	kill -USR1 $TANDEM_PID
 	load $L7 1000 200 "$T/seen2.json"; ok $? "$engine: the second mixed load ran"
 	wait_for 5 test -s "$LOG"; ok $? "$engine: SIGUSR1 opened a new file"
-	sleep $((SLOW))  # the writer's round is 50 ms
+	# the 400 lines written, and two rounds more for any line too many
+	wait_for 1 eval '[ "$(cat "$LOG.1" "$LOG" | wc -l)" -ge 400 ]'
+	two_rounds
 	check_log "$engine" "$LOG.1" "$LOG"
 	# refused heads are requests too: one line each, status 400 and 431
 	py_checks "$engine: " $L7 <<'PY'
@@ -130,7 +135,9 @@ rs, _ = exchange(port, request("/y", headers=["X-Big: " + "a" * 6000]))
 check("an oversize head gets 431", [r.status for r in rs], [431])
 s = connect(port); s.sendall(request("/up/cut?id=cut", method="PUT", headers=["Content-Length: 100000"]) + b"abc"); s.close()
 PY
-	sleep 0.5
+	wait_for 5 eval 'grep -q "\"status\":400" "$LOG" && grep -q "\"status\":431" "$LOG" &&
+		grep -q "id=cut.*\"aborted\":true" "$LOG"'
+	two_rounds
 	is "$(grep -c '"status":400' "$LOG")" 1 "$engine: one line for the bad head, status 400"
 	is "$(grep -c '"status":431' "$LOG")" 1 "$engine: one line for the oversize head, status 431"
 	is "$(grep -c 'id=cut.*"aborted":true' "$LOG")" 1 "$engine: one line for the request cut mid-body, marked aborted"
@@ -142,7 +149,7 @@ alloc_port L7; alloc_port ADM
 cluster_ini "$T/c.ini" splice a=$PA:$L7:$ADM b=$PB -- "access_log = $T/combined.log"
 tandem_start "$T/c.ini" a || { echo "Bail out! tandem combined"; exit 1; }
 curl -s -o /dev/null -A 'agent "quoted"' -e http://r/ "http://127.0.0.1:$L7/1k?id=c1"
-sleep 0.3
+wait_for 5 grep -q 'id=c1' "$T/combined.log"
 line=$(grep 'id=c1' "$T/combined.log")
 diag "$line"
 case $line in
@@ -160,12 +167,13 @@ for i in $(seq 300); do
 	[ "$code" = 200 ] || fails=$((fails + 1))
 done
 is "$fails" 0 "full disk: 300 requests, none failed"
-sleep 0.3
+wait_for 5 eval '[ "$(metric tandem_access_log_write_errors_total $ADM)" -gt 0 ] 2>/dev/null'
 errs=$(metric tandem_access_log_write_errors_total $ADM)
 ok $([ "${errs:-0}" -gt 0 ]; echo $?) "full disk: failed writes counted ($errs)"
 sed -i "s|^access_log = .*|access_log = $RO/dir/access.log|" "$T/c.ini"
 kill -HUP $TANDEM_PID
-sleep 0.5
+# the reload done: its failed open logged
+wait_for 5 grep -q 'access log: open(.*ro/dir/access.log) failed' "$T/tandem-a.log"
 e0=$(metric tandem_access_log_write_errors_total $ADM)
 fails=0
 for i in $(seq 100); do
@@ -173,7 +181,7 @@ for i in $(seq 100); do
 	[ "$code" = 200 ] || fails=$((fails + 1))
 done
 is "$fails" 0 "read-only disk: 100 requests, none failed"
-sleep 0.3
+wait_for 5 eval '[ "$(metric tandem_access_log_write_errors_total $ADM)" -gt "${e0:-0}" ] 2>/dev/null'
 e1=$(metric tandem_access_log_write_errors_total $ADM)
 ok $([ "${e1:-0}" -gt "${e0:-0}" ]; echo $?) "read-only disk: lost lines counted ($e0 -> $e1)"
 grep -q 'access log: open(.*ro/dir/access.log) failed' "$T/tandem-a.log"; ok $? "read-only disk: the failed open is logged"
