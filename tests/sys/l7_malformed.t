@@ -247,23 +247,27 @@ rd = Reader(s)
 r = read_response(rd, "PUT")
 check("Content-Length over client_max_body 1m: 413 without waiting for the body, and close",
       (r.status, r.interim, rd.closed_soon()), (413, [], True))
-# a head never finished: 408 after client_header_timeout (1 s), then closed
-s = connect(port, 5)
-s.sendall(b"GET /1k HTTP/1.1\r\nHo")
-t0 = time.time()
-rd = Reader(s)
-d = rd.rest()
-dt = time.time() - t0
-check("a head not finished: 408 after client_header_timeout, closed", (d[:12], rd.eof, 0.8 < dt < 4), (b"HTTP/1.1 408", True, True))
+# a head never finished: 408 after client_header_timeout (1 s), then closed;
 # an idle keep-alive client: closed after keepalive_timeout (1 s), quietly
-s = connect(port, 5)
-s.sendall(request("/1k"))
-rd = Reader(s)
-read_response(rd)
-t0 = time.time()
-d = rd.rest()
-dt = time.time() - t0
-check("an idle keep-alive client: closed after keepalive_timeout, no bytes", (d, rd.eof, 0.8 < dt < 4), (b"", True, True))
+# (the two at once: their waits overlap)
+def unfinished(check):
+    s = connect(port, 5)
+    s.sendall(b"GET /1k HTTP/1.1\r\nHo")
+    t0 = time.time()
+    rd = Reader(s)
+    d = rd.rest()
+    dt = time.time() - t0
+    check("a head not finished: 408 after client_header_timeout, closed", (d[:12], rd.eof, 0.8 < dt < 4), (b"HTTP/1.1 408", True, True))
+def idle(check):
+    s = connect(port, 5)
+    s.sendall(request("/1k"))
+    rd = Reader(s)
+    read_response(rd)
+    t0 = time.time()
+    d = rd.rest()
+    dt = time.time() - t0
+    check("an idle keep-alive client: closed after keepalive_timeout, no bytes", (d, rd.eof, 0.8 < dt < 4), (b"", True, True))
+concurrently(unfinished, idle)
 PY
 	is "$(($(access_count) - before))" 1 "$engine: none of 431/413/408 reached an origin (only the idle client's request)"
 	chunked_big=$(head -c 2000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' -T - "$U/up/$engine-big")
