@@ -212,8 +212,10 @@ origin_stop() { # NAME: SIGKILL, worker and master, as in a crash
 	# the master first: killed after its worker, it may see the worker
 	# die and fork a new one, which would go on serving the port
 	kill -KILL "${ORIGIN_PID[$name]}" ${ORIGIN_WPID[$name]} 2>/dev/null
+	# gone, or a zombie (nginx's parent is init, which may take a second or
+	# two to reap it: its sockets are closed already)
 	for p in ${ORIGIN_WPID[$name]} "${ORIGIN_PID[$name]}"; do
-		wait_for 5 eval "! kill -0 $p 2>/dev/null"
+		wait_for 5 eval "! alive $p"
 	done
 	unset "ORIGIN_PID[$name]" "ORIGIN_WPID[$name]"
 }
