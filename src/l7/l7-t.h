@@ -127,6 +127,7 @@ struct l7_worker {
 	struct upool pool[CFG_MAX_NODES];
 	struct relay_env rl;            /* the relay engines (relay.h) */
 	struct ev_io rlio;              /* a kernel engine's events, when it has them */
+	struct ev_io haltio[2];         /* the process's stop_efd and drain_efd (l7_halt) */
 	uint64_t rr;                    /* round-robin position */
 	uint64_t last_sweep;
 	int drained;                    /* listener closed, idle sessions closed */
@@ -184,6 +185,11 @@ struct l7_proc {
 	/* the helper threads' sleep (l7_nap), cut short by l7_wake */
 	pthread_mutex_t nap_lock;
 	pthread_cond_t nap_cond;        /* CLOCK_MONOTONIC */
+	/* eventfds written once when stop (stop_efd) or draining (drain_efd)
+	 * is set (l7_halt): the workers' epoll and the admin and control
+	 * threads' polls wake on them, so an exit waits for no timeout, and
+	 * those threads need none when idle; -1 if none could be made */
+	int stop_efd, drain_efd;
 	int sm_fallback;                /* relay sockmap/auto asked, the probe failed: splice */
 	int pk_fallback;                /* relay packet asked, its programs could not run: splice */
 	int ktls;                       /* the kernel has the tls ULP (probed at start) */

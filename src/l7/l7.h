@@ -90,5 +90,9 @@ void l7_nap_init(struct l7_proc *p);
 void l7_nap(struct l7_proc *p, int ms, const volatile int *stop, unsigned gen);
 /* l7_wake: after setting a stop flag or bumping the generation. */
 void l7_wake(struct l7_proc *p);
+/* l7_halt: sets stop (STOP 1) or draining (0), and wakes every thread that
+ * waits on it: the workers, the admin and control threads (stop_efd,
+ * drain_efd) and the napping ones (l7_wake). */
+void l7_halt(struct l7_proc *p, int stop);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -218,10 +219,14 @@ static void *l7_control_main(void *arg)
 		usleep(50000);
 	}
 	while (!p->stop && !p->draining) {
-		struct pollfd pfd = { .fd = p->ctl_fd, .events = POLLIN };
+		struct pollfd pfd[3] = { { .fd = p->ctl_fd, .events = POLLIN },
+					 { .fd = p->stop_efd, .events = POLLIN },
+					 { .fd = p->drain_efd, .events = POLLIN } };
 
-		/* poll with a timeout, so that stop is seen without a signal */
-		if (poll(&pfd, 1, 200) <= 0)
+		/* a stop or a drain makes an eventfd readable (l7_halt); without
+		 * them, a timeout lets the flags be seen */
+		if (poll(pfd, 3, p->stop_efd >= 0 && p->drain_efd >= 0 ? -1 : 200) <= 0 ||
+		    !(pfd[0].revents & POLLIN))
 			continue;
 		fd = accept4(p->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
@@ -253,7 +258,7 @@ static void *l7_control_main(void *arg)
 		if (got >= 5 && !strncmp(buf, "READY", 5)) {
 			log_info("takeover: a new process serves our %d listener(s); draining", n);
 			p->handed_over = 1;
-			p->draining = 1;
+			l7_halt(p, 0);
 			close(p->ctl_fd);       /* the name is the new process's now */
 			kill(getpid(), SIGUSR1);        /* wake the main thread */
 			break;
@@ -336,6 +341,14 @@ static void l7_relay_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
 	relay_env_events(&w->rl);
 }
 
+/* A worker's haltio events: nothing to do, the loop looks at the flags. */
+static void l7_halt_event(struct ev_loop *l, struct ev_io *io, uint32_t events)
+{
+	(void)l;
+	(void)io;
+	(void)events;
+}
+
 static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 {
 	struct cfg *c = p->cfg;
@@ -397,6 +410,12 @@ static int l7_worker_init(struct l7_proc *p, struct l7_worker *w, int id)
 		if (r)
 			return r;
 	}
+	for (int i = 0; i < 2; i++) {
+		w->haltio[i].fd = i ? p->drain_efd : p->stop_efd;
+		w->haltio[i].cb = l7_halt_event;
+		if (w->haltio[i].fd >= 0 && (r = ev_add(&w->loop, &w->haltio[i], EPOLLIN)))
+			return r;
+	}
 	if (relay_env_fd(&w->rl) >= 0) {
 		w->rlio.fd = relay_env_fd(&w->rl);
 		w->rlio.cb = l7_relay_event;
@@ -456,6 +475,8 @@ void l7_nap_init(struct l7_proc *p)
 	pthread_condattr_setclock(&at, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->nap_cond, &at);
 	pthread_condattr_destroy(&at);
+	p->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p->drain_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
 void l7_nap(struct l7_proc *p, int ms, const volatile int *stop, unsigned gen)
@@ -483,6 +504,22 @@ void l7_wake(struct l7_proc *p)
 	pthread_mutex_lock(&p->nap_lock);
 	pthread_cond_broadcast(&p->nap_cond);
 	pthread_mutex_unlock(&p->nap_lock);
+}
+
+void l7_halt(struct l7_proc *p, int stop)
+{
+	uint64_t one = 1;
+	int fd = stop ? p->stop_efd : p->drain_efd;
+
+	if (stop)
+		p->stop = 1;
+	else
+		p->draining = 1;
+	/* readable from now on: a poll sees it at once, an epoll (edge
+	 * triggered) gets one event per write */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		log_debug("halt: eventfd write: %s", strerror(errno));
+	l7_wake(p);
 }
 
 /* local = unix:PATH: said at start and at each reload, with what is wrong
@@ -842,12 +879,11 @@ static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
 		/* graceful: in-flight requests finish, idle connections close */
 		log_info("%s: draining (at most %d ms)", p->handed_over ? "takeover" : "SIGTERM",
 			 p->drain_timeout);
-		p->draining = 1;
+		l7_halt(p, 0);
 		svc_stopping("draining (at most %d ms)", p->drain_timeout);
 	} else {
 		log_info("signal %d: stopping", sig);
-		p->stop = 1;
-		l7_wake(p);
+		l7_halt(p, 1);
 		svc_stopping("signal %d: stopping", sig);
 	}
 }
@@ -855,9 +891,8 @@ static void l7_serve(struct l7_proc *p, const char *file, sigset_t *set)
 /* Joins the helper threads and frees every worker and configuration. */
 static void l7_cleanup(struct l7_proc *p)
 {
-	/* the helper threads nap (l7_nap) or poll with a timeout, and see stop */
-	p->stop = 1;
-	l7_wake(p);
+	/* the helper threads nap (l7_nap) or poll stop_efd, and see stop */
+	l7_halt(p, 1);
 	l7_alog_stop(p);        /* the workers are done: their last lines go out */
 	if (p->has_admin_thread) {
 		pthread_join(p->admin_thread, NULL);
@@ -898,6 +933,10 @@ static void l7_cleanup(struct l7_proc *p)
 	for (int i = 0; i < p->nretired; i++)
 		cfg_free(p->retired[i].cfg);
 	cfg_free(p->cfg);
+	if (p->stop_efd >= 0)
+		close(p->stop_efd);
+	if (p->drain_efd >= 0)
+		close(p->drain_efd);
 }
 
 int l7_main(int argc, char **argv)

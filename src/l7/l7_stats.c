@@ -434,11 +434,13 @@ static void *l7_admin_main(void *arg)
 	struct l7_proc *p = arg;
 
 	while (!p->stop) {
-		struct pollfd pfd = { .fd = p->admin_fd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = p->admin_fd, .events = POLLIN },
+					 { .fd = p->stop_efd, .events = POLLIN } };
 		int fd;
 
-		/* poll with a timeout, so that stop is seen without a signal */
-		if (poll(&pfd, 1, 200) <= 0)
+		/* a stop makes stop_efd readable (l7_halt); without it, a
+		 * timeout lets the flag be seen */
+		if (poll(pfd, 2, p->stop_efd >= 0 ? -1 : 200) <= 0 || !(pfd[0].revents & POLLIN))
 			continue;
 		fd = accept4(p->admin_fd, NULL, NULL, SOCK_CLOEXEC);
 
