@@ -65,11 +65,15 @@ int sock_connect(const struct cfg_addr *a, int mss)
 
 void sock_tune(int fd)
 {
-	int one = 1;
+	int one = 1, lowat = SOCK_NOTSENT_LOWAT;
 
 	/* heads and small bodies go out in one write each: Nagle would only
 	 * hold the last segment of a response back for the client's ACK */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* a large body is written only as fast as it goes out: bytes queued
+	 * but not yet sent are sent by the peer's ACKs, in whichever context
+	 * takes them (on loopback, the client's own CPU) */
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 }
 
 void sock_addr_text(const struct sockaddr_storage *ss, char *out, size_t cap)
