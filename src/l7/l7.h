@@ -85,7 +85,8 @@ static inline const struct cfg_addr *l7_web_addr(const struct cfg *c, int self, 
  * by l7_wake. One wakeup per nap: a usleep(50 ms) loop that looked at a
  * flag woke 20 times a second for nothing, each wakeup 50-90 us of CPU
  * on a PVM guest, a few % of a small node's budget per thread.
- * l7_nap_init once before the threads start. */
+ * l7_nap_init once before the threads start: it also makes the eventfds
+ * l7_halt writes (stop_efd, drain_efd). */
 void l7_nap_init(struct l7_proc *p);
 void l7_nap(struct l7_proc *p, int ms, const volatile int *stop, unsigned gen);
 /* l7_wake: after setting a stop flag or bumping the generation. */
