@@ -23,6 +23,7 @@ int ev_init(struct ev_loop *l)
 	if (l->epfd < 0)
 		return -errno;
 	l->now_ms = ev_clock_ms();
+	l->batch = 1;
 	l->stop = 0;
 	return 0;
 }
@@ -38,6 +39,7 @@ int ev_add(struct ev_loop *l, struct ev_io *io, uint32_t events)
 {
 	struct epoll_event e = { .events = events | EPOLLET, .data.ptr = io };
 
+	io->batch = 0;
 	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, io->fd, &e) ? -errno : 0;
 }
 
@@ -53,8 +55,16 @@ static int ev_dispatch(struct ev_loop *l, struct epoll_event *evs, int n)
 	l->now_ms = ev_clock_ms();
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	/* mark first, so that a callback can tell an edge still to come in
+	 * this batch (ev_pending); every io stays allocated for the batch */
+	if (!++l->batch)
+		l->batch = 1;
+	for (int i = 0; i < n; i++)
+		((struct ev_io *)evs[i].data.ptr)->batch = l->batch;
 	for (int i = 0; i < n; i++) {
 		struct ev_io *io = evs[i].data.ptr;
+
+		io->batch = 0;
 		io->cb(l, io, evs[i].events);
 	}
 	return n;

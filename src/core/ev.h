@@ -15,11 +15,14 @@ typedef void (ev_io_cb)(struct ev_loop *l, struct ev_io *io, uint32_t events);
 struct ev_io {
 	int fd;
 	ev_io_cb *cb;
+	uint32_t batch;         /* the loop's batch holding an event of it not
+				 * yet dispatched (ev_pending); 0: none */
 };
 
 struct ev_loop {
 	int epfd;
 	uint64_t now_ms;        /* monotonic, refreshed after every wait */
+	uint32_t batch;         /* the batch of events being dispatched (never 0) */
 	volatile int stop;
 };
 
@@ -38,6 +41,13 @@ int ev_run_once(struct ev_loop *l, int timeout_ms);
 
 /* ev_run_once_us: the same with a timeout in microseconds (epoll_pwait2). */
 int ev_run_once_us(struct ev_loop *l, long timeout_us);
+
+/* ev_pending: 1 when IO has an event in the batch being dispatched that its
+ * callback has not had yet (an edge the owner cannot know of yet). */
+static inline int ev_pending(const struct ev_loop *l, const struct ev_io *io)
+{
+	return io->batch && io->batch == l->batch;
+}
 
 /* ev_clock_ms: the monotonic clock in milliseconds. */
 uint64_t ev_clock_ms(void);

@@ -33,6 +33,8 @@ struct upconn {
 	uint64_t idle_since;
 	uint8_t connecting;
 	uint8_t busy;                   /* out of the idle list, with a session */
+	uint8_t peek;                   /* pooled without proof it was drained: peek
+					 * it before it is handed out (upool_get) */
 };
 
 /* Per-node pool of idle connections, per worker (no locks). */

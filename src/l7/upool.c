@@ -108,9 +108,11 @@ struct upconn *upool_get(struct l7_worker *w, int node, int fresh, int *err)
 			upconn_close(w, u);
 			continue;
 		}
-		if (conn_pending(&u->c)) {
-			/* its event may still wait in this batch: the peek is
-			 * what makes the check certain */
+		/* a byte or a close that came while it was idle has run
+		 * upool_idle_event already, unless its edge is still to come
+		 * in this batch of events: only then, or when nothing proved
+		 * it drained when it was pooled, is the socket looked at */
+		if ((u->peek || ev_pending(&w->loop, &u->c.io)) && conn_pending(&u->c)) {
 			upool_refuse(w, u, L7_POOL_IDLE);
 			continue;
 		}
@@ -147,9 +149,13 @@ int upool_put(struct l7_worker *w, struct upconn *u)
 		upool_refuse(w, u, L7_POOL_HANGUP);
 		return 0;
 	}
-	/* the socket itself is peeked when the connection is handed out
-	 * again (upool_get): that one look covers bytes that came before
-	 * this put and after it, for one syscall per reuse */
+	/* rd 0: a read found the socket empty (EAGAIN, or a plain read
+	 * shorter than asked for), so a byte after it makes an edge that
+	 * upool_idle_event gets. Otherwise (a read of exactly what was left,
+	 * a socket a kernel engine holds) the socket is peeked when the
+	 * connection is handed out again: one look for bytes from before
+	 * this put and after it. */
+	u->peek = u->c.rd != 0 || u->re.idx >= 0 || !u->c.xp->plain;
 	if (!relay_sock_clean(&w->rl, &u->re, &u->c)) {
 		upool_refuse(w, u, L7_POOL_EXTRA);
 		return 0;

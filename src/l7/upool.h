@@ -16,8 +16,9 @@ struct upconn *upool_get(struct l7_worker *w, int node, int fresh, int *err);
 
 /* upool_put: gives U back to its node's idle list if it is clean: no
  * hang-up seen, nothing the relay engine saw unread (the socket is peeked
- * when upool_get hands it out again). Else it is closed and counted under
- * L7_POOL_HANGUP or L7_POOL_EXTRA. Returns 1 when pooled. */
+ * when upool_get hands it out again, unless a read found it empty and no
+ * edge of it waits in the batch of events). Else it is closed and counted
+ * under L7_POOL_HANGUP or L7_POOL_EXTRA. Returns 1 when pooled. */
 int upool_put(struct l7_worker *w, struct upconn *u);
 
 /* upool_refuse: closes U, which its session could not give back for
