@@ -94,10 +94,17 @@ struct relay_pk;                /* a worker's part of packet splicing (relay_pac
 
 /* A worker's engines: the one user-space runs use (copy or splice), and a
  * kernel engine when one runs (sockmap), with its map. */
+#define RELAY_CBUFS 64          /* idle copy buffers a worker keeps (4 MiB) */
+
 struct relay_env {
 	const struct relay_ops *base;
 	const struct relay_ops *kern;   /* NULL: none */
 	struct relay_pipes pipes;
+	/* idle RELAY_COPY_BUF buffers of the copy engine, handed out again:
+	 * malloc and free per body made glibc trim and regrow the worker's
+	 * heap (madvise) as the number of bodies under way moved */
+	void *cbufs[RELAY_CBUFS];
+	int ncbufs;
 	struct relay_sm *sm;
 	struct relay_pk *pk;
 	uint64_t splice_min;            /* runs shorter than this stay in the session's buffer */

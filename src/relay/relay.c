@@ -3,6 +3,7 @@
  * whole response, is decided here and in the engines, never in a session:
  * adding an engine is a file in src/relay/ and a line of relay_engines. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
@@ -47,6 +48,23 @@ void relay_env_close(struct relay_env *e)
 		e->kern->env_close(e);
 	e->kern = NULL;
 	relay_pipes_free(&e->pipes);
+	while (e->ncbufs)
+		free(e->cbufs[--e->ncbufs]);
+}
+
+void *relay_buf_get(struct relay_env *e)
+{
+	return e->ncbufs ? e->cbufs[--e->ncbufs] : malloc(RELAY_COPY_BUF);
+}
+
+void relay_buf_put(struct relay_env *e, void *p)
+{
+	if (!p)
+		return;
+	if (e->ncbufs < RELAY_CBUFS)
+		e->cbufs[e->ncbufs++] = p;
+	else
+		free(p);
 }
 
 int relay_env_fd(const struct relay_env *e)

@@ -26,6 +26,11 @@ extern const struct relay_ops relay_packet_ops;
 int relay_env_open(struct relay_env *e, int engine);
 void relay_env_close(struct relay_env *e);
 
+/* relay_buf_get: a RELAY_COPY_BUF buffer (an idle one of E's, or a new
+ * one), NULL without memory. relay_buf_put: gives P (NULL: none) back. */
+void *relay_buf_get(struct relay_env *e);
+void relay_buf_put(struct relay_env *e, void *p);
+
 /* relay_env_fd: a descriptor that polls readable when the kernel engine
  * has news (an arming ended), -1 when there is none. relay_env_events
  * handles it (call on every event: edge-triggered): each backend socket

@@ -18,7 +18,7 @@ static ssize_t copy_fill(struct relay *r, size_t max)
 	ssize_t n;
 
 	if (!r->buf) {
-		r->buf = malloc(RELAY_COPY_BUF);
+		r->buf = relay_buf_get(r->env);
 		if (!r->buf)
 			return -ENOMEM;
 	}
@@ -54,7 +54,7 @@ static ssize_t copy_flush(struct relay *r)
 
 static void copy_release(struct relay *r)
 {
-	free(r->buf);
+	relay_buf_put(r->env, r->buf);
 	r->buf = NULL;
 	r->pos = r->len = 0;
 	r->staged = 0;

@@ -602,7 +602,9 @@ static void sm_release(struct relay *r)
 	r->armed = r->khead = r->kended = r->kchunked = r->kstop = 0;
 	r->pend = 0;
 	r->waiting = 0;
-	relay_copy_ops.release(r);      /* the catch-up buffer */
+	free(r->buf);                   /* the catch-up buffer (RELAY_SM_BUF) */
+	r->buf = NULL;
+	relay_copy_ops.release(r);
 }
 
 /* A Content-Length run is the engine's (armed once everything before it is
