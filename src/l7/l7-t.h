@@ -125,6 +125,9 @@ struct l7_worker {
 	struct ev_io tlsn;              /* the HTTPS listener; fd -1: none */
 	struct sess *sessions;          /* every open session, for the timeout sweep */
 	struct sess *dead_sess;         /* closed during this event batch */
+	struct sess *yq;                /* gave up their turn with work left
+					 * (sess_yield): run after the batch */
+	struct sess *yq_run;            /* the part of yq being run now */
 	struct upconn *dead_up;
 	struct upool pool[CFG_MAX_NODES];
 	struct relay_env rl;            /* the relay engines (relay.h) */

@@ -143,11 +143,14 @@ static void *l7_worker_main(void *arg)
 		/* the ring says when the program has redirected a body's last
 		 * byte; nothing says when the psock backlog has written it to
 		 * the client, or when an origin stopped sending: sessions that
-		 * wait for either are polled every 100 us */
-		if ((w->rl.nticks ? ev_run_once_us(&w->loop, 100) : ev_run_once(&w->loop, 100)) < 0)
+		 * wait for either are polled every 100 us; sessions that
+		 * yielded their turn run again at once */
+		if ((w->yq ? ev_run_once(&w->loop, 0) :
+		     w->rl.nticks ? ev_run_once_us(&w->loop, 100) : ev_run_once(&w->loop, 100)) < 0)
 			log_err("epoll_wait() failed: %s", strerror(errno));
 		if (w->rl.nticks)
 			relay_env_poll(&w->rl);
+		sess_run_yielded(w);
 		sess_qos_dispatch(w);
 		l7_reap(w);
 		sess_sweep(w);

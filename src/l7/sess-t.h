@@ -70,6 +70,8 @@ struct sess {
 	struct relay_watch watch;       /* polled by the engine while a body runs in the kernel */
 	struct l7_worker *w;
 	struct sess *next, *prev;       /* the worker's list, for timeouts */
+	struct sess *yq_next, **yq_pprev; /* on w->yq (yielded, runs again after
+					 * the batch): NULL pprev when not */
 	enum sess_state st;
 	uint8_t keepalive;              /* client connection stays open after this response */
 	uint8_t client_minor;           /* HTTP/1.x of the current request */

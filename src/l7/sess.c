@@ -270,6 +270,45 @@ static void sess_watch_wake(struct relay_watch *wt)
 	sess_run((struct sess *)((char *)wt - offsetof(struct sess, watch)));
 }
 
+void sess_yield(struct sess *s)
+{
+	struct l7_worker *w = s->w;
+
+	if (s->yq_pprev)
+		return;
+	s->yq_next = w->yq;
+	if (w->yq)
+		w->yq->yq_pprev = &s->yq_next;
+	w->yq = s;
+	s->yq_pprev = &w->yq;
+}
+
+/* off whichever list holds it (w->yq or w->yq_run) */
+static void sess_unyield(struct sess *s)
+{
+	if (!s->yq_pprev)
+		return;
+	*s->yq_pprev = s->yq_next;
+	if (s->yq_next)
+		s->yq_next->yq_pprev = s->yq_pprev;
+	s->yq_pprev = NULL;
+	s->yq_next = NULL;
+}
+
+void sess_run_yielded(struct l7_worker *w)
+{
+	struct sess *s;
+
+	/* those that yield again go on w->yq: their next turn comes after
+	 * the next batch of events, not in this loop */
+	w->yq_run = w->yq;
+	if (w->yq_run)
+		w->yq_run->yq_pprev = &w->yq_run;
+	w->yq = NULL;
+	while ((s = w->yq_run))
+		sess_run(s);    /* unlinks it first */
+}
+
 /* ---- the client side ---------------------------------------------------- */
 
 /* Closes the session's sockets and gives back what it holds. Its memory is
@@ -283,6 +322,7 @@ void sess_close(struct sess *s)
 		return;
 	if (s->st == SS_QUEUED)
 		qos_cancel(&w->qos, &s->qw);
+	sess_unyield(s);
 	sess_log_end(s, 1);     /* a request under way is cut short */
 	sess_log_free(s);
 	sess_unflight(s);
@@ -501,6 +541,8 @@ void sess_run(struct sess *s)
 {
 	int clear;
 
+	/* any run is the turn a yield asked for */
+	sess_unyield(s);
 	for (int guard = 0; guard < 1000; guard++) {
 		switch (s->st) {
 		case SS_HANDSHAKE:

@@ -34,6 +34,11 @@ int sess_drain(struct l7_worker *w);
 /* sess_close_all: ends every session of the worker (shutdown). */
 void sess_close_all(struct l7_worker *w);
 
+/* sess_run_yielded: runs the sessions that gave up their turn with work
+ * left (sess_yield) since the last call; w->yq non-empty means there are
+ * some, and the worker should not sleep in epoll_wait. */
+void sess_run_yielded(struct l7_worker *w);
+
 /* sess_qos_dispatch: starts queued requests that their class's and the
  * worker's limits now admit, most urgent class first. */
 void sess_qos_dispatch(struct l7_worker *w);
@@ -52,6 +57,9 @@ static inline struct sess *sess_of_waiter(struct qos_waiter *qw)
 
 /* sess_run: runs S as far as its sockets allow. */
 void sess_run(struct sess *s);
+/* sess_yield: S stops with its sockets still ready (no edge will come for
+ * them): it runs again after this batch of events (sess_run_yielded). */
+void sess_yield(struct sess *s);
 /* sess_local: the switch answers CODE by itself (EXTRA: more header lines)
  * and closes after it; a response already started is cut (closed) instead. */
 void sess_local(struct sess *s, int code, const char *extra);
@@ -74,6 +82,14 @@ void sess_release_up(struct sess *s, int reuse);
 
 /* sess_pump.c */
 enum { PUMP_WAIT = 0, PUMP_DONE = 1 };
+/* The bytes one direction writes in one turn before the session yields to
+ * the others (sess_yield). Without a bound, a client that reads as fast as
+ * the switch writes (loopback, another CPU) keeps its dst from ever
+ * blocking, and a whole large body goes in one turn while every other
+ * session waits: at 4 MiB over 32 connections, p99 twice the median. One
+ * TCP_NOTSENT_LOWAT's worth: a socket that took more in one turn had its
+ * peer reading while the switch wrote. */
+#define SESS_TURN       (256u << 10)
 #define PUMP_E_SRC_EOF  (-10000)        /* src closed before the body ended */
 #define PUMP_E_FRAMING  (-10001)        /* bad chunked framing from src */
 #define PUMP_E_SRC      (-10002)        /* read error on src (errno lost) */
@@ -84,8 +100,10 @@ void sess_pump_frame(struct pump *p, enum h1_body kind, uint64_t len);
 void sess_pump_kernel(struct pump *p, ssize_t n);
 /* sess_pump_run: runs direction P from SRC (bytes already read from it in IN)
  * to DST as far as it can go. Returns PUMP_DONE when every byte of the
- * body was delivered to dst, PUMP_WAIT when a socket would block, or <0:
- * PUMP_E_* for src-side failures, -errno for dst write errors. */
+ * body was delivered to dst, PUMP_WAIT when a socket would block or the
+ * turn's SESS_TURN bytes went out and more than a turn may be left (the
+ * session yielded: sess_yield), or
+ * <0: PUMP_E_* for src-side failures, -errno for dst write errors. */
 int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in);
 
 /* sess_log.c: the access log's view of the current request (no-ops while

@@ -222,10 +222,21 @@ static int pump_topup(struct pump *p)
 int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn *dst, struct buf *in)
 {
 	struct l7_worker *w = s->w;
+	size_t sent = 0;        /* written to dst in this turn */
 	ssize_t n;
 	int r;
 
 	for (;;) {
+		if (sent >= SESS_TURN && (p->kind != H1_BODY_LENGTH || p->remaining > SESS_TURN)) {
+			/* dst and src may both still be ready, and no edge
+			 * would say so again: the session runs again after
+			 * the others of this batch. The last turn or less of
+			 * a Content-Length body goes now (a 256 KiB body
+			 * yields nothing); chunked and close-delimited bodies
+			 * and tunnels do not say how much is left. */
+			sess_yield(s);
+			return PUMP_WAIT;
+		}
 		if (relay_owned(&p->rl)) {
 			r = pump_owned(p);
 			if (r <= 0)
@@ -254,6 +265,7 @@ int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn 
 			n = conn_send_buf(dst, &p->out);
 			if (n < 0)
 				return n;
+			sent += n;
 			if (buf_avail(&p->out))
 				return PUMP_WAIT;
 			continue;
@@ -262,6 +274,7 @@ int sess_pump_run(struct sess *s, struct pump *p, struct conn *src, struct conn 
 			n = relay_flush(&p->rl);
 			if (n < 0)
 				return n;
+			sent += n;
 			if (n)
 				continue;
 			/* dst is full: the engine's free space takes more of src
