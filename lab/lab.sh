@@ -49,10 +49,11 @@
 # 127.0.0.1:8080; none, at its eth0 address like the other back ends),
 # LAB_RELAY (the relay engine of every tandem cluster file: copy, splice,
 # sockmap, packet or auto, default splice; packet also names the node's
-# own interfaces, [l7] splice_ifaces = eth0 lo; a back end's own nginx is
-# behind lo, whose MSS is above the client's, so the packet engine leaves
-# those bodies to splice(2), reason "mss": only other back ends' are
-# spliced at packet level, see doc/lab.md),
+# own interfaces, [l7] splice_ifaces = eth0 lo; a back end's own nginx
+# behind lo is reached with the pool's MSS clamped to eth0's, so its
+# segments fit the client's path and are spliced at packet level too, but
+# not over its unix socket (LAB_LOCAL=unix): those bodies go by splice(2),
+# see doc/lab.md),
 # LAB_TLS_DIR (the *-tls modes: site.crt, site.key, site.pem and tickets
 # there, made with the openssl CLI when missing: one ECDSA P-256
 # certificate and one ticket key file for every terminator; default

@@ -53,8 +53,10 @@
 # (central-tandem, central-tandem-packet and l4-only may be named too).
 # The back ends route as in the plain runs (prefer_local = yes unless
 # LAB_PREFER_LOCAL=no): most bodies come from the back end's own nginx
-# over lo, whose segments the packet engine's pool clamp (MSS 1460) makes
-# fit the client's path, and spills from other back ends over eth0.
+# over lo (two-level-packet reaches it over 127.0.0.1, not its unix
+# socket, whose bodies the engine cannot take), whose segments the packet
+# engine's pool clamp (MSS 1460) makes fit the client's path, and spills
+# from other back ends over eth0.
 # Besides req/s the CSV has mb_s (response
 # bytes, heads included, per second, in 10^6 bytes: wrk's count) and
 # pkt_pct (for tandem modes: the share of the body bytes tandem moved that
@@ -219,7 +221,10 @@ for n in $NODES; do
 		# MODE-nolocal: lab.sh's MODE with prefer_local = no in the groups
 		# MODE-tcp: lab.sh's MODE with local = 127.0.0.1:8080
 		relay=splice local=${LAB_PREFER_LOCAL:-yes} how=${LAB_LOCAL:-unix}
-		[[ $mode == *-packet ]] && relay=packet
+		# a unix socket carries no TCP segments to translate: packet
+		# modes reach the node's own nginx over 127.0.0.1 (its bodies
+		# otherwise never go at packet level) unless LAB_LOCAL says how
+		[[ $mode == *-packet ]] && relay=packet how=${LAB_LOCAL:-tcp}
 		[[ $mode == *-nolocal ]] && local=no
 		[[ $mode == *-tcp ]] && how=tcp
 		if ! LAB_RELAY=$relay LAB_PREFER_LOCAL=$local LAB_LOCAL=$how "$LAB" cluster "$n" \
