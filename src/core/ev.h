@@ -46,7 +46,7 @@ int ev_run_once_us(struct ev_loop *l, long timeout_us);
  * callback has not had yet (an edge the owner cannot know of yet). */
 static inline int ev_pending(const struct ev_loop *l, const struct ev_io *io)
 {
-	return io->batch && io->batch == l->batch;
+	return io->batch == l->batch;      /* l->batch is never 0 */
 }
 
 /* ev_clock_ms: the monotonic clock in milliseconds. */

@@ -86,7 +86,7 @@ enum { PUMP_WAIT = 0, PUMP_DONE = 1 };
  * the others (sess_yield). Without a bound, a client that reads as fast as
  * the switch writes (loopback, another CPU) keeps its dst from ever
  * blocking, and a whole large body goes in one turn while every other
- * session waits: at 4 MiB over 32 connections, p99 twice the median. One
+ * session waits: at 4 MiB over 32 connections, p99 2.6x the median. One
  * TCP_NOTSENT_LOWAT's worth: a socket that took more in one turn had its
  * peer reading while the switch wrote. */
 #define SESS_TURN       (256u << 10)

@@ -92,10 +92,10 @@ struct relay_watch {
 struct relay_sm;                /* a worker's sockmap (relay_sockmap.c) */
 struct relay_pk;                /* a worker's part of packet splicing (relay_packet.c) */
 
-/* A worker's engines: the one user-space runs use (copy or splice), and a
- * kernel engine when one runs (sockmap), with its map. */
 #define RELAY_CBUFS 64          /* idle copy buffers a worker keeps (4 MiB) */
 
+/* A worker's engines: the one user-space runs use (copy or splice), and a
+ * kernel engine when one runs (sockmap), with its map. */
 struct relay_env {
 	const struct relay_ops *base;
 	const struct relay_ops *kern;   /* NULL: none */

@@ -2,7 +2,6 @@
  * out, through the connections' transports. The baseline every other
  * engine is measured against. */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "conn.h"
 #include "relay.h"
