@@ -23,8 +23,8 @@
 # PERF="TARGET:SIZE ..." (e.g. "tandem-packet:4m") records a system-wide perf
 # profile of those points' first run: relay.perf-TARGET-SIZE.txt in OUT.
 # Before and after a change, in one run: TANDEM_BASE=/path/to/old/tandem adds
-# the targets base-copy, base-splice and base-sockmap (the old binary's
-# engines), to list in TARGETS beside the tandem-* ones.
+# the targets base-copy, base-splice, base-sockmap and base-packet (the old
+# binary's engines), to list in TARGETS beside the tandem-* ones.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -50,7 +50,7 @@ source "$ROOT/bench/lib.sh"
 
 P=$((30000 + $$ % 250 * 10))   # below the ephemeral range (32768+)
 ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3)); TSOCKMAP=$((P + 4)); TPACKET=$((P + 8))
-BCOPY=$((P + 5)); BSPLICE=$((P + 6)); BSOCKMAP=$((P + 7))   # TANDEM_BASE's
+BCOPY=$((P + 5)); BSPLICE=$((P + 6)); BSOCKMAP=$((P + 7)); BPACKET=$((P + 9))   # TANDEM_BASE's
 
 mkdir -p "$T/www"
 for s in $SIZES; do
@@ -82,18 +82,23 @@ start_tandem "$TANDEM" tandem_ splice $TSPLICE
 start_tandem "$TANDEM" tandem_ sockmap $TSOCKMAP
 # The packet engine's tc programs see every packet on lo, every other
 # target's too: it runs only for its own points (pk_up before, pk_down
-# after), so no other figure pays for its programs
-pk_up() {
-	start_tandem "$TANDEM" tandem_ packet $TPACKET
+# after), so no other figure pays for its programs. TANDEM_BASE's
+# packet engine (base-packet) likewise, never beside tandem-packet's.
+pk_up() { # [base]
+	local bin=$TANDEM pre=tandem_ port=$TPACKET
+	[ "${1:-}" = base ] && { bin=$TANDEM_BASE; pre=base_; port=$BPACKET; }
+	start_tandem "$bin" $pre packet $port
 	for _ in $(seq 50); do
-		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$TPACKET/" && return 0
+		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" && return 0
 		sleep 0.1
 	done
-	echo "bench/relay: tandem-packet did not come up: $(tail -3 "$T/tandem_packet.log")" >&2
+	echo "bench/relay: ${pre}packet did not come up: $(tail -3 "$T/${pre}packet.log")" >&2
 	exit 1
 }
-pk_down() {
-	kill -TERM "$PID_tandem_packet" 2>/dev/null && wait "$PID_tandem_packet" 2>/dev/null || true
+pk_down() { # [base]
+	local pid=$PID_tandem_packet
+	[ "${1:-}" = base ] && pid=$PID_base_packet
+	kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
 }
 pk_up
 if [ -n "$TANDEM_BASE" ]; then
@@ -101,6 +106,7 @@ if [ -n "$TANDEM_BASE" ]; then
 	start_tandem "$TANDEM_BASE" base_ copy $BCOPY
 	start_tandem "$TANDEM_BASE" base_ splice $BSPLICE
 	start_tandem "$TANDEM_BASE" base_ sockmap $BSOCKMAP
+	[[ " $TARGETS " == *" base-packet "* ]] && pk_up base
 fi
 sleep 0.3
 grep -q 'relay sockmap' "$T/tandem_sockmap.log" ||
@@ -131,9 +137,9 @@ PID_haproxy=$!
 sleep 0.5
 
 port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; tandem-sockmap) echo $TSOCKMAP;; tandem-packet) echo $TPACKET;; haproxy) echo $HAP;;
-	base-copy) echo $BCOPY;; base-splice) echo $BSPLICE;; base-sockmap) echo $BSOCKMAP;; esac; }
+	base-copy) echo $BCOPY;; base-splice) echo $BSPLICE;; base-sockmap) echo $BSOCKMAP;; base-packet) echo $BPACKET;; esac; }
 pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; tandem-sockmap) echo $PID_tandem_sockmap;; tandem-packet) echo $PID_tandem_packet;; haproxy) echo $PID_haproxy;;
-	base-copy) echo $PID_base_copy;; base-splice) echo $PID_base_splice;; base-sockmap) echo $PID_base_sockmap;; esac; }
+	base-copy) echo $PID_base_copy;; base-splice) echo $PID_base_splice;; base-sockmap) echo $PID_base_sockmap;; base-packet) echo $PID_base_packet;; esac; }
 
 # CPU time of CPU 1's kworker threads in ns: the workqueue that runs the
 # sockmap engine's psock backlog (other kernel work there is counted too)
@@ -157,6 +163,7 @@ for t in $TARGETS; do
 done
 echo "bench/relay: every target serves every size byte-identical (sha256)"
 pk_down
+[[ " $TARGETS " == *" base-packet "* ]] && pk_down base
 
 RUNS=$OUT/relay.runs.csv
 echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1,proxy_cpu_s_per_gb,softirq1_ms,kworker1_ms,cpu1_s_per_gb,box_s_per_gb" > "$RUNS"
@@ -170,6 +177,7 @@ for rep in $(seq "$REPS"); do
 		for t in $TARGETS; do
 			i=$((i + 1))
 			[ "$t" = tandem-packet ] && pk_up
+			[ "$t" = base-packet ] && pk_up base
 			port=$(port_of $t); pid=$(pid_of $t)
 			# warm the pool and the page cache
 			taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$s" > /dev/null
@@ -210,6 +218,7 @@ for rep in $(seq "$REPS"); do
 			[ "${n:-0}" -gt 0 ] && ocpu=$(awk -v d=$((ob - oa)) -v n="$n" 'BEGIN { printf "%.2f", d / 1000 / n }')
 			echo "$t,$s,$rep,$rps,$p99,$cpu,$ocpu,$nerr,$(cut -d' ' -f1 /proc/loadavg),$gb,$(( (sb - sa) / 1000000 )),$(( (kb - ka) / 1000000 )),$all,$box" >> "$RUNS"
 			[ "$t" = tandem-packet ] && pk_down
+			[ "$t" = base-packet ] && pk_down base
 			printf '[%3d/%d] %-14s %-5s rep %d: %8s req/s  p99 %8s ms  proxy %6s us/req %7s s/GB %s\n' \
 				"$i" "$total" "$t" "$s" "$rep" "$rps" "$p99" "${cpu:--}" "${gb:--}" "${errs:+($errs)}"
 		done
