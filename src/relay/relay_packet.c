@@ -802,6 +802,7 @@ static int pk_arm(struct relay *r, size_t max)
 	r->armed = 1;
 	r->kended = 0;
 	r->kclaimed = r->kdone = r->kshort = 0;
+	r->kpass = 1;
 	r->kpre = r->kcopied = r->kdelivered = r->fwd_seen = 0;
 	r->arm_len = max;
 	r->arm_start = a.body0;
@@ -874,9 +875,58 @@ static uint64_t pk_look(struct relay *r)
 	return d;
 }
 
-/* An armed run: the bytes before the range go through the pipe; the run
- * ends once they are written and the client has acknowledged the range.
- * Returns the body bytes accounted for by this call, or -errno. */
+/* The body bytes sock U got before the range, to sock C in order: peeked,
+ * sent, and only then taken off sock U. Taking them is what opens sock U's
+ * window, so the server's next segment, which starts the range or goes on
+ * with it, leaves after them. Moved by splice(2) instead, the window
+ * opened as the pipe filled, before the pipe was written out: on loopback
+ * the range's first segments reached the client ahead of these bytes, and
+ * every body cost the client an out-of-order queue, SACKs and their
+ * clones. Returns the bytes moved, 0 (wait for an edge), or -errno. */
+static ssize_t pk_pass(struct relay *r, uint64_t want)
+{
+	struct conn *src = r->src, *dst = r->dst;
+	ssize_t n, w, d;
+	char *b;
+
+	if (!dst->wr)
+		return 0;
+	b = relay_buf_get(r->env);
+	if (!b)
+		return -ENOMEM;
+	if (want > RELAY_COPY_BUF)
+		want = RELAY_COPY_BUF;
+	n = recv(src->io.fd, b, want, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0) {
+		relay_buf_put(r->env, b);
+		if (n == 0) {
+			r->eof = 1;
+			return 0;
+		}
+		if (errno == EAGAIN) {
+			src->rd = 0;
+			return 0;
+		}
+		return -errno;
+	}
+	w = conn_send(dst, b, (size_t)n);
+	if (w <= 0) {
+		relay_buf_put(r->env, b);
+		return w;
+	}
+	d = recv(src->io.fd, b, (size_t)w, MSG_TRUNC | MSG_DONTWAIT);
+	relay_buf_put(r->env, b);
+	if (d != w)
+		return d < 0 ? -errno : -EIO;   /* peeked bytes are there to take */
+	src->rx += w;
+	if (w == n && (uint64_t)n < want && src->rd == 1)
+		src->rd = 0;    /* drained: see conn_read */
+	return w;
+}
+
+/* An armed run: the bytes before the range go to sock C first (pk_pass);
+ * the run ends once they are written and the client has acknowledged the
+ * range. Returns the body bytes accounted for by this call, or -errno. */
 static ssize_t pk_run(struct relay *r)
 {
 	struct relay_env *e = r->env;
@@ -891,6 +941,7 @@ static ssize_t pk_run(struct relay *r)
 			if (!n)
 				break;
 			r->kdelivered += n;
+			e->bytes[RELAY_SPLICE] += n;
 			got += n;
 			continue;
 		}
@@ -898,6 +949,34 @@ static ssize_t pk_run(struct relay *r)
 
 		if (!want || !r->src->rd)
 			break;
+		if (r->kpass) {
+			n = pk_pass(r, want);
+			if (n < 0)
+				return n;
+			if (n > 0) {
+				r->kcopied += n;
+				r->kdelivered += n;
+				e->bytes[RELAY_COPY] += n;
+				got += n;
+				if (!r->src->rd)
+					r->kpass = 0;   /* what sock U held is out */
+				continue;
+			}
+			r->kpass = 0;
+			if (r->dst->wr || !r->src->rd || r->eof)
+				break;
+			/* sock C is full: the pipe takes sock U's bytes
+			 * meanwhile, so its window opens and the server is
+			 * not held to the client's pace (they still reach sock
+			 * C first, in order) */
+		}
+		/* bytes that came later: the range did not start at once
+		 * (the client's window had no room for it, PSP_C_CLAIM_WAIT),
+		 * and the body flows through sock U as in the splice engine
+		 * until a later segment starts it. Peeked and sent 64 KiB at a
+		 * time, sock U's small buffer overflowed between reads on
+		 * loopback (the server's tail loss probes, then sock U's
+		 * delayed ACKs: 4 MiB bodies took over a second) */
 		n = relay_splice_ops.fill(r, want);
 		if (n < 0)
 			return n;
@@ -905,7 +984,6 @@ static ssize_t pk_run(struct relay *r)
 			break;
 		r->kcopied += n;
 	}
-	e->bytes[RELAY_SPLICE] += got;
 	if (r->kslot) {
 		uint64_t d = pk_look(r);
 
