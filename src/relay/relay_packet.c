@@ -53,7 +53,7 @@
 
 #define PK_SLOTS 16384                  /* runs a worker may have at once */
 #define PK_GRAVE_MS 120000              /* a closed socket's entry outlives it (TIME_WAIT, a last RST) */
-/* A pooled socket's receive buffer, set before connect: what the server
+/* A pooled socket's receive buffer, set once connected: what the server
  * can send before a range is claimed (those bytes go through the pipe),
  * and what every body left to splice(2) flows through. 256 KiB made
  * bodies left to splice faster (bench/relay on lo, 256 KiB bodies: 6,441
