@@ -2,7 +2,9 @@
 # once they made their temp dir T (mode 755) and the files under $T/www.
 #   bench_origin PORT   nginx from Debian on 127.0.0.1:PORT serving $T/www
 #                       (1 worker, sendfile, keep-alive without limit, no
-#                       access log), pinned on CPU 1; sets ORIGIN_WORKER
+#                       access log), pinned on CPU 1; sets ORIGIN_WORKER;
+#                       ORIGIN_ADDR (another address) and ORIGIN_NS (a
+#                       network namespace to run in) if set
 #   cpu_ns PID          CPU time of all the threads of PID, ns (schedstat)
 #   softirq1_ns         CPU 1's softirq time, ns (/proc/stat)
 #   busy1_ns            CPU 1's time not idle, ns (/proc/stat): proxy, origin and kernel
@@ -35,10 +37,10 @@ http {
   keepalive_timeout 75s;
   client_body_temp_path $T/o/cb; proxy_temp_path $T/o/px; fastcgi_temp_path $T/o/fc;
   uwsgi_temp_path $T/o/uw; scgi_temp_path $T/o/sc;
-  server { listen 127.0.0.1:$1; root $T/www; }
+  server { listen ${ORIGIN_ADDR:-127.0.0.1}:$1; root $T/www; }
 }
 CONF
-	taskset -c 1 nginx -p "$T/o" -c "$T/o/nginx.conf" -e "$T/o/error.log"
+	${ORIGIN_NS:+ip netns exec "$ORIGIN_NS"} taskset -c 1 nginx -p "$T/o" -c "$T/o/nginx.conf" -e "$T/o/error.log"
 	sleep 0.3
 	PIDS+=($(cat "$T/o/nginx.pid"))
 	ORIGIN_WORKER=$(pgrep -P "$(cat "$T/o/nginx.pid")" | head -1)   # by parent PID: our own worker

@@ -25,6 +25,14 @@
 # Before and after a change, in one run: TANDEM_BASE=/path/to/old/tandem adds
 # the targets base-copy, base-splice, base-sockmap and base-packet (the old
 # binary's engines), to list in TARGETS beside the tandem-* ones.
+# TOPO=netns: the client, the proxies and the origin each in a network
+# namespace of their own, joined by two veth pairs (198.18.70.0/24 client -
+# node, 198.18.71.0/24 node - origin; the node routes, so direct goes
+# through it), as the L7 switch meets its clients and web servers on other
+# hosts: MSS 1460 instead of loopback's 65,483, and the packet engine's
+# programs on the node's two veths. Pinning and CPU counting as on lo.
+# Writes relay_netns.csv, .runs.csv, .png and .svg (TOPO=lo, the default:
+# relay.*).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -37,6 +45,8 @@ SIZES=${SIZES:-"1k 16k 256k 4m"}
 TARGETS=${TARGETS:-"direct tandem-copy tandem-splice tandem-sockmap tandem-packet haproxy"}
 MAX_SECONDS=${MAX_SECONDS:-600}   # refuse a plan longer than this
 OUT=${OUT:-$ROOT/bench/results}   # where the CSV and plots go
+TOPO=${TOPO:-lo}
+case $TOPO in lo) NAME=relay;; netns) NAME=relay_netns;; *) echo "bench/relay: TOPO is lo or netns, not $TOPO" >&2; exit 1;; esac
 mkdir -p "$OUT"
 for t in wrk nginx haproxy taskset gnuplot; do
 	command -v $t >/dev/null || { echo "bench/relay: $t is missing (scripts/deps.sh installs it)" >&2; exit 1; }
@@ -47,6 +57,30 @@ done
 T=$(mktemp -d /tmp/tandem-bench.XXXXXX)
 chmod 755 "$T"
 source "$ROOT/bench/lib.sh"
+
+# Where each part runs: NS_C (client), NS_N (proxies), NS_S (origin), each
+# empty on lo; ADDR_P the proxies' address, ADDR_O the origin's.
+NS_C=""; NS_N=""; NS_S=""; ADDR_P=127.0.0.1; ADDR_O=127.0.0.1; IFACES=lo
+if [ "$TOPO" = netns ]; then
+	NS_C=tbc$$; NS_N=tbn$$; NS_S=tbs$$; ADDR_P=198.18.70.1; ADDR_O=198.18.71.2; IFACES="vc vs"
+	trap 'bench_cleanup; for n in $NS_C $NS_N $NS_S; do ip netns del $n 2>/dev/null || true; done' EXIT
+	for n in $NS_C $NS_N $NS_S; do ip netns add $n; ip -n $n link set lo up; done
+	ip link add eth0 netns $NS_C type veth peer name vc netns $NS_N
+	ip link add eth0 netns $NS_S type veth peer name vs netns $NS_N
+	ip -n $NS_C addr add 198.18.70.2/24 dev eth0
+	ip -n $NS_S addr add $ADDR_O/24 dev eth0
+	ip -n $NS_N addr add $ADDR_P/24 dev vc
+	ip -n $NS_N addr add 198.18.71.1/24 dev vs
+	for l in "$NS_C eth0" "$NS_S eth0" "$NS_N vc" "$NS_N vs"; do ip -n ${l% *} link set ${l#* } up; done
+	ip -n $NS_C route add default via $ADDR_P
+	ip -n $NS_S route add default via 198.18.71.1
+	ip netns exec $NS_N sysctl -qw net.ipv4.ip_forward=1
+fi
+# command prefixes: in the client's, node's or origin's namespace (lo:
+# none); ip netns exec execs its command, so a background one's $! is the
+# program's own PID
+IN_C=(); IN_N=()
+[ -n "$NS_C" ] && IN_C=(ip netns exec "$NS_C") && IN_N=(ip netns exec "$NS_N")
 
 P=$((30000 + $$ % 250 * 10))   # below the ephemeral range (32768+)
 ORIGIN=$P; TCOPY=$((P + 1)); TSPLICE=$((P + 2)); HAP=$((P + 3)); TSOCKMAP=$((P + 4)); TPACKET=$((P + 8))
@@ -59,7 +93,7 @@ for s in $SIZES; do
 done
 chmod -R a+rX "$T/www"
 
-bench_origin $ORIGIN
+ORIGIN_ADDR=$ADDR_O ORIGIN_NS=$NS_S bench_origin $ORIGIN
 
 start_tandem() { # BINARY PREFIX ENGINE PORT: one tandem l7 with that engine
 	local bin=$1 pre=$2 eng=$3 port=$4
@@ -68,12 +102,12 @@ start_tandem() { # BINARY PREFIX ENGINE PORT: one tandem l7 with that engine
 relay = $eng
 [l7]
 workers = 1
-splice_ifaces = lo
+splice_ifaces = $IFACES
 [node o]
-web = 127.0.0.1:$ORIGIN
-l7 = 127.0.0.1:$port
+web = $ADDR_O:$ORIGIN
+l7 = $ADDR_P:$port
 CONF
-	taskset -c 1 "$bin" l7 -c "$T/$pre$eng.ini" --node o 2> "$T/$pre$eng.log" &
+	"${IN_N[@]}" taskset -c 1 "$bin" l7 -c "$T/$pre$eng.ini" --node o 2> "$T/$pre$eng.log" &
 	PIDS+=($!)
 	eval "PID_${pre}$eng=$!"
 }
@@ -89,7 +123,7 @@ pk_up() { # [base]
 	[ "${1:-}" = base ] && { bin=$TANDEM_BASE; pre=base_; port=$BPACKET; }
 	start_tandem "$bin" $pre packet $port
 	for _ in $(seq 50); do
-		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" && return 0
+		"${IN_C[@]}" curl -s -o /dev/null --max-time 1 "http://$ADDR_P:$port/" && return 0
 		sleep 0.1
 	done
 	echo "bench/relay: ${pre}packet did not come up: $(tail -3 "$T/${pre}packet.log")" >&2
@@ -125,17 +159,18 @@ defaults
   option http-keep-alive
   http-reuse always
 frontend f
-  bind 127.0.0.1:$HAP
+  bind $ADDR_P:$HAP
   default_backend b
 backend b
   option splice-response
-  server o 127.0.0.1:$ORIGIN
+  server o $ADDR_O:$ORIGIN
 CONF
-taskset -c 1 haproxy -f "$T/haproxy.cfg" -db 2> "$T/haproxy.log" &
+"${IN_N[@]}" taskset -c 1 haproxy -f "$T/haproxy.cfg" -db 2> "$T/haproxy.log" &
 PIDS+=($!)
 PID_haproxy=$!
 sleep 0.5
 
+addr_of() { [ "$1" = direct ] && echo $ADDR_O || echo $ADDR_P; }
 port_of() { case $1 in direct) echo $ORIGIN;; tandem-copy) echo $TCOPY;; tandem-splice) echo $TSPLICE;; tandem-sockmap) echo $TSOCKMAP;; tandem-packet) echo $TPACKET;; haproxy) echo $HAP;;
 	base-copy) echo $BCOPY;; base-splice) echo $BSPLICE;; base-sockmap) echo $BSOCKMAP;; base-packet) echo $BPACKET;; esac; }
 pid_of() { case $1 in direct) echo "";; tandem-copy) echo $PID_tandem_copy;; tandem-splice) echo $PID_tandem_splice;; tandem-sockmap) echo $PID_tandem_sockmap;; tandem-packet) echo $PID_tandem_packet;; haproxy) echo $PID_haproxy;;
@@ -155,7 +190,7 @@ kworker1_ns() {
 # a proxy that answers fast but wrong must not make a figure.
 for t in $TARGETS; do
 	for s in $SIZES; do
-		got=$(curl -s --max-time 20 "http://127.0.0.1:$(port_of $t)/$s" | sha256sum | cut -c1-64)
+		got=$("${IN_C[@]}" curl -s --max-time 20 "http://$(addr_of $t):$(port_of $t)/$s" | sha256sum | cut -c1-64)
 		want=$(sha256sum < "$T/www/$s" | cut -c1-64)
 		[ "$got" = "$want" ] || { echo "bench/relay: $t serves /$s wrong (sha256 $got, file $want); log:" >&2;
 			tail -5 "$T/$(echo "$t" | tr - _).log" >&2 2>/dev/null; exit 1; }
@@ -165,7 +200,7 @@ echo "bench/relay: every target serves every size byte-identical (sha256)"
 pk_down
 [[ " $TARGETS " == *" base-packet "* ]] && pk_down base
 
-RUNS=$OUT/relay.runs.csv
+RUNS=$OUT/$NAME.runs.csv
 echo "target,size,rep,rps,p99_ms,proxy_cpu_us_per_req,origin_cpu_us_per_req,errors,load1,proxy_cpu_s_per_gb,softirq1_ms,kworker1_ms,cpu1_s_per_gb,box_s_per_gb" > "$RUNS"
 total=$(( $(echo $TARGETS | wc -w) * $(echo $SIZES | wc -w) * REPS ))
 eta=$(( total * (DUR + 2) + 10 ))
@@ -178,9 +213,9 @@ for rep in $(seq "$REPS"); do
 			i=$((i + 1))
 			[ "$t" = tandem-packet ] && pk_up
 			[ "$t" = base-packet ] && pk_up base
-			port=$(port_of $t); pid=$(pid_of $t)
+			port=$(port_of $t); pid=$(pid_of $t); addr=$(addr_of $t)
 			# warm the pool and the page cache
-			taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/$s" > /dev/null
+			"${IN_C[@]}" taskset -c 0 wrk -t1 -c"$CONNS" -d1s "http://$addr:$port/$s" > /dev/null
 			a=0; [ -n "$pid" ] && a=$(cpu_ns "$pid")
 			oa=$(cpu_ns "$ORIGIN_WORKER")
 			sa=$(softirq1_ns); ka=$(kworker1_ns); ua=$(busy1_ns); xa=$(busy_ns)
@@ -191,12 +226,12 @@ for rep in $(seq "$REPS"); do
 				perf record -q -a -g -F 999 -o "$T/perf.data" -- sleep "$DUR" >/dev/null 2>&1 &
 				prec=$!
 			fi
-			taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$port/$s" > "$T/wrk.out"
+			"${IN_C[@]}" taskset -c 0 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://$addr:$port/$s" > "$T/wrk.out"
 			if [ -n "$prec" ]; then
 				wait "$prec" || true
 				perf report -i "$T/perf.data" --stdio --no-children -g none --sort comm,dso,symbol --percent-limit 0.5 \
-					> "$OUT/relay.perf-$t-$s.txt" 2>/dev/null || true
-				echo "bench/relay: profile of $t $s in $OUT/relay.perf-$t-$s.txt"
+					> "$OUT/$NAME.perf-$t-$s.txt" 2>/dev/null || true
+				echo "bench/relay: profile of $t $s in $OUT/$NAME.perf-$t-$s.txt"
 			fi
 			b=0; [ -n "$pid" ] && b=$(cpu_ns "$pid")
 			ob=$(cpu_ns "$ORIGIN_WORKER")
@@ -226,7 +261,7 @@ for rep in $(seq "$REPS"); do
 done
 
 # medians per target and size
-python3 - "$RUNS" "$OUT/relay.csv" "$TARGETS" "$SIZES" <<'PY'
+python3 - "$RUNS" "$OUT/$NAME.csv" "$TARGETS" "$SIZES" <<'PY'
 import csv, statistics, sys
 runs, out, targets, sizes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 rows = list(csv.DictReader(open(runs)))
@@ -246,10 +281,10 @@ with open(out, "w") as f:
                                                      fmt(all1, "%.3f"), fmt(box, "%.3f"), fmt(over, "%.3f")))
 PY
 echo
-column -s, -t "$OUT/relay.csv"
+column -s, -t "$OUT/$NAME.csv"
 
 # grouped bars of req/s per size, log scale
-python3 - "$OUT/relay.csv" "$T/plot.dat" "$TARGETS" "$SIZES" <<'PY'
+python3 - "$OUT/$NAME.csv" "$T/plot.dat" "$TARGETS" "$SIZES" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 targets, sizes = sys.argv[3].split(), sys.argv[4].split()
@@ -262,8 +297,8 @@ for fmt in png svg; do
 	if [ $fmt = png ]; then term="pngcairo size 900,520"; else term="svg size 900,520"; fi
 	gnuplot <<GP 2>/dev/null || gnuplot <<GP2
 set terminal $term
-set output "$OUT/relay.$fmt"
-set title "Relay: req/s by body size (wrk -c$CONNS keep-alive; client CPU 0, proxy + nginx CPU 1)"
+set output "$OUT/$NAME.$fmt"
+set title "Relay: req/s by body size (wrk -c$CONNS keep-alive; client CPU 0, proxy + nginx CPU 1$([ "$TOPO" = netns ] && echo "; over veths between namespaces"))"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
@@ -274,7 +309,7 @@ set grid ytics
 plot for [i=2:$(( $(echo $TARGETS | wc -w) + 1 ))] "$T/plot.dat" using i:xtic(1) title columnheader(i)
 GP
 set terminal ${term/pngcairo/png}
-set output "$OUT/relay.$fmt"
+set output "$OUT/$NAME.$fmt"
 set title "Relay: req/s by body size"
 set style data histograms
 set style fill solid 0.8 border -1
@@ -282,4 +317,4 @@ set logscale y
 plot for [i=2:$(( $(echo $TARGETS | wc -w) + 1 ))] "$T/plot.dat" using i:xtic(1) title columnheader(i)
 GP2
 done
-echo "bench/relay: wrote $OUT/relay.csv, relay.runs.csv, relay.png, relay.svg"
+echo "bench/relay: wrote $OUT/$NAME.csv, $NAME.runs.csv, $NAME.png, $NAME.svg"

@@ -139,6 +139,12 @@ static __always_inline void emit(__u32 wid, __u64 cookie, __u32 type, __u32 arg)
 		bpf_ringbuf_output(rb, &ev, sizeof(ev), 0);
 }
 
+/* The window sock U's empty receive buffer surely takes, in bytes. */
+static __always_inline __u32 u_win(const struct psp_uplink *up)
+{
+	return up->u_win ? up->u_win : PSP_U_WIN;
+}
+
 /* RFC 1982 serial arithmetic on 32-bit sequence numbers and timestamps. */
 static __always_inline int before(__u32 a, __u32 b)
 {
@@ -676,13 +682,13 @@ int psp_srv_in(struct __sk_buff *skb)
 		}
 		if (acl) {
 			/* the client's right edge in sock C's space (less the
-			 * offset its next range starts from) and less
-			 * PSP_U_WIN: a range must not start past it (below);
-			 * no ack from the client yet: the body's end */
+			 * offset its next range starts from) and less sock U's
+			 * window (u_win): a range must not start past it
+			 * (below); no ack from the client yet: the body's end */
 			bpf_spin_lock(&acl->lock);
 			cw_lim = acl->cli_ack_valid
 				? acl->cli_ack + ((__u32)acl->cli_win << (acl->snd_wscale & 15)) -
-				  (acl->armed ? acl->off_a : acl->off_b) - PSP_U_WIN
+				  (acl->armed ? acl->off_a : acl->off_b) - u_win(up)
 				: arm.cpos0 + (arm.body_end - arm.body0);
 			bpf_spin_unlock(&acl->lock);
 		}
@@ -731,7 +737,7 @@ int psp_srv_in(struct __sk_buff *skb)
 			/* the range's first bytes go to the client at once,
 			 * while the bytes before them are still on their way
 			 * through sock U and the pipe; the server may send up
-			 * to sock U's window (PSP_U_WIN) past this segment. If
+			 * to sock U's window (u_win) past this segment. If
 			 * that lies beyond the client's right edge, the client
 			 * drops it, and nothing tells the server (the client
 			 * acks only sock C's bytes): it waits for its RTO.
@@ -1205,8 +1211,8 @@ int psp_cli_in(struct __sk_buff *skb)
 	 * overruns sock U's. Not the last window sock U announced (taken
 	 * before its queue was drained, it may be 0, and the server would
 	 * wait on its probe timer), but what sock U's buffer, empty by then,
-	 * surely takes (PSP_U_WIN, half of it) */
-	cap = PSP_U_WIN >> (up->rcv_wscale & 15);
+	 * surely takes (u_win) */
+	cap = u_win(up) >> (up->rcv_wscale & 15);
 	back = s.ack == cv.c_end && cap < win;
 	if (back)
 		win = cap;

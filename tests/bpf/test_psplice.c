@@ -350,22 +350,24 @@ static void del_all(void)
 /* Runs frame F through hook H with both checksum kinds; the COMPLETE run
  * must give the same action and bytes, and not fail with EBADMSG. Returns
  * the action; *OUT the frame, read back into *G. The state change is the
- * NONE run's: the COMPLETE run goes first on a copy of both entries, which
- * are then put back. */
+ * NONE run's: the COMPLETE run goes first on a copy of both entries and
+ * U's arming, which are then put back. */
 static int run(int h, const struct tcpf *f, struct tcpf *g, struct pkt *out, uint32_t mark,
 	       const char *what)
 {
 	struct pkt in = build(f), out2;
 	struct psp_client c0 = get_cl();
 	struct psp_uplink u0 = get_up();
+	struct psp_arm a0;
 	uint64_t before[PSP_C_COUNT];
-	int rc2, rc, had_c, had_u;
+	int rc2, rc, had_c, had_u, had_a, arms = bpf_map__fd(S->maps.psp_arms);
 	struct psp_key k;
 
 	k = ckey();
 	had_c = !bpf_map_lookup_elem(bpf_map__fd(S->maps.psp_clients), &k, &c0);
 	k = ukey();
 	had_u = !bpf_map_lookup_elem(bpf_map__fd(S->maps.psp_uplinks), &k, &u0);
+	had_a = !bpf_map_lookup_elem(arms, &k, &a0);
 	for (int i = 0; i < PSP_C_COUNT; i++)
 		before[i] = ctr(i);
 	rc2 = run1(h, &in, &out2, BPF_F_TEST_SKB_CHECKSUM_COMPLETE, mark);
@@ -375,6 +377,8 @@ static int run(int h, const struct tcpf *f, struct tcpf *g, struct pkt *out, uin
 		put_cl(&c0);
 	if (had_u)
 		put_up(&u0);
+	if (had_a)
+		bpf_map_update_elem(arms, &k, &a0, BPF_ANY);
 	for (int i = 0; i < PSP_C_COUNT; i++)
 		CTR0[i] += ctr(i) - before[i];
 	rc = run1(h, &in, out, 0, mark);
@@ -783,6 +787,79 @@ static void windows(const struct base *b)
 	f = T(CLI2L7, b->cseq, c_start + b->len, F_ACK, 300, b->tsc + 2, b->tsC, 0);
 	run(H_CLI_IN, &f, &g, &out, 0, "end, small");
 	is_int(g.win, 300, "window: ... never more than the client's, when that is smaller");
+
+	/* a pooled socket with the smaller buffer (u_win, the engine's
+	 * between hosts): that is what the end gives back */
+	del_all();
+	arm(b, 7, 7);
+	struct psp_uplink u = get_up();
+
+	u.u_win = 16 << 10;
+	put_up(&u);
+	f = T(L72SRV, b->useq, b->u_start - b->uoff, F_ACK, 400, b->tsU, b->tss, 0);
+	run(H_SRV_OUT, &f, &g, &out, 0, "sock U");
+	f = T(CLI2L7, b->cseq, c_start + b->len, F_ACK, 6000, b->tsc, b->tsC, 0);
+	run(H_CLI_IN, &f, &g, &out, 0, "end, u_win");
+	is_int(g.win, (16 << 10) >> 7, "window: the range's end gives back the uplink's u_win (16 KiB >> 7)");
+}
+
+/* A claim: the server segment that continues what sock U has, inside an
+ * arming's body, starts the range only when the client's right edge lies
+ * sock U's window (the uplink's u_win; 0: PSP_U_WIN) past where it goes in
+ * sock C; otherwise it goes to sock U (PSP_C_CLAIM_WAIT) and a later one
+ * starts it. */
+static void claims(const struct base *b)
+{
+	static const struct {
+		uint32_t u_win;
+		uint16_t win;           /* the client's, scale 1 */
+		int claimed;
+		const char *why;
+	} t[] = {
+		{ 16 << 10, 10000, 1, "u_win 16 KiB, client window 20000: claimed" },
+		{ 16 << 10, 5000, 0, "u_win 16 KiB, client window 10000: waits" },
+		{ 0, 10000, 0, "u_win 0 (PSP_U_WIN, 64 KiB), client window 20000: waits" },
+		{ 0, 40000, 1, "u_win 0 (PSP_U_WIN, 64 KiB), client window 80000: claimed" },
+	};
+	const uint32_t seq = b->u_start, cpos = b->pos;
+	struct tcpf f, g;
+	struct pkt out;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		/* sock C has sent the head (its ack, window and TSval known) */
+		struct psp_client c = { .flags = PSP_F_TS, .up = ukey(), .ifindex = IFINDEX,
+					.snd_wscale = 1, .ack_valid = 1, .ack = b->cseq, .win = 300,
+					.hc_valid = 1, .hc = b->tsC, .sock_valid = 1, .sock_ts = b->tsC,
+					.cli_valid = 1, .cli_ts = b->tsc, .cli_ack_valid = 1,
+					.cli_ack = cpos, .cli_win = t[i].win };
+		struct psp_uplink u = { .flags = PSP_F_TS, .ifindex = IFINDEX, .rcv_valid = 1,
+					.rcv_end = seq, .u_win = t[i].u_win };
+		struct psp_arm a = { .cookie = 7, .body0 = seq, .body_end = seq + 100000, .cpos0 = cpos,
+				     .cl = ckey() };
+		struct psp_key k = ukey();
+		int rc;
+
+		snprintf(PFX, sizeof(PFX), "claim %zu:", i);
+		del_all();
+		put_cl(&c);
+		put_up(&u);
+		bpf_map_update_elem(bpf_map__fd(S->maps.psp_arms), &k, &a, BPF_ANY);
+		ctr_mark();
+		f = T(SRV2L7, seq, b->useq, F_ACK, 500, b->tss, b->tsU, 1000);
+		rc = run(H_SRV_IN, &f, &g, &out, 0, "first segment");
+		u = get_up();
+		is_int(u.armed, t[i].claimed, "%s %s", PFX, t[i].why);
+		is_int(rc, t[i].claimed ? TC_ACT_REDIRECT : TC_ACT_OK, "%s the segment %s", PFX,
+		       t[i].claimed ? "goes to the client" : "passes to sock U");
+		if (t[i].claimed)
+			ok(g.seq == cpos && g.daddr == A_CLI && g.dport == P_CLI && g.plen == 1000,
+			   "%s the segment: at sock C's body position %u, to the client (seq %u)", PFX,
+			   cpos, g.seq);
+		is_int(dctr(PSP_C_CLAIM_WAIT), !t[i].claimed, "%s CLAIM_WAIT counted %s", PFX,
+		       t[i].claimed ? "never" : "once");
+		is_int(bpf_map_lookup_elem(bpf_map__fd(S->maps.psp_arms), &k, &a) ? 0 : 1, !t[i].claimed,
+		       "%s the arming %s", PFX, t[i].claimed ? "is taken" : "stays");
+	}
 }
 
 /* ICMP errors quoting a segment toward the client: the quoted seq goes
@@ -1100,6 +1177,7 @@ int main(void)
 	walk(&n);
 	walk(&w);
 	windows(&n);
+	claims(&n);
 	icmp(&n);
 	refusals(&n);
 	psplice_bpf__destroy(S);

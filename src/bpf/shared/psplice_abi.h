@@ -129,6 +129,7 @@ struct psp_uplink {
 	__u64 owner;                    /* as the client's */
 	__u32 cli_win;                  /* the window the client's last translated ACK gave the server (sock U's scale) */
 	__u8 cli_win_valid, pad6[3];
+	__u32 u_win;                    /* bytes sock U's empty buffer surely takes (0: PSP_U_WIN) */
 };
 
 /* An arming the engine asks for (psp_arms, keyed by U): the next server
@@ -164,8 +165,10 @@ _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
 	       __builtin_offsetof(struct psp_uplink, flags), "flags: one offset in both entries");
 
 /* The window, in bytes, a pooled socket's empty receive buffer surely
- * takes: what the ack of a range's end tells the server (psp_cli_in).
- * The engine sets that buffer to at least twice this (relay_packet.c). */
+ * takes: what the ack of a range's end tells the server (psp_cli_in), and
+ * how far past a range's first segment the server may send. An uplink's
+ * u_win says it for its socket; this is the value of an entry without
+ * (0), and the engine's on loopback (relay_packet.c sizes the buffer). */
 #define PSP_U_WIN       (64u << 10)
 
 /* Marks a clone re-entering client ingress carries (bpf_clone_redirect
