@@ -386,6 +386,13 @@ static __always_inline int put_opts(struct __sk_buff *skb, struct seg *s)
 	return bpf_skb_store_bytes(skb, OFF_OPT, s->nopt, olen, 0) ? -1 : 0;
 }
 
+/* The timestamp option becomes ten NOPs (kind 1), which any parser skips. */
+static __always_inline void clear_ts(struct seg *s)
+{
+	for (int i = 0; i < 10; i++)
+		s->nopt[(s->ts_at + i) & 63] = 1;
+}
+
 static __always_inline void set_ts(struct seg *s, __u32 tsval, __u32 tsecr)
 {
 	if (s->ts_at < 0)
@@ -758,7 +765,8 @@ int psp_srv_in(struct __sk_buff *skb)
 		tsecr = s.tsecr - up->tsoff;
 		if (up->sock_valid)
 			tsecr = ser_min(tsecr, up->sock_ts);
-		up->srv_ts = s.tsval;
+		if (!up->srv_valid || before(up->srv_ts, s.tsval))
+			up->srv_ts = s.tsval;
 		up->srv_valid = 1;
 		if (!(s.flags & F_RST) && !late) {
 			up->rcv_end = up->rcv_valid ? ser_max(up->rcv_end, end) : end;
@@ -854,7 +862,23 @@ int psp_srv_in(struct __sk_buff *skb)
 			o.seq = u_start - off_b;
 		else
 			o.seq = s.seq - off_a;
-		set_ts(&s, s.tsval, tsecr);
+		/* srv_ts is at least this segment's TSval now; a higher one
+		 * (read without the lock: one aligned word) is a segment the
+		 * server sent after this one: reordered, or the original its
+		 * retransmission overtook. Sock U may hold that TSval as
+		 * ts_recent and drop this one for PAWS (RFC 7323 5.3, as a
+		 * direct connection would): an old duplicate (a range the
+		 * client acked, bytes before one) then goes unanswered by the
+		 * dupack and D-SACK the server learns from, and a segment with
+		 * new bytes is lost. It goes without its timestamp (NOPs, the
+		 * length kept): Linux skips PAWS for it, and acks it as it acks
+		 * any segment (tcp_validate_incoming, tcp_data_queue) */
+		if (s.ts_at >= 0 && before(s.tsval, *(volatile __u32 *)&up->srv_ts)) {
+			clear_ts(&s);
+			count(PSP_C_TS_CLEARED, 0);
+		} else {
+			set_ts(&s, s.tsval, tsecr);
+		}
 		return done(skb, &s, &o, late ? PSP_C_LATE : (s.flags & F_RST) ? PSP_C_PASS_RST_SRV
 			    : PSP_C_TO_SOCK, TC_ACT_OK);
 	}
@@ -866,7 +890,8 @@ int psp_srv_in(struct __sk_buff *skb)
 	if (!cl->ack_valid)
 		return count(PSP_C_DROP_NO_STATE, TC_ACT_SHOT);
 	bpf_spin_lock(&up->lock);
-	up->srv_ts = s.tsval;
+	if (!up->srv_valid || before(up->srv_ts, s.tsval))
+		up->srv_ts = s.tsval;
 	up->srv_valid = 1;
 	if (!up->lo_valid) {
 		up->srv_ts_lo = s.tsval;

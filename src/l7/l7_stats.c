@@ -161,11 +161,14 @@ static void l7_metrics_packet(struct out *o, struct l7_proc *p)
 		 "# HELP tandem_relay_packet_window_clamps_total Pooled socket ACKs during a range whose window was cut to the client's.\n"
 		 "# TYPE tandem_relay_packet_window_clamps_total counter\ntandem_relay_packet_window_clamps_total %llu\n"
 		 "# HELP tandem_relay_packet_claim_waits_total Server segments that could have started a range the client's window could not take yet (they went to the pooled socket).\n"
-		 "# TYPE tandem_relay_packet_claim_waits_total counter\ntandem_relay_packet_claim_waits_total %llu\n",
+		 "# TYPE tandem_relay_packet_claim_waits_total counter\ntandem_relay_packet_claim_waits_total %llu\n"
+		 "# HELP tandem_relay_packet_ts_cleared_total Web server segments for the pooled socket older than the server's newest timestamp (reordered, or overtaken by their retransmission), passed without their timestamp so that PAWS does not drop them.\n"
+		 "# TYPE tandem_relay_packet_ts_cleared_total counter\ntandem_relay_packet_ts_cleared_total %llu\n",
 	     (unsigned long long)k.segments, (unsigned long long)k.retransmits,
 	     (unsigned long long)k.client_acks, (unsigned long long)k.sack_cut,
 	     (unsigned long long)k.late, (unsigned long long)k.probes,
-	     (unsigned long long)k.win_clamps, (unsigned long long)k.claim_waits);
+	     (unsigned long long)k.win_clamps, (unsigned long long)k.claim_waits,
+	     (unsigned long long)k.ts_cleared);
 	outf(o, "# HELP tandem_relay_packet_icmp_total ICMP errors about client connections, their quote put in the L7 socket's numbers, by what they were about.\n"
 		 "# TYPE tandem_relay_packet_icmp_total counter\n"
 		 "tandem_relay_packet_icmp_total{about=\"spliced\"} %llu\n"

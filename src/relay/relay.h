@@ -229,6 +229,7 @@ struct relay_pk_prog {
 	uint64_t probes;        /* server window probes inside a range, to the client */
 	uint64_t win_clamps;    /* sock U's windows cut to the client's during a range */
 	uint64_t claim_waits;   /* range starts put off: the client's window could not take them */
+	uint64_t ts_cleared;    /* server segments to sock U older than its newest TSval, sent without it */
 	uint64_t drops[RELAY_PK_DROPS];
 };
 void relay_packet_counters(struct relay_pk_prog *out);

@@ -398,6 +398,7 @@ void relay_packet_counters(struct relay_pk_prog *out)
 	out->probes = k[PSP_C_PROBE_CLI];
 	out->win_clamps = k[PSP_C_WIN_CLAMP];
 	out->claim_waits = k[PSP_C_CLAIM_WAIT];
+	out->ts_cleared = k[PSP_C_TS_CLEARED];
 	for (int i = 0; i < RELAY_PK_DROPS; i++)
 		out->drops[i] = k[pk_drops[i].id];
 }

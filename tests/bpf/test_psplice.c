@@ -670,6 +670,20 @@ static void walk(const struct base *b)
 	is_int(dctr(PSP_C_LATE), 1, "%s late retransmission counted", PFX);
 	is_int(dctr(PSP_C_SPLICED), 0, "%s late retransmission: nothing spliced", PFX);
 	is_int(get_up().rcv_end, rcv_end, "%s late retransmission: not taken for sock U's new bytes", PFX);
+	ok(g.ts == 1 && g.tsval == b->tss + 6, "%s late retransmission: its (newest) TSval kept", PFX);
+	/* 10c: the original that retransmission overtook (a TSval older than
+	 * the server's newest): to sock U as well, without its timestamp, so
+	 * that PAWS does not drop it unanswered */
+	ctr_mark();
+	f = T(SRV2L7, b->u_start + 100, b->useq + 100, F_ACK, 1234, b->tss + 2, b->tsU, 100);
+	rc = run(H_SRV_IN, &f, &g, &out, 0, "overtaken");
+	is_int(rc, TC_ACT_OK, "%s the overtaken original goes to sock U too", PFX);
+	is_int(g.seq, psock + 100 - b->len, "%s overtaken original: seq - off_a, bytes sock U has", PFX);
+	ok(!g.ts && g.olen == 12 && g.plen == 100,
+	   "%s overtaken original: no timestamp left, option length and payload kept", PFX);
+	is_int(dctr(PSP_C_TS_CLEARED), 1, "%s ... counted (ts_cleared)", PFX);
+	is_int(dctr(PSP_C_LATE), 1, "%s ... and as late", PFX);
+	is_int(get_up().srv_ts, b->tss + 6, "%s the server's newest TSval stays its highest", PFX);
 	{
 		/* the client's entry on another range, this one not known
 		 * done here: its data must not land on the other's c_start */

@@ -226,12 +226,12 @@ NFT
 }
 ro() { ip netns exec $NC nstat -az TcpExtTCPOFOQueue 2>/dev/null | awk '$1 == "TcpExtTCPOFOQueue" { print $2 }'; }
 if reorder on; then
-	o0=$(ro); q0=$(pk tandem_relay_packet_responses_total)
+	o0=$(ro); q0=$(pk tandem_relay_packet_responses_total); t0=$(pk tandem_relay_packet_ts_cleared_total)
 	run "reordering" "$LSEQ"
 	o1=$(ro); q1=$(pk tandem_relay_packet_responses_total)
 	ok $([ $((o1 - o0)) -gt 0 ] && echo 0 || echo 1) \
 		"reordering: the client saw segments out of order ($((o1 - o0)) to its out-of-order queue)"
-	ok $([ $((q1 - q0)) -ge 3 ] && echo 0 || echo 1) "reordering: responses spliced at packet level: $((q1 - q0))"
+	ok $([ $((q1 - q0)) -ge 3 ] && echo 0 || echo 1) "reordering: responses spliced at packet level: $((q1 - q0)), server segments to sock U older than the server's newest TSval (sent without it): $(($(pk tandem_relay_packet_ts_cleared_total) - t0))"
 	is "$(nstat_all)" "$NSTAT0" "reordering: no PAWS drop, challenge ACK or checksum error"
 else
 	ok 1 "reordering: htb and nftables priority could not be set up"

@@ -116,7 +116,7 @@ struct psp_uplink {
 	__u32 c2s;                      /* added to the client's TSval (per splice) */
 	__u32 hu;                       /* the highest TSval sent to the server */
 	__u32 sock_ts;                  /* sock U's latest raw TSval */
-	__u32 srv_ts;                   /* the server's latest TSval */
+	__u32 srv_ts;                   /* the server's newest TSval (the highest seen) */
 	__u32 srv_ts_lo;                /* the server's TSval at the splice's first byte */
 	__u8 hu_valid, c2s_valid, srv_valid, lo_valid;
 	__u8 fwd_valid, acked_valid, nxt_valid, sock_valid;
@@ -225,6 +225,7 @@ enum {
 	PSP_C_PROBE_CLI,                /* server window probes (snd_una - 1) inside a range: to the client */
 	PSP_C_WIN_CLAMP,                /* sock U's windows during a range cut to the client's */
 	PSP_C_CLAIM_WAIT,               /* segments that could start a range the client's window could not take yet: to sock U */
+	PSP_C_TS_CLEARED,               /* server segments to sock U older than its newest TSval: their timestamp cleared */
 	PSP_C_COUNT,
 };
 
