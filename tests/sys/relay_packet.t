@@ -22,6 +22,8 @@
 #     next client is served;
 #   - in every namespace, no PAWS drop, challenge ACK, checksum error or
 #     out-of-window segment caused by the engine (nstat);
+#   - a stop waits for the closing handshakes of the connections the
+#     programs translate (the web servers' FINs lost for half a second);
 #   - SIGTERM takes every program off the node's interfaces; after a
 #     SIGKILL the next start removes what the killed one left.
 source "$(dirname "$0")/lib.sh"
@@ -263,12 +265,49 @@ ok $([ $(($(fb mss) - f0)) -ge 3 ] && echo 0 || echo 1) \
 	"MSS 536: the servers' segments would not fit: spliced by splice(2) (fallbacks mss +$(($(fb mss) - f0)))"
 is "$(nstat_all)" "$NSTAT0" "fallbacks: no PAWS drop, challenge ACK or checksum error"
 
+# ---- a stop: the programs go once the closing handshakes of the
+# connections they translate are over. Here the web servers' FINs are lost
+# for the first half second of the stop, so they come again after an RTO
+# or two (about 0.2 and 0.6 s), while tandem exits after about 0.3 s.
+# Untranslated, a server's FIN would be out of window for its pooled
+# socket, which would never leave FIN_WAIT (and its acks, far below the
+# server's, could draw challenge ACKs). The pool's sockets carry ranges
+# first, so that their numbers differ from the servers'.
+finloss() { # on | off
+	local n
+	for n in $N1 $N2; do
+		if [ "$1" = on ]; then
+			ip netns exec $n nft -f - <<NFT
+table inet finloss {
+	chain out { type filter hook output priority 0; tcp sport 80 tcp flags & fin != 0 counter drop; }
+}
+NFT
+		else
+			ip netns exec $n nft list table inet finloss | grep -o 'packets [0-9]*'
+			ip netns exec $n nft delete table inet finloss
+		fi
+	done
+}
+run "before a stop" "4m 4m 4m 4m"
+finloss on
+{ sleep 0.5; finloss off > "$T/finloss"; } &
+FL=$!
+IN_NS=$NN tandem_stop
+wait $FL
+lost=$(awk '{ n += $2 } END { print n + 0 }' "$T/finloss")
+ok $([ "$lost" -gt 0 ] && echo 0 || echo 1) "stop: the web servers' FINs lost for half a second ($lost)"
+sleep 1.5
+is "$(ip netns exec $NN ss -tnH state fin-wait-1 state fin-wait-2 state closing state last-ack '( dport = :80 )' | wc -l)" 0 \
+	"stop: every pooled socket's closing handshake ended (the programs stayed for it)"
+is "$(nstat_all)" "$NSTAT0" "stop: no challenge ACK or PAWS drop"
+is "$(grep -c 'still closing' "$T/tandem-s1.log")" 0 "stop: the programs stayed until every handshake ended"
+grep 'still closing' "$T/tandem-s1.log" | sed 's/^/# /'
+
 # ---- a web server on the node itself, reached over lo (MSS 65483): the
 # pool's connections are clamped to the node's other interfaces' MSS
 # (1460), so its segments fit the client's path and go at packet level
 # from lo to the client's veth
 IN_NS=$NN origin_start s3 8080 || { echo "Bail out! nginx s3"; exit 1; }
-IN_NS=$NN tandem_stop
 {
 	printf '[cluster]\nrelay = packet\n[l7]\nworkers = 2\nserver_timeout = 3s\n'
 	printf '[node s1]\nweb = 127.0.0.1:8080\nl7 = 0.0.0.0:80\nadmin = 127.0.0.1:%s\n' $ADM
