@@ -68,11 +68,19 @@
  * the server's FIN, once cut at 256 KiB in l7_faults.t, is no longer.) */
 #define PK_RCVBUF (64 << 10)
 _Static_assert(PK_RCVBUF >= PSP_U_WIN, "the window a range's end gives back fits the buffer (SO_RCVBUF is doubled)");
-/* Between hosts, with this buffer, about 104 KiB of every 256 KiB body
- * comes before its range and goes through user space. A 32 KiB buffer
- * with a 16 KiB window (u_win) halved that and was not kept: the CI run
- * of relay_packet.t met a PAWS drop at the node (doc/internals/packet.md,
- * "Between hosts, a smaller buffer"). */
+/* The same where the pool's MSS is clamped to a real interface's (G.mss,
+ * at most PK_WIN_SMALL / 2): a receive buffer of PK_RCVBUF_SMALL, and sock
+ * U's window clamped to PK_WIN_SMALL once connected (the uplink's u_win).
+ * The buffer bounds what the server sends before a range is claimed:
+ * between network namespaces, with PK_RCVBUF, about 104 KiB of every 256
+ * KiB body came before its range and went through user space (sock U
+ * acks each segment with a new window whether read or not, so the window
+ * alone does not bound it). The clamp keeps the server's bursts small
+ * enough for the smaller buffer. On loopback (MSS 65,483) a window this
+ * small would hold nginx's corked sends for 200 ms (doc/internals/packet.md) */
+#define PK_RCVBUF_SMALL (32 << 10)
+#define PK_WIN_SMALL (16 << 10)
+_Static_assert(PK_RCVBUF_SMALL >= PK_WIN_SMALL, "the small window fits the small buffer (SO_RCVBUF is doubled)");
 #define PK_MAX_IFS 64
 /* Armings between two looks at a pooled socket's receive sequence in
  * repair mode (pk_unread): between them, its conn's rx count says it. */
@@ -93,6 +101,7 @@ static struct {
 	int ifs[PK_MAX_IFS];
 	int nifs;
 	int mss;                        /* the pool's clamp (relay_packet_mss) */
+	int small;                      /* pooled sockets get PK_RCVBUF_SMALL and PK_WIN_SMALL */
 	int prio;                       /* ingress: prio (srv_in), prio + 1 (cli_in); egress alike */
 	int next_ring;
 	uint64_t next_owner;
@@ -315,6 +324,7 @@ int relay_packet_start(const char *ifaces, char *why, size_t whylen)
 	if (f)
 		fclose(f);
 	G.mss = pk_ifs_mss();
+	G.small = G.mss && G.mss <= PK_WIN_SMALL / 2;
 	G.skel = s;
 	G.clients = bpf_map__fd(s->maps.psp_clients);
 	G.uplinks = bpf_map__fd(s->maps.psp_uplinks);
@@ -678,7 +688,13 @@ static int pk_entry_add(struct relay_end *x, int fd, int backend)
 		u.flags = PSP_F_TS | PSP_F_NEIGH;
 		u.rcv_wscale = ti.tcpi_rcv_wscale;
 		u.owner = __atomic_add_fetch(&G.next_owner, 1, __ATOMIC_RELAXED);
-		u.u_win = PSP_U_WIN;
+		int win = G.small ? PK_WIN_SMALL : (int)PSP_U_WIN;
+
+		/* after the handshake: connecting, the kernel sets the clamp
+		 * to the whole buffer's window (tcp_init_buffer_space) */
+		if (G.small && setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &win, sizeof(win)))
+			return 1 + RELAY_PK_FB_STATE;
+		u.u_win = (uint32_t)win;
 		r = bpf_map_update_elem(G.uplinks, &k, &u, BPF_ANY);
 	} else {
 		struct psp_client c = { 0 };
@@ -706,7 +722,7 @@ static int pk_sock_add(struct relay_env *e, struct relay_end *x, struct conn *c,
 {
 	if (backend) {
 		/* its entry comes at its first arming, once connected */
-		int rb = PK_RCVBUF;
+		int rb = G.small ? PK_RCVBUF_SMALL : PK_RCVBUF;
 
 		setsockopt(c->io.fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
 		x->idx = 0;

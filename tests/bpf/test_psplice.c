@@ -802,9 +802,8 @@ static void windows(const struct base *b)
 	run(H_CLI_IN, &f, &g, &out, 0, "end, small");
 	is_int(g.win, 300, "window: ... never more than the client's, when that is smaller");
 
-	/* an uplink whose u_win is smaller than PSP_U_WIN (the engine sets
-	 * PSP_U_WIN today; a smaller buffer between hosts was tried): that
-	 * is what the end gives back */
+	/* a pooled socket with the smaller buffer (u_win, the engine's
+	 * between hosts): that is what the end gives back */
 	del_all();
 	arm(b, 7, 7);
 	struct psp_uplink u = get_up();

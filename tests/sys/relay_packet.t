@@ -143,11 +143,12 @@ p1=$(pk 'tandem_relay_bytes_total{engine="packet"}')
 ok $([ $((p1 - p0)) -ge $((64 << 20)) ] && echo 0 || echo 1) \
 	"no loss: the large bodies went at packet level ($((p1 - p0)) bytes)"
 is "$(nstat_all)" "$NSTAT0" "no loss: no PAWS drop, challenge ACK or checksum error anywhere"
-# a pooled socket's receive buffer is 64 KiB, which the kernel doubles
-# (ss's rb): it bounds the body bytes the server sends before a range is
-# claimed, which go through user space (doc/internals/packet.md)
+# between hosts (the pool's MSS clamped to 1460) a pooled socket's receive
+# buffer is 32 KiB, which the kernel doubles (ss's rb): it bounds the body
+# bytes the server sends before a range is claimed, which go through
+# user space (doc/internals/packet.md, "Between hosts, a smaller buffer")
 rbs=$(ip netns exec $NN ss -tmnH state established '( dport = :80 )' | grep -o 'rb[0-9]*' | sort -u | tr '\n' ' ')
-is "$rbs" "rb131072 " "no loss: the pool's sockets toward the web servers have the engine's receive buffer"
+is "$rbs" "rb65536 " "no loss: the pool's sockets toward the web servers have the small receive buffer"
 # Drops a working engine can meet (doc/internals/packet.md), rare, sent
 # again by TCP: a range segment while another CPU claims the range
 # (no_state), data over a range's edge (range_edge), a range segment whose

@@ -167,9 +167,8 @@ _Static_assert(__builtin_offsetof(struct psp_client, flags) ==
 /* The window, in bytes, a pooled socket's empty receive buffer surely
  * takes: what the ack of a range's end tells the server (psp_cli_in), and
  * how far past a range's first segment the server may send. An uplink's
- * u_win says it for its socket (0: this); the engine sets every uplink's
- * to this, matching the buffer it gives pooled sockets (relay_packet.c:
- * a smaller one between hosts was tried and not kept). */
+ * u_win says it for its socket; this is the value of an entry without
+ * (0), and the engine's on loopback (relay_packet.c sizes the buffer). */
 #define PSP_U_WIN       (64u << 10)
 
 /* Marks a clone re-entering client ingress carries (bpf_clone_redirect
