@@ -249,9 +249,11 @@ static __always_inline void parse_opts(struct seg *s)
 	bpf_loop(OPT_MAX, opt_step, &w, 0);
 }
 
-/* Reads the segment into S. Returns NEXT for an IPv4 TCP segment whose
- * tuple may be looked up (S->refuse may name a refusal, for a tracked
- * connection only), or a counted TC_ACT_OK / TC_ACT_SHOT. */
+/* Reads the segment's headers into S, not its options (opts, once the
+ * tuple is known to be tracked: an interface carries the other program's
+ * connections and untracked ones too). Returns NEXT for an IPv4 TCP
+ * segment whose tuple may be looked up (S->refuse may name a refusal, for
+ * a tracked connection only), or a counted TC_ACT_OK / TC_ACT_SHOT. */
 __noinline int parse(struct __sk_buff *skb, struct seg *s)
 {
 	__u8 h[20];
@@ -306,16 +308,18 @@ __noinline int parse(struct __sk_buff *skb, struct seg *s)
 	}
 	s->olen = (doff - 20) & 0x3c;
 	s->plen = tlen - 20 - doff;
-	if (s->olen) {
-		if (s->olen > OPT_MAX ||
-		    bpf_skb_load_bytes(skb, OFF_OPT, s->opt, s->olen)) {
-			s->refuse = PSP_C_DROP_TRUNC;
-			return NEXT;
-		}
+	return NEXT;
+}
+
+/* Reads and walks the options of a segment parse() read whole. */
+static __always_inline void opts(struct __sk_buff *skb, struct seg *s)
+{
+	if (s->olen && (s->olen > OPT_MAX || bpf_skb_load_bytes(skb, OFF_OPT, s->opt, s->olen))) {
+		s->refuse = PSP_C_DROP_TRUNC;
+		return;
 	}
 	parse_opts(s);
 	__builtin_memcpy(s->nopt, s->opt, OPT_BUF);
-	return NEXT;
 }
 
 /* The refusals of a tracked connection's segment, in the order they are
@@ -620,6 +624,8 @@ static __always_inline void *enter(struct __sk_buff *skb, struct seg *s, void *m
 		*v = count(PSP_C_PASS_UNTRACKED, TC_ACT_UNSPEC);
 		return NULL;
 	}
+	if (!s->refuse)
+		opts(skb, s);
 	if ((s->flags & (F_SYN | F_ACK)) == F_SYN && !s->refuse) {
 		/* a new connection on a tracked tuple (the client's SYN at H2,
 		 * sock U's at H4): the closed one's entry goes, so its offsets
