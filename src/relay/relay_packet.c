@@ -341,13 +341,13 @@ fail:
 }
 
 /* The tracked connections still closing (FIN_WAIT1/2, CLOSING, LAST_ACK):
- * one sock_diag dump of this namespace's IPv4 TCP sockets in those
- * states (the kernel's numbers, as linux/bpf.h names them), each looked
- * up in the maps (the key is the peer's tuple).
- * An orphan in FIN_WAIT2 whose timer (set to tcp_fin_timeout when it got
- * there) is below FRESH ms got there before the stop: its peer is not
- * closing (a web server killed, say), and it is left out. Returns their number, or -1 when the dump fails; ONE: the
- * last one's peer and state, said in the log. */
+ * one sock_diag dump of this namespace's IPv4 TCP sockets in those states
+ * (the kernel's numbers, as linux/bpf.h names them), each looked up in the
+ * maps (the key is the peer's tuple). An orphan in FIN_WAIT2 whose timer
+ * (set to tcp_fin_timeout when it got there) is below FRESH ms got there
+ * before the stop: its peer is not closing (a web server killed, say), and
+ * it is left out. Returns their number, or -1 when the dump fails; ONE:
+ * the last one's peer and state, said in the log. */
 static int pk_closing(uint32_t fresh, char *one, size_t onelen)
 {
 	struct {
