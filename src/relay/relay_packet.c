@@ -56,7 +56,7 @@
 
 #define PK_SLOTS 16384                  /* runs a worker may have at once */
 #define PK_GRAVE_MS 120000              /* a closed socket's entry outlives it (TIME_WAIT, a last RST) */
-#define PK_CLOSE_MS 1000                /* at exit, how long the programs wait for closing handshakes */
+#define PK_CLOSE_MS 2000                /* at exit, how long the programs wait for closing handshakes */
 /* A pooled socket's receive buffer, set once connected: what the server
  * can send before a range is claimed (those bytes go through the pipe),
  * and what every body left to splice(2) flows through. 256 KiB made
