@@ -25,6 +25,7 @@
  * socket first ends as a plain splice, its arming taken back. Anything
  * else (chunked, close-delimited, small, options missing on either side)
  * is spliced by splice(2), counted by reason. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -391,10 +392,11 @@ static int pk_closing(uint32_t fresh, char *one, size_t onelen)
 				continue;
 			if (bpf_map_lookup_elem(G.uplinks, &k, &v) && bpf_map_lookup_elem(G.clients, &k, &v))
 				continue;
+			char ip[INET_ADDRSTRLEN];
+
 			n++;
-			snprintf(one, onelen, "%u.%u.%u.%u:%u, state %u", ((uint8_t *)&k.saddr)[0],
-				 ((uint8_t *)&k.saddr)[1], ((uint8_t *)&k.saddr)[2], ((uint8_t *)&k.saddr)[3],
-				 ntohs(k.sport), m->idiag_state);
+			inet_ntop(AF_INET, &k.saddr, ip, sizeof(ip));
+			snprintf(one, onelen, "%s:%u, state %u", ip, ntohs(k.sport), m->idiag_state);
 		}
 	}
 	close(fd);
