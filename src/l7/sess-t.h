@@ -97,6 +97,7 @@ struct sess {
 	unsigned qgen;                  /* generation of the struct qos that admitted it */
 	int node;                       /* chosen node of the current request */
 	uint64_t deadline;              /* ms; 0: none */
+	uint64_t linger_end;            /* ms; SS_CLOSING: the drain ends by then */
 	uint32_t nreq;                  /* requests on this connection */
 	struct buf cin;                 /* bytes from the client */
 	struct buf uin;                 /* bytes from the upstream */

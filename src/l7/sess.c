@@ -33,6 +33,8 @@
 
 #define SWEEP_MS 100
 #define ACCEPT_PAUSE_MS 100
+#define LINGER_IDLE_MS 2000             /* a closing client silent this long is closed */
+#define LINGER_MAX_MS 30000             /* ... and one still sending, after this long */
 
 /* ---- local responses -------------------------------------------------- */
 
@@ -441,7 +443,8 @@ static int sess_read_head(struct sess *s)
 /* Flushes the last response, shuts the write side, then drains what the
  * client still sends for a moment before closing: closing with unread
  * input makes the kernel send a reset that can destroy the response in
- * flight (the "lingering close" problem). */
+ * flight (the "lingering close" problem). A client that goes on sending
+ * (a refused body) is drained while it does, for at most LINGER_MAX_MS. */
 static void sess_closing(struct sess *s)
 {
 	struct l7_worker *w = s->w;
@@ -465,17 +468,27 @@ static void sess_closing(struct sess *s)
 	if (!s->lingering) {
 		conn_shutw(&s->c);
 		s->lingering = 1;
-		s->deadline = w->loop.now_ms + 2000;
+		s->linger_end = w->loop.now_ms + LINGER_MAX_MS;
+		s->deadline = w->loop.now_ms + LINGER_IDLE_MS;
 	}
-	/* the sink: the input buffer, whatever it held is refused already */
+	/* the sink: the input buffer, whatever it held is refused already.
+	 * A client still sending gets turns of 16 reads (sess_yield), each
+	 * holding the deadline off: closing with its bytes unread would reset
+	 * the connection before it read its answer. */
 	if (!l7_buf_get(w, &s->cin)) {
 		for (int i = 0; i < 16; i++) {
 			s->cin.pos = s->cin.len = 0;
 			n = conn_read(&s->c, &s->cin);
+			if (n > 0 && w->loop.now_ms + LINGER_IDLE_MS < s->linger_end)
+				s->deadline = w->loop.now_ms + LINGER_IDLE_MS;
 			if (n == 0 && !s->c.eof)
 				return;
 			if (n <= 0)
 				break;
+		}
+		if (n > 0) {
+			sess_yield(s);
+			return;
 		}
 	}
 	sess_close(s);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # core_hostile.t: what tandem l7 does with bad input and failures around it.
 # Malformed and smuggling requests get 400 with nothing reaching an origin;
-# limits (431, 413, 408); a refused origin (retry or 502); a silent origin
+# limits (431, 413 read whole even by a client that sends its refused body
+# before reading, 408); a refused origin (retry or 502); a silent origin
 # (504); a client gone mid-response; an origin killed mid-response (the
 # client sees a closed connection and a short body, never a complete-looking
 # one); graceful drain, reloads and binary upgrades under load with no
@@ -111,6 +112,36 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${hdrs[@]}" "$U/1k")
 is "$code" 431 "more than max_headers: 431"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Expect:' --data-binary @"$T/www/4m" "$U/up/big")
 is "$code" 413 "body over client_max_body: 413"
+# a client that sends its whole body before it reads: tandem drains what it
+# refused while the client sends, so the 413 is read, never lost to a reset
+cat > "$T/bigpost.py" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+n, piece, pause = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+s.sendall(b"POST /up/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % n)
+chunk = b"a" * piece
+try:
+    for i in range(n // len(chunk)):
+        s.sendall(chunk)
+        time.sleep(pause)
+    s.shutdown(socket.SHUT_WR)
+except OSError as e:
+    print("send:", e.strerror); sys.exit()
+data = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        data += d
+except OSError as e:
+    print("recv:", e.strerror); sys.exit()
+print(data.split(b"\r\n")[0].decode())
+PY
+r=$(python3 "$T/bigpost.py" $L7 $((16 << 20)) 65536 0)
+is "$r" "HTTP/1.1 413 Content Too Large" "16 MiB over client_max_body, sent whole before reading: 413, not a reset"
+# a slow one: 4 pieces 0.9 s apart, past the 2 s a silent client is given
+r=$(python3 "$T/bigpost.py" $L7 $((2 << 20)) $((512 << 10)) 0.9)
+is "$r" "HTTP/1.1 413 Content Too Large" "a body over client_max_body sent slowly: 413, not a reset"
 st=$(python3 -c "
 import socket, time
 s = socket.create_connection(('127.0.0.1', $L7)); s.settimeout(5)
