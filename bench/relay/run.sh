@@ -33,6 +33,11 @@
 # programs on the node's two veths. Pinning and CPU counting as on lo.
 # Writes relay_netns.csv, .runs.csv, .png and .svg (TOPO=lo, the default:
 # relay.*).
+# CC=cubic (TOPO=netns only): the TCP congestion control of every namespace
+# (client, node, origin), set per namespace, the host's left alone; results
+# in relay_netns_cubic.* beside the default's. Unset, the namespaces get the
+# host's default (printed at the start): with bbr and no fq qdisc every
+# sender paces with a per-socket hrtimer, costly on a paravirtualised guest.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -47,6 +52,13 @@ MAX_SECONDS=${MAX_SECONDS:-600}   # refuse a plan longer than this
 OUT=${OUT:-$ROOT/bench/results}   # where the CSV and plots go
 TOPO=${TOPO:-lo}
 case $TOPO in lo) NAME=relay;; netns) NAME=relay_netns;; *) echo "bench/relay: TOPO is lo or netns, not $TOPO" >&2; exit 1;; esac
+CC=${CC:-}
+if [ -n "$CC" ]; then
+	[ "$TOPO" = netns ] || { echo "bench/relay: CC needs TOPO=netns (on lo it would change the host's setting)" >&2; exit 1; }
+	[[ " $(sysctl -n net.ipv4.tcp_available_congestion_control) " == *" $CC "* ]] ||
+		{ echo "bench/relay: congestion control $CC is not available here ($(sysctl -n net.ipv4.tcp_available_congestion_control))" >&2; exit 1; }
+	NAME=${NAME}_$CC
+fi
 mkdir -p "$OUT"
 for t in wrk nginx haproxy taskset gnuplot; do
 	command -v $t >/dev/null || { echo "bench/relay: $t is missing (scripts/deps.sh installs it)" >&2; exit 1; }
@@ -75,7 +87,11 @@ if [ "$TOPO" = netns ]; then
 	ip -n $NS_C route add default via $ADDR_P
 	ip -n $NS_S route add default via 198.18.71.1
 	ip netns exec $NS_N sysctl -qw net.ipv4.ip_forward=1
+	if [ -n "$CC" ]; then
+		for n in $NS_C $NS_N $NS_S; do ip netns exec $n sysctl -qw net.ipv4.tcp_congestion_control=$CC; done
+	fi
 fi
+echo "bench/relay: TCP congestion control $(${NS_N:+ip netns exec $NS_N} sysctl -n net.ipv4.tcp_congestion_control)${CC:+ (CC)}, default qdisc $(sysctl -n net.core.default_qdisc)"
 # command prefixes: in the client's, node's or origin's namespace (lo:
 # none); ip netns exec execs its command, so a background one's $! is the
 # program's own PID
