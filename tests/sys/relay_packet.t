@@ -6,7 +6,8 @@
 # web server, Debian nginx. Over keep-alive connections whose successive
 # requests alternate between the two servers:
 #   - bodies 0 B to 64 MiB, byte for byte (sha256), most of the large ones
-#     at packet level (tandem_relay_bytes_total{engine="packet"});
+#     at packet level (tandem_relay_bytes_total{engine="packet"}), and
+#     eight requests pipelined in one write;
 #   - the same with 1 % and 5 % random loss on both legs (nftables numgen
 #     in the client's and the servers' namespaces), and with reordering
 #     (no netem here: 3 % of each leg's packets go through a slow htb
@@ -165,6 +166,40 @@ odd=$(awk '$1 ~ /^tandem_relay_packet_drops_total/ { seen = 1 }
 		!(san && $1 ~ /reason="no_peer"/ && $2 == 1) { n++ }
 	END { print seen ? n + 0 : "no metrics" }' san=$([ "$SAN" = 1 ] && echo 1 || echo 0) <<<"$m")
 is "$odd" 0 "no loss: the programs dropped nothing but the rare races they are built to (${drops:-none})"
+
+# ---- pipelined: eight requests in one write, large and small, alternating
+# servers; each response complete, in order, the large ones at packet level
+p0=$(pk 'tandem_relay_bytes_total{engine="packet"}')
+pipe=$(ip netns exec $NC timeout $((60 * SLOW)) python3 - "$T/www" <<'PY'
+import hashlib, os, socket, sys
+www = sys.argv[1]
+paths = ["1m", "16k", "4m", "0", "256k", "4m", "1", "1m"]
+s = socket.create_connection(("198.18.30.1", 80)); s.settimeout(30)
+s.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: t\r\n\r\n" % p.encode() for p in paths))
+buf, bad, n = b"", 0, 0
+for p in paths:
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(1 << 20)
+        if not d: break
+        buf += d
+    if b"\r\n\r\n" not in buf: break
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    cl = int([l.split(b":", 1)[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+    while len(buf) < cl:
+        d = s.recv(1 << 20)
+        if not d: break
+        buf += d
+    body, buf = buf[:cl], buf[cl:]
+    n += 1
+    if not head.startswith(b"HTTP/1.1 200") or body != open(os.path.join(www, p), "rb").read(): bad += 1
+print(n, bad, "extra" if buf else "clean")
+PY
+)
+is "$pipe" "8 0 clean" "pipelined: 8 requests in one write, every response complete and in order"
+p1=$(pk 'tandem_relay_bytes_total{engine="packet"}')
+ok $([ $((p1 - p0)) -ge $((4 << 20)) ] && echo 0 || echo 1) \
+	"pipelined: the large bodies went at packet level ($((p1 - p0)) bytes)"
+is "$(nstat_all)" "$NSTAT0" "pipelined: no PAWS drop, challenge ACK or checksum error anywhere"
 
 # ---- loss on both legs: nftables in the client's and the servers' namespaces.
 # SYNs are spared: a lost SYN-ACK crosses the client's retransmitted SYN,
