@@ -473,13 +473,15 @@ static void sess_closing(struct sess *s)
 	}
 	/* the sink: the input buffer, whatever it held is refused already.
 	 * A client still sending gets turns of 16 reads (sess_yield), each
-	 * holding the deadline off: closing with its bytes unread would reset
-	 * the connection before it read its answer. */
+	 * holding the deadline off (not while the process drains): closing
+	 * with its bytes unread would reset the connection before it read its
+	 * answer. */
 	if (!l7_buf_get(w, &s->cin)) {
 		for (int i = 0; i < 16; i++) {
 			s->cin.pos = s->cin.len = 0;
 			n = conn_read(&s->c, &s->cin);
-			if (n > 0 && w->loop.now_ms + LINGER_IDLE_MS < s->linger_end)
+			if (n > 0 && w->loop.now_ms + LINGER_IDLE_MS < s->linger_end &&
+			    !w->proc->draining)
 				s->deadline = w->loop.now_ms + LINGER_IDLE_MS;
 			if (n == 0 && !s->c.eof)
 				return;
