@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -897,10 +898,15 @@ static int pk_arm(struct relay *r, size_t max)
 	if (r->pfd[0] < 0 && relay_pipe_get(&e->pipes, r->pfd))
 		return 1 + RELAY_PK_FB_BUSY;
 	/* where the body goes in sock C: everything written to it has been
-	 * sent (SIOCOUTQNSD 0), so the program saw its last segment pass,
-	 * and its snd_nxt is sock C's write_seq */
-	if (ioctl(c, SIOCOUTQNSD, &nsd) || nsd ||
-	    bpf_map_lookup_elem(G.clients, r->de->pkey, &ce) || !ce.nxt_valid)
+	 * sent (write_seq - snd_nxt 0: TCP_INFO's notsent bytes, read above,
+	 * as only this worker writes to sock C; SIOCOUTQNSD where the kernel's
+	 * tcp_info is older than 4.6's), so the program saw its last segment
+	 * pass, and its snd_nxt is sock C's write_seq */
+	if (l >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(tc.tcpi_notsent_bytes))
+		nsd = (int)tc.tcpi_notsent_bytes;
+	else if (ioctl(c, SIOCOUTQNSD, &nsd))
+		return 1 + RELAY_PK_FB_STATE;
+	if (nsd || bpf_map_lookup_elem(G.clients, r->de->pkey, &ce) || !ce.nxt_valid)
 		return 1 + RELAY_PK_FB_STATE;
 	if (pk_unread(r, &body0))
 		return 1 + RELAY_PK_FB_STATE;
