@@ -177,6 +177,7 @@ struct relay {
 	uint8_t kused;          /* this body's range was spliced at packet level */
 	uint8_t ktries;         /* armings tried for this body (sock C still sending: again later) */
 	uint8_t kpass;          /* the bytes queued at the arming still go by pk_pass */
+	uint8_t ksrvack;        /* the server was seen to have the client's ack of the whole range */
 	uint64_t kprog_ms;      /* when the client last acknowledged more of the range (ev_clock_ms) */
 	uint64_t kpre;          /* body bytes that reached the backend socket before the range */
 	uint64_t kcopied;       /* of those, taken from it (pk_pass, or spliced through a pipe) */

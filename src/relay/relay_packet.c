@@ -926,7 +926,7 @@ static int pk_arm(struct relay *r, size_t max)
 	r->kslot = slot + 1;
 	r->armed = 1;
 	r->kended = 0;
-	r->kclaimed = r->kdone = r->kshort = 0;
+	r->kclaimed = r->kdone = r->kshort = r->ksrvack = 0;
 	r->kpass = 1;
 	r->kpre = r->kcopied = r->kdelivered = r->fwd_seen = 0;
 	r->arm_len = max;
@@ -975,6 +975,9 @@ static uint64_t pk_look(struct relay *r)
 	    !bpf_map_lookup_elem(G.uplinks, r->se->pkey, &u) && u.armed) {
 		r->kclaimed = 1;
 		r->kpre = (uint32_t)(u.u_start - u.off_b - (uint32_t)r->arm_start);
+		/* once there, it stays (cli_acked only grows within a range):
+		 * the end need not look again */
+		r->ksrvack = u.acked_valid && u.cli_acked == u.u_end;
 	}
 	if (!r->kclaimed || r->kdone || bpf_map_lookup_elem(G.clients, r->de->pkey, &c) ||
 	    c.cookie != cookie)
@@ -1135,7 +1138,7 @@ static ssize_t pk_run(struct relay *r)
 		pk->st.spliced++;
 		/* the client acked it all with a segment that went to sock C
 		 * only (its next request): sock U tells the server */
-		if (!bpf_map_lookup_elem(G.uplinks, r->se->pkey, &u) &&
+		if (!r->ksrvack && !bpf_map_lookup_elem(G.uplinks, r->se->pkey, &u) &&
 		    (!u.acked_valid || u.cli_acked != u.u_end)) {
 			pk_nudge(r->src->io.fd);
 			pk->st.nudges++;
