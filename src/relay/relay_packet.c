@@ -959,27 +959,32 @@ static int pk_sent_all(const struct relay *r)
 }
 
 /* What the ring would have said, from the maps, when the run waits on
- * it: the arming was taken (the range's start is in the uplink's entry),
- * the client has the whole range. */
+ * it: the arming was taken (the uplink's entry holds a range that starts
+ * inside it), the client has the whole range. The entries are read under
+ * their locks (BPF_F_LOCK): the program writes a claim's fields, and a
+ * range's end, in one locked section, and a torn copy could pair a new
+ * cookie with the last range's done, or a new armed with old offsets. */
 static uint64_t pk_look(struct relay *r)
 {
 	struct relay_pk *pk = r->env->pk;
 	uint64_t cookie = ((uint64_t)pk->gen[r->kslot - 1] << 32) | (r->kslot - 1), acked, d = 0;
 	struct psp_uplink u;
 	struct psp_client c;
-	struct psp_arm a;
+	uint32_t pre;
 
 	if (r->staged || (r->src->rd && !r->kclaimed))
 		return 0;       /* bytes to move first */
-	if (!r->kclaimed && bpf_map_lookup_elem(G.arms, r->se->pkey, &a) && errno == ENOENT &&
-	    !bpf_map_lookup_elem(G.uplinks, r->se->pkey, &u) && u.armed) {
+	/* the range's start in sock U's space is u_start - off_b; an earlier
+	 * range's lies before this arming's start, so it fails the test */
+	if (!r->kclaimed && !bpf_map_lookup_elem_flags(G.uplinks, r->se->pkey, &u, BPF_F_LOCK) &&
+	    u.armed && (pre = u.u_start - u.off_b - (uint32_t)r->arm_start) < r->arm_len) {
 		r->kclaimed = 1;
-		r->kpre = (uint32_t)(u.u_start - u.off_b - (uint32_t)r->arm_start);
+		r->kpre = pre;
 		/* once there, it stays (cli_acked only grows within a range):
 		 * the end need not look again */
 		r->ksrvack = u.acked_valid && u.cli_acked == u.u_end;
 	}
-	if (!r->kclaimed || r->kdone || bpf_map_lookup_elem(G.clients, r->de->pkey, &c) ||
+	if (!r->kclaimed || r->kdone || bpf_map_lookup_elem_flags(G.clients, r->de->pkey, &c, BPF_F_LOCK) ||
 	    c.cookie != cookie)
 		return 0;
 	if (c.done && r->kcopied == r->kpre)
