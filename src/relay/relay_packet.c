@@ -954,7 +954,7 @@ static int pk_sent_all(const struct relay *r)
 {
 	struct psp_uplink u;
 
-	return !bpf_map_lookup_elem(G.uplinks, r->se->pkey, &u) && u.armed && u.fwd_valid &&
+	return !bpf_map_lookup_elem_flags(G.uplinks, r->se->pkey, &u, BPF_F_LOCK) && u.armed && u.fwd_valid &&
 	       u.fwd_hi == u.u_end;
 }
 
@@ -1143,7 +1143,7 @@ static ssize_t pk_run(struct relay *r)
 		pk->st.spliced++;
 		/* the client acked it all with a segment that went to sock C
 		 * only (its next request): sock U tells the server */
-		if (!r->ksrvack && !bpf_map_lookup_elem(G.uplinks, r->se->pkey, &u) &&
+		if (!r->ksrvack && !bpf_map_lookup_elem_flags(G.uplinks, r->se->pkey, &u, BPF_F_LOCK) &&
 		    (!u.acked_valid || u.cli_acked != u.u_end)) {
 			pk_nudge(r->src->io.fd);
 			pk->st.nudges++;
