@@ -817,6 +817,11 @@ void sess_sweep(struct l7_worker *w)
 				sess_track(s);
 				s->deadline = now + (s->st != SS_IDLE ? 5000 : s->drain_seen ? 1000
 						     : w->cfg->l7.keepalive_timeout);
+				/* the kernel is done with it, and the engine's watch
+				 * that would have run the session went with its
+				 * hold: what waited (a pipelined request already in
+				 * cin, the close) goes on now, not at the deadline */
+				sess_run(s);
 			}
 		}
 		if (!s->deadline || now < s->deadline || s->st == SS_DEAD)
