@@ -116,7 +116,8 @@ is "$code" 413 "body over client_max_body: 413"
 # refused while the client sends, so the 413 is read, never lost to a reset
 cat > "$T/bigpost.py" <<'PY'
 import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+from l7_client import connect, Reader
+s = connect(sys.argv[1])
 n, piece, pause = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 s.sendall(b"POST /up/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % n)
 chunk = b"a" * piece
@@ -127,20 +128,14 @@ try:
     s.shutdown(socket.SHUT_WR)
 except OSError as e:
     print("send:", e.strerror); sys.exit()
-data = b""
-try:
-    while True:
-        d = s.recv(65536)
-        if not d: break
-        data += d
-except OSError as e:
-    print("recv:", e.strerror); sys.exit()
-print(data.split(b"\r\n")[0].decode())
+rd = Reader(s)
+data = rd.rest()
+print("recv: reset" if rd.reset else data.split(b"\r\n")[0].decode())
 PY
-r=$(python3 "$T/bigpost.py" $L7 $((16 << 20)) 65536 0)
+r=$(PYTHONPATH="$(dirname "$0")" python3 "$T/bigpost.py" $L7 $((16 << 20)) 65536 0)
 is "$r" "HTTP/1.1 413 Content Too Large" "16 MiB over client_max_body, sent whole before reading: 413, not a reset"
 # a slow one: 4 pieces 0.9 s apart, past the 2 s a silent client is given
-r=$(python3 "$T/bigpost.py" $L7 $((2 << 20)) $((512 << 10)) 0.9)
+r=$(PYTHONPATH="$(dirname "$0")" python3 "$T/bigpost.py" $L7 $((2 << 20)) $((512 << 10)) 0.9)
 is "$r" "HTTP/1.1 413 Content Too Large" "a body over client_max_body sent slowly: 413, not a reset"
 st=$(python3 -c "
 import socket, time
